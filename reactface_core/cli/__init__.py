@@ -1,0 +1,71 @@
+"""The `reactface` command line.
+
+Each subcommand lives in its own module `reactface_core.cli.<name>` exposing
+`register(subparsers, common)`; heavy imports happen inside the command, so `--help` is
+instant. Commands that need ROS (`run`, `bag`) are contributed by `reactface_ros` through
+the `reactface.commands` entry-point group, which keeps this package free of ROS imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from importlib.metadata import entry_points
+
+# Order is the order `reactface --help` lists them in.
+CORE_COMMANDS = (
+    "demo",
+    "synth",
+    "prepare",
+    "train",
+    "generate",
+    "evaluate",
+    "render",
+    "bench",
+)
+PLUGIN_GROUP = "reactface.commands"
+
+
+def common_parser() -> argparse.ArgumentParser:
+    """Options every command accepts."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    common.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="torch device; auto picks CUDA when available (default: auto)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reactface",
+        description=(
+            "Generate multiple appropriate listener facial reactions to a speaker "
+            "(ReactFace), train and evaluate the model, and run it on a robot."
+        ),
+        epilog="Run `reactface COMMAND --help` for the options of one command.",
+    )
+    from reactface_core import __version__
+
+    parser.add_argument("--version", action="version", version=f"reactface {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = common_parser()
+    for name in CORE_COMMANDS:
+        importlib.import_module(f"reactface_core.cli.{name}").register(subparsers, common)
+    for plugin in sorted(entry_points(group=PLUGIN_GROUP), key=lambda ep: ep.name):
+        plugin.load()(subparsers, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

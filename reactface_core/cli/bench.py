@@ -1,0 +1,50 @@
+"""`reactface bench NAME`: benchmarks that print ratios measured side by side in one run.
+
+Each benchmark is a module exposing `add_arguments(parser)` and `run(args) -> int`.
+Core benchmarks live in `reactface_core.bench`; `reactface_ros` contributes `ros` through
+the `reactface.benchmarks` entry-point group.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+CORE_BENCHMARKS = {
+    "render": "face renderers: frames per second per backend",
+    "streaming": "online generator: per-window time at t=64 and t=750 vs naive recompute",
+    "metrics": "REACT metrics: vectorised vs plain-loop time",
+    "perception": "face landmarks per frame and log-mel per second of audio",
+}
+PLUGIN_GROUP = "reactface.benchmarks"
+
+
+def register(subparsers, common):
+    parser = subparsers.add_parser(
+        "bench",
+        help="benchmarks (render, streaming, metrics, perception, ros)",
+        description=__doc__.split("\n\n")[0],
+    )
+    names = parser.add_subparsers(dest="benchmark", metavar="NAME", required=True)
+    for name, help_text in CORE_BENCHMARKS.items():
+        _add(names, common, name, help_text, f"reactface_core.bench.{name}")
+    for plugin in sorted(entry_points(group=PLUGIN_GROUP), key=lambda ep: ep.name):
+        _add(names, common, plugin.name, f"{plugin.name} benchmark", plugin.value)
+
+
+def _add(names, common, name, help_text, module_name):
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name != module_name:
+            raise
+        from reactface_core.cli._stub import register_stub
+
+        return register_stub(names, common, name, help_text, issue=_ISSUES[name])
+    parser = names.add_parser(name, parents=[common], help=help_text, description=module.__doc__)
+    module.add_arguments(parser)
+    parser.set_defaults(func=module.run)
+    return parser
+
+
+_ISSUES = {"render": 3, "streaming": 5, "metrics": 6, "perception": 8, "ros": 9}
