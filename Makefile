@@ -1,0 +1,59 @@
+# `make demo` and `make test` bootstrap everything they need, idempotently:
+# Debian packages (if missing) -> .venv with the pinned wheels -> ROS 2 messages from msg/
+# -> reactface installed in editable mode. A second run only re-does what changed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMPS := $(VENV)/.stamps
+
+.PHONY: help demo test lint format bootstrap messages clean distclean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+demo: bootstrap  ## run the end-to-end demo on the embedded default model (writes demo/)
+	$(BIN)/reactface demo
+
+test: bootstrap lint  ## run the whole test suite (ROS, slow and all)
+	$(BIN)/python -m pytest
+
+lint: bootstrap  ## ruff: lint and formatting check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: bootstrap  ## ruff: fix what can be fixed and format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bootstrap: $(STAMPS)/editable  ## set up .venv (apt packages, wheels, messages)
+
+messages: $(STAMPS)/messages  ## (re)build the ROS 2 messages into .venv
+
+$(STAMPS)/apt: tools/apt-deps.sh
+	PYTHON=$(PYTHON) tools/apt-deps.sh
+	@mkdir -p $(STAMPS) && touch $@
+
+$(BIN)/python: | $(STAMPS)/apt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+		{ echo "reactface needs Python 3.11 (the ROS 2 and torch wheels are cp311); set PYTHON=python3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMPS)/requirements: requirements.txt $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/messages: $(STAMPS)/requirements tools/build-messages.sh CMakeLists.txt package.xml $(wildcard msg/*.msg)
+	tools/build-messages.sh $(VENV)
+	@touch $@
+
+$(STAMPS)/editable: $(STAMPS)/messages pyproject.toml
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+		--config-settings editable_mode=compat -e .
+	@touch $@
+
+clean:  ## remove build outputs (keeps .venv)
+	rm -rf build .pytest_cache .ruff_cache
+
+distclean: clean  ## remove .venv too
+	rm -rf $(VENV)
