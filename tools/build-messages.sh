@@ -16,6 +16,7 @@ grep -rl --include='*.cmake' "/opt/python/cp311-cp311" "$venv/share" 2>/dev/null
         -e "s#/opt/python/cp311-cp311/include/python3.11#$python_include#g" \
         -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$numpy_include#g"
 build=build/messages
+mkdir -p build
 cmake -S . -B "$build" -Wno-dev \
     -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$venv" \
