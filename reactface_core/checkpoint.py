@@ -1,0 +1,122 @@
+"""Checkpoints: everything needed to rebuild and trust a trained model, and nothing executable.
+
+A checkpoint is a `torch.save`d dict of tensors and plain Python values, loaded with
+`torch.load(..., weights_only=True)`: a file from somewhere else cannot run code on load.
+It carries the model config, the face model (coefficient layout), the normalisation
+statistics of the training data, the code version and a fingerprint of the data it was
+trained on, so a checkpoint can never be silently used with the wrong layout or config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import subprocess
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "reactface-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, truncated, foreign or does not fit a config."""
+
+
+@dataclass
+class Checkpoint:
+    model_config: dict[str, Any]
+    face_model: str
+    state_dict: dict[str, torch.Tensor]
+    normalization: dict[str, torch.Tensor] = field(default_factory=dict)
+    train_config: dict[str, Any] = field(default_factory=dict)
+    code_version: str = ""
+    data_fingerprint: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    training_state: dict[str, Any] = field(default_factory=dict)  # optimiser, step: for --resume
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, **self.__dict__}
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
+    """Write atomically (temp file + rename), so an interrupted run never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(checkpoint.to_dict(), temporary)
+    temporary.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Load safely; raise CheckpointError naming the file and what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        raw = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
+        first_line = (
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        )
+        raise CheckpointError(
+            f"{path} is not a readable reactface checkpoint (truncated, corrupt, or a file that "
+            f"would need arbitrary code to load): {first_line}"
+        ) from error
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is a torch file but not a reactface checkpoint")
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {raw.get('format_version')}, this reactface "
+            f"reads version {FORMAT_VERSION}"
+        )
+    fields = {key: value for key, value in raw.items() if key not in ("format", "format_version")}
+    try:
+        return Checkpoint(**fields)
+    except TypeError as error:
+        raise CheckpointError(f"{path} has unexpected checkpoint fields: {error}") from error
+
+
+def check_config(checkpoint: Checkpoint, model_config: dict[str, Any], path: str | Path) -> None:
+    """Fail clearly when a checkpoint is loaded into a model built from another config."""
+    differences = [
+        f"{key}: checkpoint {checkpoint.model_config.get(key)!r} vs config {model_config.get(key)!r}"
+        for key in sorted(set(checkpoint.model_config) | set(model_config))
+        if checkpoint.model_config.get(key) != model_config.get(key)
+    ]
+    if differences:
+        raise CheckpointError(
+            f"checkpoint {path} was trained with a different model config: "
+            + "; ".join(differences)
+        )
+
+
+def code_version() -> str:
+    """Package version plus the git commit when running from a checkout."""
+    from reactface_core import __version__
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+g{commit}" if commit else __version__
+
+
+def fingerprint_files(paths: list[Path]) -> str:
+    """A short hash of file names, sizes and contents: which data a model was trained on."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(p) for p in paths):
+        digest.update(str(path.name).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

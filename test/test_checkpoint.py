@@ -1,0 +1,82 @@
+"""Checkpoints round-trip, and bad files fail with a message naming the file and the problem."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+
+from reactface_core.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    check_config,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+
+def make_checkpoint() -> Checkpoint:
+    return Checkpoint(
+        model_config={"dim": 8, "window": 8},
+        face_model="arkit58",
+        state_dict={"weight": torch.arange(6.0).reshape(2, 3)},
+        normalization={"listener_mean": torch.zeros(58)},
+        code_version="0.1.0",
+        data_fingerprint="abc",
+        metrics={"FRCorr": 0.5},
+    )
+
+
+def test_round_trip(tmp_path):
+    path = save_checkpoint(make_checkpoint(), tmp_path / "model.pt")
+    loaded = load_checkpoint(path)
+    assert loaded.model_config == {"dim": 8, "window": 8}
+    assert loaded.face_model == "arkit58"
+    assert torch.equal(loaded.state_dict["weight"], torch.arange(6.0).reshape(2, 3))
+    assert loaded.metrics == {"FRCorr": 0.5}
+    assert not (tmp_path / "model.pt.tmp").exists()
+
+
+def test_truncated_file(tmp_path):
+    path = save_checkpoint(make_checkpoint(), tmp_path / "model.pt")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"model\.pt is not a readable reactface checkpoint"):
+        load_checkpoint(path)
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_pickle_that_would_run_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "reactface-checkpoint", "payload": RunsCode()}, path)
+    with pytest.raises(CheckpointError, match="arbitrary code"):
+        load_checkpoint(path)
+    plain = tmp_path / "plain.pkl"
+    plain.write_bytes(pickle.dumps(RunsCode()))
+    with pytest.raises(CheckpointError, match="plain.pkl"):
+        load_checkpoint(plain)
+
+
+def test_foreign_torch_file(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"weight": torch.zeros(2)}, path)
+    with pytest.raises(CheckpointError, match="not a reactface checkpoint"):
+        load_checkpoint(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_config_mismatch_names_the_keys(tmp_path):
+    checkpoint = make_checkpoint()
+    with pytest.raises(CheckpointError, match=r"dim: checkpoint 8 vs config 16"):
+        check_config(checkpoint, {"dim": 16, "window": 8}, "model.pt")
+    check_config(checkpoint, {"dim": 8, "window": 8}, "model.pt")
