@@ -106,6 +106,10 @@ def test_frames_without_face_are_zero_and_invalid():
     assert np.isfinite(features).all()
     shape, pose, valid = normalize_landmarks(np.full((2, 468, 3), np.nan))
     assert not valid.any() and np.isnan(shape).all() and not pose.any()
+    features, valid = visual_features(np.full((2, 468, 3), np.nan))
+    assert features.shape == (2, VISUAL_FEATURE_DIM) and not features.any() and not valid.any()
+    features, valid = visual_features(np.zeros((0, 468, 3)))
+    assert features.shape == (0, VISUAL_FEATURE_DIM) and valid.shape == (0,)
 
 
 def test_bad_landmark_shape_is_a_clear_error():

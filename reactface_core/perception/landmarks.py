@@ -190,5 +190,5 @@ def visual_features(raw: np.ndarray, aspect: float = 1.0) -> tuple[np.ndarray, n
         DEFORMATION_GAIN
     )
     features[valid, :POSE_DIM] = pose[valid]
-    features[valid, POSE_DIM:] = deformation.reshape(len(deformation), -1)
+    features[valid, POSE_DIM:] = deformation.reshape(-1, VISUAL_FEATURE_DIM - POSE_DIM)
     return features, valid

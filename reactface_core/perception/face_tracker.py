@@ -1,0 +1,182 @@
+"""Raw speaker landmarks from camera frames (shared contract 1) with the legacy MediaPipe mesh.
+
+The legacy `mp.solutions.face_mesh` graph ships its models inside the `mediapipe==0.10.21`
+wheel, so nothing is downloaded. One `FaceLandmarker` serves both worlds:
+
+- online, frame by frame (`landmarker(frame)`), as the ROS reaction node does;
+- offline, a whole video file or frame folder (`landmarks_from_video`).
+
+In "video" mode MediaPipe tracks the face from the previous frame's landmarks and only runs
+the detector when tracking is lost (faster and temporally stable); "image" mode detects on
+every frame (for unrelated single images). When several faces are seen the largest
+(bounding-box area in pixels) is the speaker. A frame without a face gives a row of NaN,
+never an exception.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from reactface_core.perception.landmarks import NUM_LANDMARKS
+
+VIDEO_FPS = 25.0  # contract 1: one landmark row per frame at 25 fps
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+class FaceLandmarker:
+    """RGB frames -> (468, 3) raw landmarks (x, y in [0, 1] of width/height, z in x units)."""
+
+    def __init__(
+        self,
+        mode: str = "video",
+        max_faces: int = 4,
+        min_detection_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+    ) -> None:
+        if mode not in ("video", "image"):
+            raise ValueError(f"mode must be 'video' (tracking) or 'image' (static), got {mode!r}")
+        if max_faces < 1:
+            raise ValueError(f"max_faces must be >= 1, got {max_faces}")
+        self.mode = mode
+        self._options = dict(
+            static_image_mode=mode == "image",
+            max_num_faces=max_faces,
+            refine_landmarks=False,
+            min_detection_confidence=min_detection_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+        )
+        self._mesh = _face_mesh(**self._options)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """One RGB frame (H, W, 3) uint8 (gray and RGBA accepted) -> (468, 3) float32."""
+        image = _as_rgb_uint8(frame)
+        result = self._mesh.process(image)
+        if not result.multi_face_landmarks:
+            return np.full((NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
+        height, width = image.shape[:2]
+        faces = [
+            np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float32)
+            for face in result.multi_face_landmarks
+        ]
+        areas = [np.ptp(f[:, 0]) * width * np.ptp(f[:, 1]) * height for f in faces]
+        return faces[int(np.argmax(areas))]
+
+    def track(self, frames: Iterable[np.ndarray]) -> np.ndarray:
+        """A sequence of frames -> (T, 468, 3) float32, NaN rows where no face was found."""
+        rows = [self(frame) for frame in frames]
+        if not rows:
+            return np.zeros((0, NUM_LANDMARKS, 3), dtype=np.float32)
+        return np.stack(rows)
+
+    def reset(self) -> None:
+        """Forget the tracked face (call between unrelated videos)."""
+        self._mesh.close()
+        self._mesh = _face_mesh(**self._options)
+
+    def close(self) -> None:
+        self._mesh.close()
+
+    def __enter__(self) -> FaceLandmarker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def landmarks_from_video(path: str | Path, landmarker: FaceLandmarker | None = None) -> np.ndarray:
+    """Video file (or folder of frame images) -> (T, 468, 3) float32 at 25 fps.
+
+    Videos at another frame rate are sampled at 25 fps (the latest source frame at or
+    before each 25 fps instant). Raises ValueError naming the file if it cannot be read.
+    """
+    own = landmarker is None
+    landmarker = landmarker or FaceLandmarker(mode="video")
+    try:
+        landmarker.reset()
+        return landmarker.track(read_frames(path))
+    finally:
+        if own:
+            landmarker.close()
+
+
+def read_frames(path: str | Path) -> Iterator[np.ndarray]:
+    """RGB frames of a video file or of a folder of images (sorted by name), at 25 fps."""
+    path = Path(path)
+    if path.is_dir():
+        return _folder_frames(path)
+    return _video_frames(path)
+
+
+def _folder_frames(folder: Path) -> Iterator[np.ndarray]:
+    import cv2
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"frame folder {folder} holds no {'/'.join(IMAGE_SUFFIXES)} images")
+
+    def frames():
+        for file in files:
+            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+            if image is None:
+                raise ValueError(f"cannot read frame image {file}")
+            yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+    return frames()
+
+
+def _video_frames(path: Path) -> Iterator[np.ndarray]:
+    import cv2
+
+    if not path.is_file():
+        raise ValueError(f"video file {path} does not exist")
+    capture = cv2.VideoCapture(str(path))
+    ok, first = capture.read() if capture.isOpened() else (False, None)
+    if not ok:
+        capture.release()
+        raise ValueError(f"cannot decode video file {path} (expected an mp4/avi OpenCV can read)")
+    fps = capture.get(cv2.CAP_PROP_FPS) or VIDEO_FPS
+
+    def frames():
+        try:
+            frame, index, instant = first, 0, 0
+            while frame is not None:
+                # 25 fps instant k shows source frame floor(k * fps / 25)
+                while np.floor(instant * fps / VIDEO_FPS + 1e-9) <= index:
+                    yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                    instant += 1
+                ok, frame = capture.read()
+                frame = frame if ok else None
+                index += 1
+        finally:
+            capture.release()
+
+    return frames()
+
+
+def _as_rgb_uint8(frame: np.ndarray) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.ndim == 2:
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    if frame.ndim != 3 or frame.shape[2] not in (3, 4) or min(frame.shape[:2]) < 8:
+        raise ValueError(f"expected an RGB image (H, W, 3), got an array of shape {frame.shape}")
+    if frame.dtype != np.uint8:
+        if np.issubdtype(frame.dtype, np.floating) and frame.max(initial=0) <= 1.0:
+            frame = frame * 255.0
+        frame = np.clip(frame, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(frame[:, :, :3])
+
+
+def _face_mesh(**options):
+    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
+    try:
+        from mediapipe.python.solutions.face_mesh import FaceMesh
+    except ImportError as error:
+        raise RuntimeError(
+            "face landmarks need mediapipe==0.10.21 (the legacy face mesh); "
+            "`pip install mediapipe==0.10.21` or the pinned requirements.txt"
+        ) from error
+    return FaceMesh(**options)

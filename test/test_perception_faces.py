@@ -1,0 +1,151 @@
+"""Face landmarks from real images and videos with the legacy MediaPipe face mesh."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("mediapipe")
+skimage_data = pytest.importorskip("skimage.data")
+
+from reactface_core.perception.face_tracker import (  # noqa: E402
+    FaceLandmarker,
+    landmarks_from_video,
+    read_frames,
+)
+from reactface_core.perception.landmarks import visual_features  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def static():
+    with FaceLandmarker(mode="image") as landmarker:
+        yield landmarker
+
+
+def grace_hopper() -> np.ndarray:
+    import matplotlib
+    from PIL import Image
+
+    path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_shipped_portraits_give_468_landmarks_inside_the_face(static):
+    astronaut = skimage_data.astronaut()  # 512 x 512, face around x 170-270, y 60-180
+    raw = static(astronaut)
+    assert raw.shape == (468, 3) and raw.dtype == np.float32 and np.isfinite(raw).all()
+    x, y = raw[:, 0] * 512, raw[:, 1] * 512
+    assert 150 < x.min() < x.max() < 290 and 40 < y.min() < y.max() < 200
+    assert raw[33, 0] < raw[263, 0] and raw[10, 1] < raw[152, 1] < raw[0, 1] + 0.2
+    hopper = grace_hopper()  # 600 x 512 (H x W)
+    features, valid = visual_features(static(hopper)[None], aspect=600 / 512)
+    assert valid.all()
+    assert np.abs(features[0, :3]).max() < 0.3  # a near-frontal portrait
+    assert -1.5 < features[0, 5] < 0.5  # face size within a few times the reference
+
+
+def test_flipped_and_rotated_images_give_mirrored_and_rolled_pose(static):
+    image = skimage_data.astronaut()
+    rotation = cv2.getRotationMatrix2D((256, 256), 20, 1.0)  # 20 deg counter-clockwise
+    rolled = cv2.warpAffine(image, rotation, (512, 512), borderMode=cv2.BORDER_REFLECT)
+    frames = [image, image[:, ::-1], rolled, rolled[:, ::-1]]
+    features, valid = visual_features(np.stack([static(f) for f in frames]))
+    assert valid.all()
+    pose = features[:, :6]
+    for original, mirror in ((0, 1), (2, 3)):
+        assert pose[mirror, 0] == pytest.approx(pose[original, 0], abs=0.03)  # pitch
+        assert pose[mirror, 1] == pytest.approx(-pose[original, 1], abs=0.03)  # yaw
+        assert pose[mirror, 2] == pytest.approx(-pose[original, 2], abs=0.03)  # roll
+        assert pose[mirror, 3] == pytest.approx(-pose[original, 3], abs=0.01)  # tx
+        assert pose[mirror, 5] == pytest.approx(pose[original, 5], abs=0.03)  # log-scale
+    assert pose[2, 2] - pose[0, 2] == pytest.approx(-np.deg2rad(20), abs=np.deg2rad(2.5))
+    deformation = features[:, 6:]
+    assert np.abs(deformation[2] - deformation[0]).mean() < 0.1  # rotation is not expression
+
+
+def test_images_without_a_face_are_masked_not_errors(static):
+    for image in (skimage_data.coffee(), np.zeros((256, 256, 3), np.uint8)):
+        raw = static(image)
+        assert raw.shape == (468, 3) and np.isnan(raw).all()
+        features, valid = visual_features(raw[None])
+        assert not valid[0] and not features.any()
+
+
+def test_largest_face_is_the_speaker(static):
+    astronaut, hopper = skimage_data.astronaut(), grace_hopper()[50:550, 6:506]
+    for crop, speaker_on_left in (((40, 240, 110, 310), True), ((0, 320, 60, 380), False)):
+        canvas = np.zeros((512, 1024, 3), np.uint8)
+        y0, y1, x0, x1 = crop
+        canvas[:, :512] = cv2.resize(astronaut[y0:y1, x0:x1], (512, 512))
+        canvas[:, 512:] = cv2.resize(hopper, (512, 512))
+        faces = static._mesh.process(canvas).multi_face_landmarks
+        assert len(faces) == 2  # both seen; MediaPipe lists the right one first here
+        x = np.nanmean(static(canvas)[:, 0])
+        assert (x < 0.5) == speaker_on_left
+
+
+def test_input_formats_and_bad_shapes(static):
+    gray = cv2.cvtColor(cv2.resize(skimage_data.astronaut(), (256, 256)), cv2.COLOR_RGB2GRAY)
+    assert np.isfinite(static(gray)).all()
+    rgba = np.dstack([skimage_data.astronaut(), np.full((512, 512), 255, np.uint8)])
+    assert np.isfinite(static(rgba / 255.0)).all()  # float in [0, 1], alpha dropped
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        static(np.zeros((10, 10, 5), np.uint8))
+    with pytest.raises(ValueError, match="'video'"):
+        FaceLandmarker(mode="fast")
+
+
+def write_video(path, frames, fps=25.0):
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
+def test_tracking_a_video_gives_stable_landmarks_that_follow_the_face(tmp_path):
+    face = cv2.resize(skimage_data.astronaut(), (256, 256))
+    shifts = np.concatenate([np.zeros(10), np.arange(1.0, 21.0), np.full(10, 20.0)])
+    frames = [
+        cv2.warpAffine(face, np.float32([[1, 0, s], [0, 1, 0]]), (256, 256),
+                       borderMode=cv2.BORDER_REFLECT)
+        for s in shifts
+    ]  # fmt: skip
+    write_video(tmp_path / "clip.mp4", frames)
+    raw = landmarks_from_video(tmp_path / "clip.mp4")
+    assert raw.shape == (40, 468, 3) and np.isfinite(raw).all()
+    centre_x = raw[:, :, 0].mean(axis=1) * 256
+    assert np.abs(centre_x - centre_x[0] - shifts).max() < 1.0  # pixels
+    still = np.concatenate([np.diff(raw[:10], axis=0), np.diff(raw[-10:], axis=0)])
+    assert np.abs(still[..., :2]).mean() * 256 < 0.3  # mean jitter of a still face, pixels
+    features, valid = visual_features(raw)
+    assert valid.all() and features[:, :3].std(axis=0).max() < 0.02  # steady head pose
+
+
+def test_video_frame_rate_is_resampled_to_25_fps(tmp_path):
+    def numbered(n):  # frame k has brightness 10 k
+        return [np.full((64, 64, 3), 10 * k, np.uint8) for k in range(n)]
+
+    write_video(tmp_path / "fast.mp4", numbered(20), fps=50)
+    write_video(tmp_path / "slow.mp4", numbered(4), fps=10)
+    fast = [int(round(f.mean() / 10)) for f in read_frames(tmp_path / "fast.mp4")]
+    slow = [int(round(f.mean() / 10)) for f in read_frames(tmp_path / "slow.mp4")]
+    assert fast == list(range(0, 20, 2))
+    assert slow == [0, 0, 0, 1, 1, 2, 2, 2, 3, 3]
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for k, frame in enumerate(numbered(3)):
+        cv2.imwrite(str(folder / f"{k:04d}.png"), frame)
+    assert [int(f.mean() / 10) for f in read_frames(folder)] == [0, 1, 2]
+
+
+def test_unreadable_video_names_the_file(tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 100)
+    with pytest.raises(ValueError, match="broken.mp4"):
+        landmarks_from_video(broken)
+    with pytest.raises(ValueError, match="missing.mp4"):
+        landmarks_from_video(tmp_path / "missing.mp4")
