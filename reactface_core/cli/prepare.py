@@ -1,13 +1,72 @@
-"""`reactface prepare` (stub until issue #8 lands)."""
+"""`reactface prepare`: extract and cache speaker landmarks and log-mel for a dataset."""
 
-from reactface_core.cli._stub import register_stub
+from __future__ import annotations
+
+import argparse
+import sys
+
+DESCRIPTION = """\
+Walk a REACT-layout dataset root and cache the model's speaker inputs:
+
+  Video_files/<clip>.mp4 (or a Video_files/<clip>/ folder of frame images)
+    -> Landmark_files/<clip>.npy  float16 (T, 468, 3) MediaPipe face-mesh landmarks,
+       one row per frame at 25 fps, NaN rows where no face was found
+  Audio_files/<clip>.wav (any sample rate / channels)
+    -> Logmel_files/<clip>.npy    float32 (n_steps, 64) causal log-mel at 50 Hz
+
+Files already written are skipped, so an interrupted run resumes where it stopped."""
 
 
 def register(subparsers, common):
-    register_stub(
-        subparsers,
-        common,
+    parser = subparsers.add_parser(
         "prepare",
-        "extract and cache speaker landmarks and audio features for a dataset",
-        8,
+        parents=[common],
+        help="extract and cache speaker landmarks and audio features for a dataset",
+        description=DESCRIPTION,
+        epilog=(
+            "example: reactface prepare --data data/react --workers 2\n"
+            "Unreadable files are reported and skipped; the exit status is 1 if any failed."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--data", required=True, metavar="DIR", help="dataset root holding Video_files/ etc."
+    )
+    parser.add_argument(
+        "--only",
+        choices=("landmarks", "logmel"),
+        help="extract only face landmarks or only log-mel (default: both)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="parallel worker processes (default: 1; each holds its own MediaPipe graph)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="recompute files that already exist"
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args) -> int:
+    from reactface_core.perception.prepare import KINDS, prepare
+
+    if args.workers < 1:
+        print(f"reactface prepare: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return 2
+    kinds = (args.only,) if args.only else tuple(KINDS)
+    try:
+        summary = prepare(args.data, kinds, workers=args.workers, overwrite=args.overwrite)
+    except ValueError as error:
+        print(f"reactface prepare: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"prepared {len(summary.done)} files, skipped {len(summary.skipped)} already done, "
+        f"{len(summary.failed)} failed"
+    )
+    for source, error in summary.failed:
+        print(f"  failed: {source}: {error}", file=sys.stderr)
+    return 1 if summary.failed else 0
