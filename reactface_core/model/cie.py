@@ -1,0 +1,48 @@
+"""Conditional interaction encoder (CIE, Sec. 4.2): past interactions -> N(mu_t, sigma_t).
+
+The synchronised past interaction embeddings H-_{1:t-w} run through causal self-attention
+blocks (cached: a past frame's state never changes), and two learnable tokens, mu_token
+and sigma_token, placed at the current time attend that history. Their outputs give the
+mean and log-variance of the distribution of appropriate reactions for the next window.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from reactface_core.model.alignment_bias import AlignmentBias
+from reactface_core.model.attention import EncoderBlock, KeyValueCache
+from reactface_core.model.config import ReactFaceConfig
+
+
+class ConditionalInteractionEncoder(nn.Module):
+    def __init__(self, config: ReactFaceConfig):
+        super().__init__()
+        self.context = config.context
+        bias = AlignmentBias(config.period, 1, config.context)
+        self.blocks = nn.ModuleList(
+            EncoderBlock(config.dim, config.heads, config.mlp_ratio, config.dropout, bias)
+            for _ in range(config.cie_layers)
+        )
+        self.tokens = nn.Parameter(0.02 * torch.randn(2, config.dim))  # mu_token, sigma_token
+        self.norm = nn.LayerNorm(config.dim)
+        self.mean = nn.Linear(config.dim, config.dim)
+        self.log_variance = nn.Linear(config.dim, config.dim)
+
+    def new_state(self) -> list[KeyValueCache]:
+        return [KeyValueCache(self.context) for _ in self.blocks]
+
+    def remember(self, history: torch.Tensor, positions: torch.Tensor, state) -> None:
+        """Append synchronised past interactions H- (B, n, d) at frame `positions`."""
+        for block, cache in zip(self.blocks, state, strict=True):
+            history = block(history, positions, cache, commit=True)
+
+    def forward(self, state, frame: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """mu_t, log sigma_t^2 (B, d) for the window starting at 0-based `frame`."""
+        x = self.tokens.expand(batch, 2, -1)
+        positions = torch.full((2,), frame, device=x.device)  # both tokens sit at "now"
+        for block, cache in zip(self.blocks, state, strict=True):
+            x = block(x, positions, cache, commit=False)
+        x = self.norm(x)
+        return self.mean(x[:, 0]), self.log_variance(x[:, 1])

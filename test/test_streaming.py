@@ -1,0 +1,160 @@
+"""Online generator: equals the offline forward, honours seeds, keeps bounded state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from reactface_core.model import ReactFace, ReactFaceConfig
+from reactface_core.model.attention import KeyValueCache
+from reactface_core.streaming import ReactionGenerator
+
+VISUAL_DIM, AUDIO_DIM = 12, 6
+
+
+def tiny_model(seed: int = 0, **changes) -> ReactFace:
+    values = dict(
+        visual_dim=VISUAL_DIM, audio_dim=AUDIO_DIM, dim=32, heads=2, window=4, period=3,
+        context=12, dropout=0.0,
+    )  # fmt: skip
+    values.update(changes)
+    torch.manual_seed(seed)
+    return ReactFace(ReactFaceConfig(**values)).eval()
+
+
+def inputs(frames: int, seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(frames, VISUAL_DIM, generator=g), torch.randn(
+        2 * frames, AUDIO_DIM, generator=g
+    )
+
+
+def offline(model, visual, audio, samples, seed, valid=None, deterministic=False):
+    with torch.no_grad():
+        out = model(
+            visual[None],
+            audio[None],
+            None if valid is None else valid[None],
+            samples=samples,
+            generator=torch.Generator().manual_seed(seed),
+            deterministic=deterministic,
+        )
+    return out["listener"][0]  # (N, T, D)
+
+
+def stream(generator, visual, audio, rng, valid=None):
+    """Push video and audio in independent random chunk sizes; collect the windows."""
+    windows, v, a = [], 0, 0
+    while v < len(visual) or a < len(audio):
+        nv, na = int(rng.integers(0, 11)), int(rng.integers(0, 19))
+        chunk_valid = None if valid is None else valid[v : v + nv]
+        windows += generator.push(visual[v : v + nv], None, chunk_valid)
+        windows += generator.push(None, audio[a : a + na])
+        v, a = v + nv, a + na
+    return windows
+
+
+def test_streaming_equals_offline_with_any_chunking():
+    model = tiny_model()
+    visual, audio = inputs(64)  # 16 windows, context 12 frames: caches roll over
+    valid = torch.rand(64, generator=torch.Generator().manual_seed(3)) > 0.2
+    expected = offline(model, visual, audio, samples=5, seed=11, valid=valid)
+    for chunking in range(2):
+        generator = ReactionGenerator(model, samples=5, seed=11)
+        windows = stream(generator, visual.numpy(), audio, np.random.default_rng(chunking), valid)
+        assert [w.start for w in windows] == list(range(0, 64, 4))
+        assert all(w.reactions.shape == (5, 4, 58) for w in windows)
+        streamed = torch.cat([w.reactions for w in windows], 1)
+        assert (streamed - expected).abs().max().item() <= 1e-4
+    assert generator.frames_generated == 64
+
+
+def test_streaming_equals_offline_default_sizes():
+    torch.manual_seed(0)
+    model = ReactFace(ReactFaceConfig(visual_dim=VISUAL_DIM, audio_dim=AUDIO_DIM)).eval()
+    visual, audio = inputs(96)
+    expected = offline(model, visual, audio, samples=10, seed=2)
+    windows = stream(ReactionGenerator(model, samples=10, seed=2), visual, audio,
+                     np.random.default_rng(5))  # fmt: skip
+    streamed = torch.cat([w.reactions for w in windows], 1)
+    assert streamed.shape == (10, 96, 58)
+    assert (streamed - expected).abs().max().item() <= 1e-4
+
+
+def test_seeds_same_gives_identical_different_gives_different():
+    model = tiny_model()
+    visual, audio = inputs(24)
+
+    def sample(seed):
+        windows = ReactionGenerator(model, samples=3, seed=seed).push(visual, audio)
+        return torch.cat([w.reactions for w in windows], 1)
+
+    first, again, other = sample(7), sample(7), sample(8)
+    assert torch.equal(first, again)
+    assert (first - other).abs().max() > 1e-3
+    assert (first[0] - first[1]).abs().max() > 1e-3  # samples of one batch differ too
+    generator = ReactionGenerator(model, samples=3, seed=7)
+    generator.push(visual, audio)
+    generator.reset()  # a new interaction replays the same samples
+    assert torch.equal(torch.cat([w.reactions for w in generator.push(visual, audio)], 1), first)
+
+
+def test_deterministic_mode_gives_the_mean_for_all_samples():
+    model = tiny_model()
+    visual, audio = inputs(24)
+    windows = ReactionGenerator(model, samples=4, deterministic=True).push(visual, audio)
+    streamed = torch.cat([w.reactions for w in windows], 1)
+    assert torch.allclose(streamed[0], streamed[3])
+    expected = offline(model, visual, audio, samples=4, seed=0, deterministic=True)
+    assert (streamed - expected).abs().max() <= 1e-4
+
+
+def _caches(obj, seen=None):
+    """Every KeyValueCache reachable from the generator's state objects."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, KeyValueCache):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [c for item in obj for c in _caches(item, seen)]
+    if isinstance(obj, dict):
+        return [c for item in obj.values() for c in _caches(item, seen)]
+    if hasattr(obj, "__dict__") and not isinstance(obj, torch.Tensor):
+        return [c for item in vars(obj).values() for c in _caches(item, seen)]
+    return []
+
+
+def test_state_stays_bounded_by_the_context():
+    model = tiny_model(encoder_layers=2, interaction_layers=2, cie_layers=2)
+    generator = ReactionGenerator(model, samples=2)
+    visual, audio = inputs(200)
+    generator.push(visual, audio)
+    caches = _caches(generator.speaker_state) + _caches(generator.listener_state)
+    assert len(caches) == 2 + 2 + 2 + 4 + 4 + 2  # encoders, alignment, synchroniser, CIE
+    assert all(c.end >= 200 for c in caches)
+    # at most k * (context + w) = 2 * (12 + 4) positions, whatever t is
+    assert max(c.keys.shape[2] for c in caches) <= 32
+    assert generator._visual.shape[0] == 0 and generator._audio.shape[0] == 0
+
+
+def test_partial_window_waits_for_both_modalities():
+    model = tiny_model()
+    generator = ReactionGenerator(model, samples=2)
+    visual, audio = inputs(8)
+    assert generator.push(visual[:8]) == []  # no audio yet
+    assert generator.push(None, audio[:7]) == []  # 7 of the 8 steps of frames 0-3
+    windows = generator.push(None, audio[7:])
+    assert [w.start for w in windows] == [0, 4]
+
+
+def test_bad_chunks_name_the_expected_shape():
+    generator = ReactionGenerator(tiny_model(), samples=2)
+    with pytest.raises(ValueError, match=r"visual chunk has shape \(3, 5\), expected \(n, 12\)"):
+        generator.push(torch.zeros(3, 5))
+    with pytest.raises(ValueError, match=r"audio chunk has shape \(4,\), expected \(n, 6\)"):
+        generator.push(None, torch.zeros(4))
+    with pytest.raises(ValueError, match="visual_valid"):
+        generator.push(torch.zeros(3, 12), None, torch.ones(2, dtype=torch.bool))
