@@ -1,0 +1,138 @@
+"""FRDist: appropriateness as the DTW distance to the closest appropriate real reaction.
+
+Dynamic time warping of x (T1, D) and y (T2, D) with the squared Euclidean frame cost
+c(i, j) = |x_i - y_j|^2 and steps (1, 0), (0, 1), (1, 1):
+
+    R(i, j)    = c(i, j) + min(R(i-1, j), R(i, j-1), R(i-1, j-1)),   R(0, 0) = c(0, 0)
+    DTW(x, y)  = sqrt(R(T1-1, T2-1))
+
+i.e. the Euclidean distance between the optimally aligned series, as `tslearn.metrics.dtw`
+(used by the REACT scripts) defines it; no global constraint. With column groups g and
+weights w_g, DTW_groups = sum over g of w_g * DTW(x[:, g], y[:, g]) (the REACT scripts use
+the emotion groups 15 AUs, 2 valence/arousal, 8 expressions with weights 1/15, 1, 1/8).
+
+    best(k, n) = min over a in A(k) of DTW(P[k, n], L[a])
+    FRDist     = mean over k, n of best(k, n)                 (scale='mean'; lower is better)
+    FRDist_off = mean over k of (sum over n of best(k, n))    (scale='official', N x ours)
+
+Vectorised: per speaker, one matrix product gives the frame costs of all (sample,
+appropriate reaction) pairs at once (|x|^2 + |y|^2 - 2 x.y folded into one GEMM), then one
+wavefront dynamic program sweeps the T1 + T2 - 1 anti-diagonals for the whole batch; cells of
+one anti-diagonal do not depend on each other, so each step is three array operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from reactface_core.metrics.sets import (
+    Appropriateness,
+    appropriate_lists,
+    check_predictions,
+    check_sequences,
+    reduce_per_sample,
+)
+
+Groups = Sequence[tuple[slice | np.ndarray, float]]
+
+
+def accumulated_cost(cost: torch.Tensor) -> torch.Tensor:
+    """R(T1-1, T2-1) for a batch of frame-cost matrices laid out (T1, T2, B), batch last."""
+    rows, cols, batch = cost.shape
+    stride_i, stride_j, stride_b = cost.stride()
+    offset = cost.storage_offset()
+    # Buffer row i + 1 holds R(i, d - i) of one anti-diagonal d; row 0 and cells never
+    # written stay +inf, which is exactly the boundary of the recursion.
+    prev2, prev1, current = (
+        torch.full((rows + 1, batch), torch.inf, dtype=cost.dtype, device=cost.device)
+        for _ in range(3)
+    )
+    prev1[1] = cost[0, 0]
+    best_step = torch.empty((rows, batch), dtype=cost.dtype, device=cost.device)
+    for d in range(1, rows + cols - 1):
+        lo, hi = max(0, d - cols + 1), min(d, rows - 1)
+        size = hi - lo + 1
+        # cells (i, d - i), i = lo..hi, as a strided view: no copy of the cost matrix
+        diagonal = cost.as_strided(
+            (size, batch),
+            (stride_i - stride_j, stride_b),
+            offset + lo * stride_i + (d - lo) * stride_j,
+        )
+        step = best_step[:size]
+        torch.minimum(prev1[lo : hi + 1], prev1[lo + 1 : hi + 2], out=step)  # R(i-1,j), R(i,j-1)
+        torch.minimum(step, prev2[lo : hi + 1], out=step)  # R(i-1, j-1)
+        torch.add(step, diagonal, out=current[lo + 1 : hi + 2])
+        prev2, prev1, current = prev1, current, prev2
+    return prev1[rows]
+
+
+def dtw_all_pairs(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """DTW(x[n], y[m]) for all n, m: x (N, T1, D), y (M, T2, D) -> (N, M) float64."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    y = torch.as_tensor(y, dtype=torch.float64, device=x.device)
+    (count_x, rows, _), (count_y, cols, _) = x.shape, y.shape
+    # |x_i - y_j|^2 = [x, |x|^2, 1] . [-2y, 1, |y|^2]: one GEMM for every pair and frame pair
+    ones_x = torch.ones_like(x[..., :1])
+    ones_y = torch.ones_like(y[..., :1])
+    xa = torch.cat([x, x.square().sum(-1, keepdim=True), ones_x], -1)  # (N, T1, D+2)
+    ya = torch.cat([-2 * y, ones_y, y.square().sum(-1, keepdim=True)], -1)  # (M, T2, D+2)
+    cost = xa.reshape(count_x * rows, -1) @ ya.transpose(0, 1).reshape(cols * count_y, -1).T
+    cost = cost.view(count_x, rows, cols, count_y).permute(1, 2, 0, 3)  # (T1, T2, N, M)
+    cost = cost.reshape(rows, cols, count_x * count_y)
+    total = accumulated_cost(cost).clamp_min(0)  # rounding can leave -1e-13 for equal series
+    return total.sqrt().view(count_x, count_y)
+
+
+def best_dtw(
+    predictions: np.ndarray,
+    listeners: np.ndarray,
+    appropriate: Appropriateness,
+    groups: Groups | None = None,
+    device: str = "cpu",
+    max_pairs: int = 96,
+    progress: bool = False,
+) -> np.ndarray:
+    """best(k, n) above for every speaker and sample: (num_speakers, num_samples) float64.
+
+    `groups` is a list of (columns, weight); None means all columns with weight 1. Samples of
+    a speaker that are all identical (deterministic baselines) are computed once.
+    """
+    predictions = check_predictions(predictions)
+    listeners = check_sequences(listeners, "listeners", like=predictions)
+    lists = appropriate_lists(appropriate, predictions.shape[0], listeners.shape[0])
+    groups = [(slice(None), 1.0)] if groups is None else list(groups)
+    listeners_t = torch.as_tensor(listeners, device=device)
+    best = np.empty(predictions.shape[:2])
+    speakers = tqdm(range(len(lists)), desc="FRDist (DTW)", unit="speaker", disable=not progress)
+    for k in speakers:
+        samples = predictions[k]
+        distinct = 1 if (samples == samples[:1]).all() else len(samples)
+        x = torch.as_tensor(samples[:distinct], device=device)
+        chunk = max(1, max_pairs // distinct)
+        distances = []
+        for start in range(0, len(lists[k]), chunk):
+            y = listeners_t[torch.as_tensor(lists[k][start : start + chunk], device=device)]
+            total = sum(
+                weight * dtw_all_pairs(x[..., cols], y[..., cols]) for cols, weight in groups
+            )
+            distances.append(total)
+        best[k] = torch.cat(distances, 1).amin(1).cpu().numpy()  # broadcasts when distinct == 1
+    return best
+
+
+def frdist(
+    predictions: np.ndarray,
+    listeners: np.ndarray,
+    appropriate: Appropriateness,
+    groups: Groups | None = None,
+    scale: str = "mean",
+    device: str = "cpu",
+    progress: bool = False,
+) -> float:
+    """FRDist (lower is better); see the module docstring for the definition and scales."""
+    best = best_dtw(predictions, listeners, appropriate, groups, device, progress=progress)
+    return reduce_per_sample(best, scale)
