@@ -10,6 +10,7 @@ from reactface_core.face.mesh import canonical_mesh
 from reactface_core.perception import audio
 from reactface_core.perception.landmarks import (
     ANCHOR_LANDMARKS,
+    CAMERA_TO_FACE,
     DEFORMATION_GAIN,
     FEATURE_LANDMARKS,
     POSE_DIM,
@@ -25,7 +26,7 @@ MIRROR = canonical_mesh().mirror
 
 def posed_raw(shape, angles, scale=0.3, centre=(0.5, 0.5, 0.0), aspect=1.0):
     """Template-frame shapes (T, 468, 3) -> raw MediaPipe landmarks with a known pose."""
-    rotation = euler_to_rotation(np.asarray(angles, dtype=np.float64))
+    rotation = CAMERA_TO_FACE @ euler_to_rotation(np.asarray(angles, np.float64)) @ CAMERA_TO_FACE
     points = scale * np.einsum("tij,tnj->tni", rotation, shape)
     points = points - points[:, ANCHOR_LANDMARKS].mean(axis=1, keepdims=True) + np.array(centre)
     return points / np.array([1.0, aspect, 1.0])
@@ -185,3 +186,40 @@ def test_unreadable_audio_names_the_file(tmp_path):
     path.write_bytes(b"not a wav")
     with pytest.raises(ValueError, match="broken.wav"):
         audio.load_audio(path)
+
+
+def through_virtual_camera(vertices, distance=0.55, fov_degrees=24.0, size=256):
+    """Rig vertices (T, 468, 3) in metres, face frame -> raw MediaPipe landmarks (pinhole)."""
+    focal = size / 2 / np.tan(np.radians(fov_degrees) / 2)  # pixels
+    depth = distance - vertices[..., 2]
+    x = size / 2 + focal * vertices[..., 0] / depth
+    y = size / 2 - focal * vertices[..., 1] / depth
+    centre_depth = depth.mean(axis=1, keepdims=True)
+    z = (depth - centre_depth) * focal / centre_depth  # pixels, like x
+    return np.stack([x, y, z], axis=-1) / size
+
+
+def test_rig_head_pose_and_expression_map_to_pose_and_deformation_columns():
+    from reactface_core.face.models import ARKIT_BLENDSHAPES
+    from reactface_core.face.rig import ArkitRig
+
+    rig = ArkitRig()
+    jaw_open = ARKIT_BLENDSHAPES.index("jawOpen")
+    coefficients = np.zeros((5, 58), np.float32)  # neutral, jaw, posed, posed + jaw, other
+    coefficients[[1, 3], jaw_open] = 1.0
+    coefficients[[2, 3], 52:55] = [0.2, -0.3, 0.15]  # pitch, yaw, roll
+    coefficients[4, 52:55] = [-0.15, 0.35, -0.1]
+    features, valid = visual_features(through_virtual_camera(rig.vertices(coefficients)))
+    assert valid.all()
+    # head pose of the rig comes back (perspective and the neck pivot cost a little)
+    assert np.abs(features[:, :3] - coefficients[:, 52:55]).max() < 0.05
+    assert -0.2 < features[0, 5] < 0.6  # the virtual camera frames a face near reference size
+    # an open jaw is deformation, not head pose, and nearly the same at any head pose
+    assert np.abs(features[1, :3] - features[0, :3]).max() < 0.02
+    frontal_jaw = features[1, POSE_DIM:] - features[0, POSE_DIM:]
+    posed_jaw = features[3, POSE_DIM:] - features[2, POSE_DIM:]
+    assert np.abs(frontal_jaw).max() > 1.0
+    assert np.abs(posed_jaw - frontal_jaw).mean() < 0.15 * np.abs(frontal_jaw).mean()
+    # seen from far away (no perspective) the neutral rig face is the template itself
+    far = through_virtual_camera(rig.vertices(coefficients[:1]), 55.0, 24.0 * 0.55 / 55.0)
+    assert np.abs(visual_features(far)[0][0, POSE_DIM:]).max() < 0.01

@@ -11,8 +11,12 @@ rigid anchor points (forehead, nose bridge, eye corners, face sides) to the neut
 template (the canonical mesh of `reactface_core.face.mesh`). Undoing it frontalises the
 face; what is left is expression. The pose is kept as six separate columns:
 
-    column 0..2   pitch, yaw, roll (radians; R = Rz(roll) Ry(yaw) Rx(pitch) in the camera
-                  frame x right, y down, z away from the camera; a frontal face is 0, 0, 0)
+    column 0..2   pitch, yaw, roll in radians, the head-pose convention of the face rig
+                  and of `arkit58` (R = Rz(roll) Ry(yaw) Rx(pitch) in the face frame: x to
+                  the subject's left, y up, z toward the camera; a frontal face is 0, 0, 0):
+                  + pitch tips the forehead toward the camera (looking down), + yaw turns
+                  the nose to the subject's left (viewer's right), + roll lifts the
+                  subject's left side
     column 3..4   tx, ty: image position of the anchor centroid minus the image centre,
                   in fractions of the image width / height
     column 5      log-scale: log(eye-corner distance / REFERENCE_EYE_DISTANCE), where the
@@ -33,6 +37,8 @@ from functools import lru_cache
 import numpy as np
 
 NUM_LANDMARKS = 468
+# Raw camera axes (x right, y down, z away) -> face axes (x right, y up, z to the camera).
+CAMERA_TO_FACE = np.diag([1.0, -1.0, -1.0])
 
 # Points that move little with expression: the alignment is fitted on them only, so a smile
 # or an open mouth does not leak into the head pose. Left/right symmetric.
@@ -82,7 +88,7 @@ def _normalise_template(vertices: np.ndarray) -> np.ndarray:
 
     Raw MediaPipe axes are x right, y down, z away, so y and z flip (a proper rotation).
     """
-    v = vertices * np.array([1.0, -1.0, -1.0])
+    v = vertices @ CAMERA_TO_FACE
     v = v - v[ANCHOR_LANDMARKS].mean(axis=0)
     return v / np.linalg.norm(v[LEFT_EYE_OUTER] - v[RIGHT_EYE_OUTER])
 
@@ -171,7 +177,7 @@ def normalize_landmarks(
         np.einsum("tni,tij->tnj", points - translation[:, None], rotation) / scale[:, None, None]
     )
     centroid = points[:, ANCHOR_LANDMARKS].mean(axis=1)
-    pose[index, :3] = rotation_to_euler(rotation)
+    pose[index, :3] = rotation_to_euler(CAMERA_TO_FACE @ rotation @ CAMERA_TO_FACE)
     pose[index, 3] = centroid[:, 0] - 0.5
     pose[index, 4] = centroid[:, 1] / aspect - 0.5
     pose[index, 5] = np.log(scale / REFERENCE_EYE_DISTANCE)
