@@ -207,3 +207,11 @@ def test_checkpoint_round_trip_reproduces_outputs():
     assert torch.equal(
         run(model, visual, audio)["listener"], run(restored, visual, audio)["listener"]
     )
+
+
+def test_default_input_sizes_match_perception():
+    from reactface_core.perception.audio import AUDIO_FEATURE_DIM
+    from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
+
+    config = ReactFaceConfig()
+    assert (config.visual_dim, config.audio_dim) == (VISUAL_FEATURE_DIM, AUDIO_FEATURE_DIM)

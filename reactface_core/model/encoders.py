@@ -157,7 +157,7 @@ class Wav2Vec2Encoder(nn.Module):
         super().__init__()
         from transformers import Wav2Vec2Model
 
-        self.wav2vec2 = Wav2Vec2Model.from_pretrained(config.wav2vec2_path)
+        self.wav2vec2 = Wav2Vec2Model.from_pretrained(config.wav2vec2_path, local_files_only=True)
         self.frozen = config.freeze_wav2vec2
         if self.frozen:
             self.wav2vec2.requires_grad_(False).eval()

@@ -1,0 +1,157 @@
+"""ReactFace losses (Sec. 4.2, 4.4) and the two training-stage totals (Eq. 14, 15).
+
+Shapes: predictions from `ReactFace.forward` are listener (B, M, T, D) for M samples,
+speaker (B, T, D), mu/logvar (B, M, W, d); targets follow the data contract: listener
+and speaker coefficients (B, T, D), appropriate reactions (B, K, T, D) padded to K with
+a validity mask (B, K).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class LossWeights:
+    """lambda_kl, lambda_smo, lambda_div of Eq. 14-15 and the kernel/loss scales.
+
+    The paper does not publish its values; these are starting points for coefficients in
+    [0, 1] (arkit58) and deserve tuning per face model.
+    """
+
+    kl: float = 1e-3
+    smooth: float = 1.0
+    diversity: float = 0.01
+    diversity_scale: float = 0.01  # sigma_d per coefficient (mean squared difference)
+    smooth_l1_beta: float = 1.0  # transition point of the smooth L1 loss
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _smooth_l1(prediction: torch.Tensor, target: torch.Tensor, beta: float) -> torch.Tensor:
+    """Smooth L1 averaged over the last two dimensions (T, D), broadcasting the rest."""
+    prediction, target = torch.broadcast_tensors(prediction, target)
+    return F.smooth_l1_loss(prediction, target, reduction="none", beta=beta).mean((-2, -1))
+
+
+def reconstruction_loss(
+    listener: torch.Tensor,
+    listener_target: torch.Tensor,
+    speaker: torch.Tensor,
+    speaker_target: torch.Tensor,
+    beta: float = 1.0,
+) -> torch.Tensor:
+    """Eq. 12: SL1(R^l, R^l_real) + SL1(R^s, R^s_real); every sample is held to R^l_real."""
+    listener_term = _smooth_l1(listener, listener_target[:, None], beta).mean()
+    return listener_term + _smooth_l1(speaker, speaker_target, beta).mean()
+
+
+def appropriate_reconstruction_loss(
+    listener: torch.Tensor,
+    appropriate: torch.Tensor,
+    appropriate_valid: torch.Tensor,
+    beta: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 5: each sample is held to its nearest valid appropriate reaction.
+
+    listener (B, M, T, D), appropriate (B, K, T, D), appropriate_valid (B, K) bool ->
+    (mean over B and M of the smallest smooth L1, index (B, M) of the nearest reaction).
+    """
+    if not appropriate_valid.any(1).all():
+        empty = (~appropriate_valid.any(1)).nonzero().flatten().tolist()
+        raise ValueError(f"batch rows {empty} have no valid appropriate reaction")
+    distances = _smooth_l1(listener[:, :, None], appropriate[:, None], beta)  # (B, M, K)
+    distances = distances.masked_fill(~appropriate_valid[:, None], float("inf"))
+    nearest_distance, nearest = distances.min(2)
+    return nearest_distance.mean(), nearest
+
+
+def diversity_loss(listener: torch.Tensor, scale: float = 0.01) -> torch.Tensor:
+    """Eq. 6: mean RBF energy exp(-|R_i - R_j|^2 / sigma_d) over sample pairs i != j.
+
+    The squared distance is taken per coefficient (averaged over T and D), so `scale`
+    does not depend on the clip length; the paper's sigma_d equals scale * T * D.
+    Lower is more diverse. Fewer than two samples have no pairs and give 0.
+    """
+    batch, samples = listener.shape[:2]
+    if samples < 2:
+        return listener.new_zeros(())
+    flat = listener.reshape(batch, samples, -1)
+    squared = (flat[:, :, None] - flat[:, None]).square().mean(-1)  # (B, M, M)
+    energy = torch.exp(-squared / scale)
+    off_diagonal = ~torch.eye(samples, dtype=torch.bool, device=listener.device)
+    return energy[:, off_diagonal].mean()
+
+
+def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Eq. 7: KL(N(mu, sigma^2) || N(0, I)), summed over latent dims, mean over the rest."""
+    return 0.5 * (mu.square() + logvar.exp() - logvar - 1.0).sum(-1).mean()
+
+
+def smoothness_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Eq. 13: |second difference of the target - that of the prediction|, per coefficient.
+
+    prediction (..., T, D) and target (..., T, D) (broadcast); averaged over the T - 2
+    second differences and the D coefficients. Clips shorter than 3 frames give 0.
+    """
+    if prediction.shape[-2] < 3:
+        return prediction.new_zeros(())
+
+    def second_difference(x: torch.Tensor) -> torch.Tensor:
+        return x[..., 2:, :] - 2.0 * x[..., 1:-1, :] + x[..., :-2, :]
+
+    return (second_difference(target) - second_difference(prediction)).abs().mean()
+
+
+def stage1_loss(
+    output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], weights: LossWeights
+) -> dict[str, torch.Tensor]:
+    """Eq. 14: L_rec + lambda_kl L_kl + lambda_smo L_smo against the real listener."""
+    listener = output["listener"]
+    target = batch["listener_coefficients"]
+    terms = {
+        "rec": reconstruction_loss(
+            listener,
+            target,
+            output["speaker"],
+            batch["speaker_coefficients"],
+            weights.smooth_l1_beta,
+        ),
+        "kl": kl_loss(output["mu"], output["logvar"]),
+        "smooth": smoothness_loss(listener, target[:, None]),
+    }
+    terms["total"] = terms["rec"] + weights.kl * terms["kl"] + weights.smooth * terms["smooth"]
+    return terms
+
+
+def stage2_loss(
+    output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], weights: LossWeights
+) -> dict[str, torch.Tensor]:
+    """Eq. 15: L^a_rec + lambda_kl L_kl + lambda_smo L_smo + lambda_div L_div.
+
+    Smoothness is measured against the appropriate reaction each sample was matched to.
+    """
+    listener = output["listener"]
+    appropriate = batch["appropriate"]
+    rec, nearest = appropriate_reconstruction_loss(
+        listener, appropriate, batch["appropriate_valid"], weights.smooth_l1_beta
+    )
+    rows = torch.arange(appropriate.shape[0], device=appropriate.device)[:, None]
+    matched = appropriate[rows, nearest]  # (B, M, T, D)
+    terms = {
+        "rec_appropriate": rec,
+        "kl": kl_loss(output["mu"], output["logvar"]),
+        "smooth": smoothness_loss(listener, matched),
+        "diversity": diversity_loss(listener, weights.diversity_scale),
+    }
+    terms["total"] = (
+        rec
+        + weights.kl * terms["kl"]
+        + weights.smooth * terms["smooth"]
+        + weights.diversity * terms["diversity"]
+    )
+    return terms

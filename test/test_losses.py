@@ -1,0 +1,114 @@
+"""Each loss on hand-made tensors, and the stage totals on a real model output."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from reactface_core.losses import (
+    LossWeights,
+    appropriate_reconstruction_loss,
+    diversity_loss,
+    kl_loss,
+    reconstruction_loss,
+    smoothness_loss,
+    stage1_loss,
+    stage2_loss,
+)
+from reactface_core.model import ReactFace, ReactFaceConfig
+
+
+def constant(value: float, frames: int = 5, dims: int = 2) -> torch.Tensor:
+    return torch.full((frames, dims), value)
+
+
+def test_appropriate_reconstruction_picks_the_nearest_valid_reaction():
+    # two samples; three appropriate reactions of which the last (nearest to both) is padding
+    listener = torch.stack([constant(0.1), constant(0.75)])[None]  # (1, 2, 5, 2)
+    appropriate = torch.stack([constant(0.0), constant(0.8), constant(0.5)])[None]
+    valid = torch.tensor([[True, True, False]])
+    loss, nearest = appropriate_reconstruction_loss(listener, appropriate, valid)
+    assert nearest.tolist() == [[0, 1]]
+    # smooth L1 (beta 1) of 0.1 and 0.05 errors: 0.5 * 0.01 and 0.5 * 0.0025
+    assert loss.item() == pytest.approx((0.005 + 0.00125) / 2, rel=1e-5)
+    loss_all, nearest_all = appropriate_reconstruction_loss(
+        listener, appropriate, torch.ones(1, 3, dtype=torch.bool)
+    )
+    assert nearest_all.tolist() == [[0, 1]]  # 0.75 is nearer 0.8 than 0.5
+    with pytest.raises(ValueError, match=r"batch rows \[0\] have no valid appropriate"):
+        appropriate_reconstruction_loss(listener, appropriate, torch.zeros(1, 3, dtype=torch.bool))
+
+
+def test_appropriate_loss_ignores_the_one_real_listener_when_another_fits():
+    listener = constant(1.0)[None, None]
+    appropriate = torch.stack([constant(3.0), constant(1.0)])[None]
+    loss, _ = appropriate_reconstruction_loss(listener, appropriate, torch.ones(1, 2, dtype=bool))
+    assert loss.item() == 0.0
+    one_to_one = reconstruction_loss(listener, appropriate[:, 0], constant(0.0)[None],
+                                     constant(0.0)[None])  # fmt: skip
+    assert one_to_one.item() == pytest.approx(1.5)  # smooth L1 of error 2 is 2 - 0.5
+
+
+def test_reconstruction_adds_listener_and_speaker_terms():
+    listener, target = constant(0.2)[None, None].repeat(1, 2, 1, 1), constant(0.0)[None]
+    speaker, speaker_target = constant(0.0)[None], constant(0.4)[None]
+    loss = reconstruction_loss(listener, target, speaker, speaker_target)
+    assert loss.item() == pytest.approx(0.5 * 0.04 + 0.5 * 0.16)
+
+
+def test_diversity_energy_falls_as_samples_move_apart():
+    energies = []
+    for gap in (0.0, 0.05, 0.1, 0.3):
+        samples = torch.stack([constant(0.0), constant(gap), constant(-gap)])[None]
+        energies.append(diversity_loss(samples, scale=0.01).item())
+    assert energies[0] == pytest.approx(1.0)
+    assert energies == sorted(energies, reverse=True) and energies[-1] < 1e-3
+    # pairs: (0, gap) twice, (gap, -gap) once, each counted both ways
+    gap = 0.05
+    expected = (4 * math.exp(-(gap**2) / 0.01) + 2 * math.exp(-((2 * gap) ** 2) / 0.01)) / 6
+    assert energies[1] == pytest.approx(expected, rel=1e-5)
+    assert diversity_loss(constant(0.0)[None, None]).item() == 0.0
+
+
+def test_kl_is_zero_for_the_standard_normal_and_matches_the_formula():
+    assert kl_loss(torch.zeros(2, 3, 4, 8), torch.zeros(2, 3, 4, 8)).item() == 0.0
+    mu, logvar = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, math.log(4.0)]])
+    # 0.5 * (1 + 1 - 0 - 1) + 0.5 * (0 + 4 - log 4 - 1)
+    assert kl_loss(mu, logvar).item() == pytest.approx(0.5 + 0.5 * (3 - math.log(4)))
+
+
+def test_smoothness_zero_for_equal_second_differences():
+    t = torch.arange(8.0)[:, None]
+    target = 0.5 * t**2 + torch.tensor([0.0, 1.0])  # second difference 1 everywhere
+    shifted = target + 3.0 * t - 7.0  # same second differences (linear trend added)
+    assert smoothness_loss(shifted, target).item() == pytest.approx(0.0, abs=1e-6)
+    jitter = target.clone()
+    jitter[4] += 0.2  # second differences +0.2, -0.4, +0.2 at three frames, both dims
+    assert smoothness_loss(jitter, target).item() == pytest.approx(0.8 / 6, rel=1e-5)
+    assert smoothness_loss(target[:2], target[:2]).item() == 0.0
+
+
+def test_stage_totals_combine_terms_and_train_the_model():
+    torch.manual_seed(0)
+    config = ReactFaceConfig(visual_dim=12, audio_dim=6, dim=32, heads=2, window=4, context=12)
+    model = ReactFace(config)
+    g = torch.Generator().manual_seed(0)
+    batch = {
+        "listener_coefficients": torch.rand(2, 16, 58, generator=g),
+        "speaker_coefficients": torch.rand(2, 16, 58, generator=g),
+        "appropriate": torch.rand(2, 3, 16, 58, generator=g),
+        "appropriate_valid": torch.tensor([[True, True, False], [True, False, False]]),
+    }
+    output = model(torch.randn(2, 16, 12), torch.randn(2, 32, 6), samples=2)
+    weights = LossWeights(kl=0.1, smooth=2.0, diversity=0.5)
+    one = stage1_loss(output, batch, weights)
+    expected = one["rec"] + 0.1 * one["kl"] + 2.0 * one["smooth"]
+    assert one["total"].item() == pytest.approx(expected.item())
+    two = stage2_loss(output, batch, weights)
+    expected = two["rec_appropriate"] + 0.1 * two["kl"] + 2.0 * two["smooth"]
+    assert two["total"].item() == pytest.approx((expected + 0.5 * two["diversity"]).item())
+    assert 0.0 < two["diversity"].item() <= 1.0
+    two["total"].backward()
+    assert model.cie.tokens.grad.abs().sum() > 0
