@@ -98,12 +98,13 @@ def test_mirrored_image_negates_yaw_roll_and_tx_and_swaps_sides():
 
 
 def test_frames_without_face_are_zero_and_invalid():
-    raw = posed_raw(np.repeat(template()[None], 4, axis=0), np.zeros((4, 3)))
+    raw = posed_raw(np.repeat(template()[None], 5, axis=0), np.zeros((5, 3)))
     raw[1] = np.nan
     raw[3, 100] = np.nan
+    raw[4] = 0.5  # every point in one place: no face, not a division by zero
     features, valid = visual_features(raw.astype(np.float16))
-    assert valid.tolist() == [True, False, True, False]
-    assert not features[[1, 3]].any()
+    assert valid.tolist() == [True, False, True, False, False]
+    assert not features[[1, 3, 4]].any()
     assert np.isfinite(features).all()
     shape, pose, valid = normalize_landmarks(np.full((2, 468, 3), np.nan))
     assert not valid.any() and np.isnan(shape).all() and not pose.any()

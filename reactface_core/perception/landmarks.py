@@ -161,16 +161,10 @@ def normalize_landmarks(
     scale, rotation, translation = similarity_align(
         reference[ANCHOR_LANDMARKS], points[:, ANCHOR_LANDMARKS]
     )
-    good = scale > 1e-6
+    good = scale > 1e-6  # all anchors on one point: no usable face
+    valid[np.flatnonzero(valid)[~good]] = False
     index = np.flatnonzero(valid)
-    valid[index[~good]] = False
-    index, scale, rotation, translation = (
-        index[good],
-        scale[good],
-        rotation[good],
-        translation[good],
-    )
-    points = points[good]
+    points, scale, rotation, translation = (a[good] for a in (points, scale, rotation, translation))
 
     # x_template = R^T (x - t) / s; with row vectors: (x - t) @ R / s
     shape[index] = (
