@@ -94,9 +94,11 @@ def landmarks_from_video(path: str | Path, landmarker: FaceLandmarker | None = N
     before each 25 fps instant). Raises ValueError naming the file if it cannot be read.
     """
     own = landmarker is None
-    landmarker = landmarker or FaceLandmarker(mode="video")
+    if own:
+        landmarker = FaceLandmarker(mode="video")
+    else:
+        landmarker.reset()  # do not carry the previous video's face into this one
     try:
-        landmarker.reset()
         return landmarker.track(read_frames(path))
     finally:
         if own:
