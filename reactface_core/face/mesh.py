@@ -11,9 +11,11 @@ native bindings either). Everything needed to rebuild an equivalent mesh *is* in
   front faces counter-clockwise seen from the camera;
 - vertices: the legacy MediaPipe face mesh (its models ship in the wheel) run on the two
   portraits that ship with installed packages, matplotlib's `grace_hopper.jpg` and
-  scikit-image's `astronaut.png`; each landmark set is aligned to the first by a similarity
-  (Umeyama) transform and averaged, the left/right twin of every vertex is found by
-  mirroring and optimal assignment, and the average is made exactly symmetric.
+  scikit-image's `astronaut.png`; the second landmark set is aligned to the first by a
+  similarity (Umeyama) transform fitted on the upper face and averaged with it, except
+  around the mouth, which comes from Grace Hopper alone (the astronaut smiles with parted
+  lips; a neutral face has a closed, relaxed mouth); the left/right twin of every vertex
+  is found by mirroring and optimal assignment, and the average is made exactly symmetric.
 
 The result is cached (`$XDG_CACHE_HOME/reactface/canonical_mesh_v1.npz`, default
 `~/.cache/...`), so only the first call anywhere needs mediapipe (about a second);
@@ -73,6 +75,15 @@ LIPS_INNER = (
 )  # fmt: skip
 EYE_RIGHT = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
 EYE_LEFT = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
+# Eyelid margins and lip lines, ordered from one corner to the other.
+UPPER_EYELID_RIGHT = (33, 246, 161, 160, 159, 158, 157, 173, 133)
+LOWER_EYELID_RIGHT = (33, 7, 163, 144, 145, 153, 154, 155, 133)
+UPPER_EYELID_LEFT = (263, 466, 388, 387, 386, 385, 384, 398, 362)
+LOWER_EYELID_LEFT = (263, 249, 390, 373, 374, 380, 381, 382, 362)
+UPPER_LIP_INNER_LINE = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+LOWER_LIP_INNER_LINE = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+UPPER_LIP_OUTER_LINE = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+LOWER_LIP_OUTER_LINE = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
 BROW_RIGHT = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)
 BROW_LEFT = (300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
 FACE_OVAL = (
@@ -157,8 +168,10 @@ def build_canonical_mesh() -> dict[str, np.ndarray]:
     triangles = tessellation_triangles()
     shapes = [detect_landmarks(image, name) for name, image in sample_portraits()]
     reference = shapes[0]
-    aligned = [reference] + [apply(similarity(shape, reference), shape) for shape in shapes[1:]]
-    mean = np.mean(aligned, axis=0)
+    weight = _expression_free_weight(reference)
+    rigid = weight > 0.99  # fit the alignment on the upper face only
+    aligned = [apply(similarity(shape[rigid], reference[rigid]), shape) for shape in shapes[1:]]
+    mean = (reference + weight[:, None] * sum(aligned)) / (1 + weight[:, None] * len(aligned))
     mirror = mirror_index(mean, triangles)
     vertices = _symmetric_frontal(mean, mirror)
     triangles = _symmetric_triangles(triangles, mirror, vertices)
@@ -168,6 +181,18 @@ def build_canonical_mesh() -> dict[str, np.ndarray]:
         "triangles": triangles.astype(np.int32),
         "mirror": mirror.astype(np.int64),
     }
+
+
+def _expression_free_weight(reference: np.ndarray) -> np.ndarray:
+    """Per-vertex weight of the other portraits: 0 around the mouth, 1 beyond the cheeks.
+
+    Grace Hopper's mouth is closed and relaxed while the astronaut smiles with parted lips,
+    so the neutral mouth region is hers alone and only the rest of the face is averaged.
+    """
+    biocular = np.linalg.norm(reference[EYE_OUTER_LEFT] - reference[EYE_OUTER_RIGHT])
+    distance = np.linalg.norm(reference - reference[list(LIPS_OUTER)].mean(0), axis=1)
+    t = np.clip((distance / biocular - 0.45) / 0.45, 0.0, 1.0)
+    return t * t * (3 - 2 * t)
 
 
 def tessellation_triangles() -> np.ndarray:

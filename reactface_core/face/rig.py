@@ -31,15 +31,6 @@ from reactface_core.face.models import ARKIT_BLENDSHAPES, get_face_model
 
 MM = 1e-3
 
-# Eyelid margins and lip lines, corner to corner along x (subject's right -> left for the
-# right eye and mouth; mirrored for the left eye).
-UPPER_LID_RIGHT = (33, 246, 161, 160, 159, 158, 157, 173, 133)
-LOWER_LID_RIGHT = (33, 7, 163, 144, 145, 153, 154, 155, 133)
-UPPER_LIP_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
-LOWER_LIP_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
-UPPER_LIP_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
-LOWER_LIP_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
-
 
 @dataclass(frozen=True)
 class RigConfig:
@@ -151,7 +142,8 @@ def rotate_about_x(points: np.ndarray, angle: np.ndarray | float, centre) -> np.
     angle = np.asarray(angle, np.float64)  # broadcasts against points[..., 0]
     cos, sin = np.cos(angle), np.sin(angle)
     y, z = points[..., 1] - centre[1], points[..., 2] - centre[2]
-    out = np.array(points, dtype=np.float64, copy=True)
+    out = np.empty((*np.broadcast_shapes(points.shape[:-1], angle.shape), 3))
+    out[..., 0] = points[..., 0]
     # Opening the jaw swings the chin down and back: (y, z) rotates by -angle about x.
     out[..., 1] = centre[1] + cos * y - sin * z
     out[..., 2] = centre[2] + sin * y + cos * z
@@ -192,8 +184,8 @@ def _jaw_weight(mesh: m.CanonicalMesh) -> np.ndarray:
     fixed = np.full(len(v), np.nan)
     fixed[v[:, 1] > corner_y + 12 * MM] = 0.0
     fixed[v[:, 1] < corner_y - 16 * MM] = 1.0
-    fixed[list(UPPER_LIP_INNER[1:-1] + UPPER_LIP_OUTER[1:-1])] = 0.0
-    fixed[list(LOWER_LIP_INNER[1:-1] + LOWER_LIP_OUTER[1:-1])] = 1.0
+    fixed[list(m.UPPER_LIP_INNER_LINE[1:-1] + m.UPPER_LIP_OUTER_LINE[1:-1])] = 0.0
+    fixed[list(m.LOWER_LIP_INNER_LINE[1:-1] + m.LOWER_LIP_OUTER_LINE[1:-1])] = 1.0
     tri = mesh.triangles
     rows = np.concatenate([tri[:, 0], tri[:, 1], tri[:, 2], tri[:, 1], tri[:, 2], tri[:, 0]])
     cols = np.concatenate([tri[:, 1], tri[:, 2], tri[:, 0], tri[:, 0], tri[:, 1], tri[:, 2]])
@@ -254,8 +246,7 @@ def _blendshapes(mesh: m.CanonicalMesh, jaw: np.ndarray, cfg: RigConfig) -> np.n
     corner = v[m.MOUTH_CORNER_LEFT]
     mouth_centre = v[list(m.LIPS_OUTER)].mean(0)
     eye_l = v[list(m.EYE_LEFT)].mean(0)
-    upper_lid_l = tuple(mesh.mirror[list(UPPER_LID_RIGHT)])
-    lower_lid_l = tuple(mesh.mirror[list(LOWER_LID_RIGHT)])
+    upper_lid_l, lower_lid_l = m.UPPER_EYELID_LEFT, m.LOWER_EYELID_LEFT
     near_eye_l = _bump(v, eye_l, (30 * MM, 25 * MM, 30 * MM)) > 0
     above_eye_l = _smoothstep((v[:, 1] - eye_l[1]) / (3 * MM) + 0.5) * near_eye_l
     below_eye_l = _smoothstep((eye_l[1] - v[:, 1]) / (3 * MM) + 0.5) * near_eye_l

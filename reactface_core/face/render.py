@@ -1,0 +1,381 @@
+"""Renderers: face coefficients (T, D) -> uint8 RGB frames (T, H, W, 3).
+
+Two backends draw the same `Geometry` (see `scene.py`) with the same shading (two-sided
+Blinn-Phong, key + fill light, ambient):
+- `moderngl`: OpenGL 3.3 offscreen through EGL (Mesa's llvmpipe on a CPU-only machine,
+  the GPU driver where one exists), 4x multisampled;
+- `numpy`: a dependency-light rasterizer (vectorised edge functions, a per-pixel depth
+  test by sorting fragments, per-pixel shading), used automatically, with a warning, when
+  no EGL context can be made.
+
+`make_renderer(face_model, backend="auto")` picks one. All renderers share
+`render(coefficients) -> frames`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reactface_core.face.scene import Camera, Geometry
+
+BACKENDS = ("auto", "moderngl", "numpy")
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Image size, background and camera; lighting is in the camera frame."""
+
+    width: int = 256
+    height: int = 256
+    background: tuple[int, int, int] = (38, 44, 58)  # RGB 0-255
+    camera: Camera = field(default_factory=Camera)
+    key_light: tuple[float, float, float] = (-0.45, 0.55, 1.0)  # toward the light
+    fill_light: tuple[float, float, float] = (0.7, 0.05, 0.7)
+    key_strength: float = 0.72
+    fill_strength: float = 0.28
+    ambient: float = 0.30
+    chunk: int = 64  # frames built into geometry at once (bounds memory)
+
+
+class Renderer:
+    """Common part: coefficients -> geometry (scene) -> frames (backend `_draw`)."""
+
+    backend = "base"
+
+    def __init__(self, scene, config: RenderConfig | None = None):
+        self.scene = scene
+        self.config = config or RenderConfig()
+        cfg = self.config
+        if cfg.width < 8 or cfg.height < 8:
+            raise ValueError(
+                f"image size must be at least 8x8 pixels, got {cfg.width}x{cfg.height}"
+            )
+        self.projection = scene.camera.projection(cfg.width / cfg.height)
+
+    @property
+    def face_model(self):
+        return self.scene.face_model
+
+    def render(self, coefficients: np.ndarray) -> np.ndarray:
+        """(T, D) coefficients of the scene's face model -> (T, H, W, 3) uint8 frames."""
+        c = self.face_model.check(coefficients)
+        frames = np.empty((len(c), self.config.height, self.config.width, 3), np.uint8)
+        for start, chunk in self.chunks(c):
+            frames[start : start + len(chunk)] = self._draw(self.scene.geometry(chunk))
+        return frames
+
+    def chunks(self, coefficients: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        step = self.config.chunk
+        for start in range(0, len(coefficients), step):
+            yield start, coefficients[start : start + step]
+
+    def _draw(self, geometry: Geometry) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def shade(config: RenderConfig, position, normal, color, material) -> np.ndarray:
+    """Shading shared by both backends (mirrors the GLSL below); arrays (..., 3)."""
+    to_eye = -position / np.linalg.norm(position, axis=-1, keepdims=True)
+    normal = normal / np.maximum(np.linalg.norm(normal, axis=-1, keepdims=True), 1e-12)
+    normal = np.where((normal * to_eye).sum(-1, keepdims=True) < 0, -normal, normal)
+    key, fill = _unit(config.key_light), _unit(config.fill_light)
+    diffuse = (
+        config.ambient
+        + config.key_strength * np.clip(normal @ key, 0, None)
+        + config.fill_strength * np.clip(normal @ fill, 0, None)
+    )
+    half = to_eye + key
+    half /= np.linalg.norm(half, axis=-1, keepdims=True)
+    gloss = np.clip((normal * half).sum(-1), 0, None) ** material[..., 1]
+    specular = config.key_strength * material[..., 0] * gloss
+    return color * diffuse[..., None] + specular[..., None]
+
+
+def _unit(vector) -> np.ndarray:
+    v = np.asarray(vector, np.float32)
+    return v / np.linalg.norm(v)
+
+
+# ---- moderngl ----------------------------------------------------------------------------
+
+_VERTEX_SHADER = """
+#version 330
+uniform mat4 projection;
+in vec3 in_position;
+in vec3 in_normal;
+in vec3 in_color;
+in vec2 in_material;
+out vec3 v_position;
+out vec3 v_normal;
+out vec3 v_color;
+out vec2 v_material;
+void main() {
+    v_position = in_position;
+    v_normal = in_normal;
+    v_color = in_color;
+    v_material = in_material;
+    gl_Position = projection * vec4(in_position, 1.0);
+}
+"""
+
+_FRAGMENT_SHADER = """
+#version 330
+uniform vec3 key_light;
+uniform vec3 fill_light;
+uniform vec3 strengths;  // key, fill, ambient
+in vec3 v_position;
+in vec3 v_normal;
+in vec3 v_color;
+in vec2 v_material;
+out vec4 color;
+void main() {
+    vec3 to_eye = normalize(-v_position);
+    vec3 n = normalize(v_normal);
+    if (dot(n, to_eye) < 0.0) n = -n;
+    float diffuse = strengths.z + strengths.x * max(dot(n, key_light), 0.0)
+                  + strengths.y * max(dot(n, fill_light), 0.0);
+    vec3 h = normalize(to_eye + key_light);
+    float specular = strengths.x * v_material.x * pow(max(dot(n, h), 0.0), v_material.y);
+    color = vec4(clamp(v_color * diffuse + specular, 0.0, 1.0), 1.0);
+}
+"""
+
+
+class ModernGLRenderer(Renderer):
+    """OpenGL offscreen rendering through an EGL standalone context."""
+
+    backend = "moderngl"
+    samples = 4
+
+    def __init__(self, scene, config: RenderConfig | None = None, context=None):
+        super().__init__(scene, config)
+        self.ctx = context or _shared_context()
+        with self.ctx:
+            self._setup()
+
+    def _setup(self) -> None:
+        cfg, scene = self.config, self.scene
+        size = (cfg.width, cfg.height)
+        samples = min(self.samples, self.ctx.max_samples)
+        self.attachments = [
+            self.ctx.renderbuffer(size, 4, samples=samples),
+            self.ctx.depth_renderbuffer(size, samples=samples),
+            self.ctx.renderbuffer(size, 4),
+        ]
+        self.msaa = self.ctx.framebuffer(self.attachments[0], self.attachments[1])
+        self.resolved = self.ctx.framebuffer(self.attachments[2])
+        self.program = self.ctx.program(
+            vertex_shader=_VERTEX_SHADER, fragment_shader=_FRAGMENT_SHADER
+        )
+        self.program["projection"].write(self.projection.T.copy().tobytes())
+        self.program["key_light"].value = tuple(_unit(cfg.key_light))
+        self.program["fill_light"].value = tuple(_unit(cfg.fill_light))
+        self.program["strengths"].value = (cfg.key_strength, cfg.fill_strength, cfg.ambient)
+        n = scene.vertex_count
+        self.dynamic = self.ctx.buffer(reserve=n * 6 * 4, dynamic=True)
+        static = np.concatenate([scene.colors, scene.materials], axis=1).astype("f4")
+        self.static = self.ctx.buffer(static.tobytes())
+        self.index = self.ctx.buffer(scene.triangles.astype("i4").tobytes())
+        self.vao = self.ctx.vertex_array(
+            self.program,
+            [
+                (self.dynamic, "3f 3f", "in_position", "in_normal"),
+                (self.static, "3f 2f", "in_color", "in_material"),
+            ],
+            index_buffer=self.index,
+            index_element_size=4,
+        )
+        self.clear = tuple(c / 255.0 for c in cfg.background)
+
+    def _draw(self, geometry: Geometry) -> np.ndarray:
+        import moderngl
+
+        cfg = self.config
+        data = np.concatenate([geometry.positions, geometry.normals], axis=2).astype("f4")
+        out = np.empty((len(data), cfg.height, cfg.width, 3), np.uint8)
+        with self.ctx:  # several contexts may exist; draw in ours
+            self.ctx.enable(moderngl.DEPTH_TEST)
+            for t, frame in enumerate(data):
+                self.dynamic.write(frame.tobytes())
+                self.msaa.use()
+                self.msaa.clear(*self.clear, 1.0, depth=1.0)
+                self.vao.render(moderngl.TRIANGLES)
+                self.ctx.copy_framebuffer(self.resolved, self.msaa)
+                pixels = np.frombuffer(self.resolved.read(components=3), np.uint8)
+                out[t] = pixels.reshape(cfg.height, cfg.width, 3)[::-1]
+        return out
+
+    def close(self) -> None:
+        if self.vao is None:
+            return
+        with self.ctx:
+            for resource in (self.vao, self.index, self.static, self.dynamic, self.program):
+                resource.release()
+            for resource in (self.msaa, self.resolved, *self.attachments):
+                resource.release()
+        self.vao = None
+
+
+_CONTEXT = None
+
+
+def _shared_context():
+    """One EGL context per process: creating one costs time and driver memory."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        import moderngl
+
+        _CONTEXT = moderngl.create_standalone_context(backend="egl")
+    return _CONTEXT
+
+
+# ---- numpy ---------------------------------------------------------------------------------
+
+
+class NumpyRenderer(Renderer):
+    """Pure numpy rasterizer: same geometry and shading, no antialiasing."""
+
+    backend = "numpy"
+
+    def _draw(self, geometry: Geometry) -> np.ndarray:
+        cfg = self.config
+        t, n = geometry.positions.shape[:2]
+        clip = np.concatenate([geometry.positions, np.ones((t, n, 1), np.float32)], axis=2)
+        clip = clip @ self.projection.T  # (T, N, 4)
+        ndc = clip[..., :3] / clip[..., 3:4]
+        screen = np.empty((t, n, 3), np.float32)
+        screen[..., 0] = (ndc[..., 0] + 1) * 0.5 * cfg.width
+        screen[..., 1] = (1 - ndc[..., 1]) * 0.5 * cfg.height  # row 0 at the top
+        screen[..., 2] = ndc[..., 2]
+        out = np.empty((t, cfg.height, cfg.width, 3), np.uint8)
+        attributes = np.concatenate(
+            [
+                geometry.positions,
+                geometry.normals,
+                np.broadcast_to(geometry.colors, (t, n, 3)),
+                np.broadcast_to(geometry.materials, (t, n, 2)),
+            ],
+            axis=2,
+        )  # (T, N, 11)
+        for i in range(t):
+            out[i] = self._frame(screen[i], attributes[i], geometry.triangles)
+        return out
+
+    def _frame(self, screen: np.ndarray, attributes: np.ndarray, triangles: np.ndarray):
+        cfg = self.config
+        width, height = cfg.width, cfg.height
+        image = np.empty((height * width, 3), np.uint8)
+        image[:] = cfg.background
+        pixel, face, weights = rasterize(screen, triangles, width, height)
+        if len(pixel):
+            corners = attributes[triangles[face]]  # (M, 3, 11)
+            values = np.einsum("mk,mka->ma", weights, corners)
+            rgb = shade(cfg, values[:, 0:3], values[:, 3:6], values[:, 6:9], values[:, 9:11])
+            image[pixel] = np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
+        return image.reshape(height, width, 3)
+
+
+def rasterize(screen: np.ndarray, triangles: np.ndarray, width: int, height: int):
+    """Visible fragments of a triangle mesh at pixel centres.
+
+    screen: (N, 3) pixel x, pixel y (row 0 at the top), NDC depth. Returns the flat pixel
+    index (M,), the triangle drawn there (M,) and its barycentric weights (M, 3), nearest
+    triangle per pixel (depth test by sorting all fragments by pixel then depth).
+    """
+    p = screen[triangles]  # (F, 3, 3)
+    x, y, z = p[..., 0], p[..., 1], p[..., 2]
+    area = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (x[:, 2] - x[:, 0]) * (y[:, 1] - y[:, 0])
+    x0 = np.clip(np.ceil(x.min(1) - 0.5), 0, width).astype(np.int64)
+    x1 = np.clip(np.floor(x.max(1) - 0.5), -1, width - 1).astype(np.int64)
+    y0 = np.clip(np.ceil(y.min(1) - 0.5), 0, height).astype(np.int64)
+    y1 = np.clip(np.floor(y.max(1) - 0.5), -1, height - 1).astype(np.int64)
+    w, h = x1 - x0 + 1, y1 - y0 + 1
+    keep = (np.abs(area) > 1e-12) & (w > 0) & (h > 0) & (z.max(1) > -1) & (z.min(1) < 1)
+    tri = np.flatnonzero(keep)
+    if len(tri) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 3), np.float32)
+    counts = (w * h)[tri]
+    face = np.repeat(tri, counts)
+    local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    px = x0[face] + local % w[face]
+    py = y0[face] + local // w[face]
+    cx, cy = px + 0.5, py + 0.5
+    inv = 1.0 / area[face]
+    xs, ys = x[face], y[face]
+    b0 = ((xs[:, 1] - cx) * (ys[:, 2] - cy) - (xs[:, 2] - cx) * (ys[:, 1] - cy)) * inv
+    b1 = ((xs[:, 2] - cx) * (ys[:, 0] - cy) - (xs[:, 0] - cx) * (ys[:, 2] - cy)) * inv
+    b2 = 1.0 - b0 - b1
+    inside = (b0 >= 0) & (b1 >= 0) & (b2 >= 0)
+    face, px, py = face[inside], px[inside], py[inside]
+    bary = np.stack([b0[inside], b1[inside], b2[inside]], axis=1).astype(np.float32)
+    depth = (bary * z[face]).sum(1)
+    inside = (depth > -1) & (depth < 1)
+    face, bary, depth = face[inside], bary[inside], depth[inside]
+    pixel = py[inside] * width + px[inside]
+    order = np.argsort(pixel + (depth.astype(np.float64) + 1.0) * 0.25, kind="stable")
+    pixel = pixel[order]
+    first = np.ones(len(pixel), bool)
+    first[1:] = pixel[1:] != pixel[:-1]
+    chosen = order[first]
+    return pixel[first], face[chosen], bary[chosen]
+
+
+# ---- factory -------------------------------------------------------------------------------
+
+
+def make_scene(face_model: str = "arkit58", camera: Camera | None = None, model_path=None):
+    """Geometry builder for a face model name (`model_path`: FLAME/FaceVerse model file)."""
+    from reactface_core.face.models import get_face_model
+
+    name = get_face_model(face_model).name
+    if name == "arkit58":
+        from reactface_core.face.scene import FaceScene
+
+        return FaceScene(camera=camera)
+    if name == "faceverse58":
+        from reactface_core.face.faceverse import FaceVerseScene
+
+        return FaceVerseScene(camera=camera)
+    from reactface_core.face.flame import FlameScene
+
+    return FlameScene(model_path, camera=camera)
+
+
+def make_renderer(
+    face_model: str = "arkit58",
+    backend: str = "auto",
+    config: RenderConfig | None = None,
+    model_path=None,
+) -> Renderer:
+    """A renderer for `face_model`; `auto` tries moderngl (EGL) and falls back to numpy."""
+    if backend not in BACKENDS:
+        raise ValueError(f"render backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    config = config or RenderConfig()
+    scene = make_scene(face_model, config.camera, model_path)
+    if backend == "numpy":
+        return NumpyRenderer(scene, config)
+    try:
+        return ModernGLRenderer(scene, config)
+    except Exception as error:  # no EGL, no moderngl, no usable driver
+        if backend == "moderngl":
+            raise RuntimeError(f"moderngl EGL renderer unavailable: {error}") from error
+        warnings.warn(
+            f"moderngl EGL rendering unavailable ({error}); falling back to the slower numpy "
+            "rasterizer",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return NumpyRenderer(scene, config)

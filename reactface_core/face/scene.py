@@ -1,0 +1,383 @@
+"""What a renderer draws: posed triangle meshes with per-vertex normals and materials.
+
+`FaceScene` dresses the rigged canonical face for a robot's face screen: skin with lips,
+brows, lash lines and a little blush; eyeballs (sclera, iris, pupil, glossy, turned by
+gaze) behind the eye openings, with a shadowed socket so no background shows at the
+corners; a dark mouth cavity hung from the inner lip line, upper teeth fixed to the head,
+lower teeth and tongue carried by the jaw. Everything is built in the face frame of
+`rig.py`, then posed by the head pose, then moved into the camera frame (camera on +z,
+looking at the face centre). Both renderers draw exactly this geometry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reactface_core.face import mesh as m
+from reactface_core.face.rig import MM, ArkitRig, rotate_about_x
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Perspective camera on the +z axis of the face frame, looking at `target`."""
+
+    distance: float = 0.55  # metres from the target
+    fov_degrees: float = 19.0  # vertical field of view
+    target: tuple[float, float, float] = (0.0, -0.005, 0.0)
+
+    def projection(self, aspect: float, near: float = 0.05, far: float = 2.0) -> np.ndarray:
+        """OpenGL projection matrix (4, 4), camera frame -> clip space."""
+        f = 1.0 / np.tan(np.radians(self.fov_degrees) / 2)
+        return np.array(
+            [
+                [f / aspect, 0, 0, 0],
+                [0, f, 0, 0],
+                [0, 0, (far + near) / (near - far), 2 * far * near / (near - far)],
+                [0, 0, -1, 0],
+            ],
+            dtype=np.float32,
+        )
+
+    def to_camera(self, points: np.ndarray) -> np.ndarray:
+        return points - (np.asarray(self.target, np.float32) + [0.0, 0.0, self.distance])
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Posed meshes of T frames in the camera frame; shared by every backend."""
+
+    positions: np.ndarray  # (T, N, 3) float32, camera frame (camera at 0, looking at -z)
+    normals: np.ndarray  # (T, N, 3) float32, unit
+    colors: np.ndarray  # (N, 3) float32 albedo in [0, 1]
+    materials: np.ndarray  # (N, 2) float32: specular strength, shininess
+    triangles: np.ndarray  # (F, 3) int32
+
+
+@dataclass
+class _Part:
+    triangles: np.ndarray  # (f, 3) local indices
+    colors: np.ndarray  # (n, 3)
+    specular: float
+    shininess: float
+    groups: np.ndarray | None = None  # (n,) local smoothing group of each vertex
+
+
+# Albedo (sRGB-ish, [0, 1]).
+SKIN = (0.93, 0.74, 0.62)
+LIPS = (0.80, 0.43, 0.42)
+BROWS = (0.33, 0.22, 0.17)
+LASH_LINE = (0.18, 0.12, 0.11)
+LOWER_LID = (0.78, 0.56, 0.50)
+BLUSH = (0.96, 0.62, 0.58)
+SCLERA = (0.96, 0.95, 0.93)
+IRIS = (0.36, 0.24, 0.14)
+IRIS_RIM = (0.20, 0.13, 0.08)
+PUPIL = (0.03, 0.02, 0.02)
+SOCKET = (0.55, 0.33, 0.30)
+TEETH = (0.96, 0.94, 0.87)
+GUMS = (0.80, 0.42, 0.44)
+TONGUE = (0.85, 0.42, 0.45)
+MOUTH_EDGE = (0.45, 0.13, 0.14)
+MOUTH_BACK = (0.07, 0.02, 0.03)
+
+
+class FaceScene:
+    """Geometry for `arkit58` coefficients (and layouts mapped onto it)."""
+
+    pupil_angle = 0.24  # radians from the gaze axis (eyeball radius 11.5 mm: pupil ~2.7 mm)
+    iris_angle = 0.58  # iris radius ~6.3 mm
+
+    def __init__(self, rig: ArkitRig | None = None, camera: Camera | None = None):
+        self.rig = rig or ArkitRig()
+        self.camera = camera or Camera()
+        mesh = self.rig.mesh
+        v = mesh.vertices
+        self.eye_loops = (np.array(m.EYE_RIGHT), np.array(m.EYE_LEFT))
+        self.mouth_loop = np.array(m.LIPS_INNER)
+        radius = self.rig.config.eyeball_radius
+        self.eye_centres = []
+        for loop, (upper, lower) in zip(
+            self.eye_loops,
+            ((m.UPPER_LID_RIGHT, m.LOWER_LID_RIGHT), (m.UPPER_LID_LEFT, m.LOWER_LID_LEFT)),
+            strict=True,
+        ):
+            centre = v[loop].mean(0)
+            front = min(v[upper, 2], v[lower, 2]) - 1.6 * MM  # cornea just behind the lids
+            self.eye_centres.append(np.array([centre[0], centre[1] + 0.4 * MM, front - radius]))
+        self.eye_centres = np.array(self.eye_centres, np.float32)  # (2, 3)
+        lip_z = v[m.UPPER_LIP_INNER, 2]
+        self.mouth_y = 0.5 * (v[m.UPPER_LIP_INNER, 1] + v[m.LOWER_LIP_INNER, 1])
+        self._eyeball = _eyeball_template(radius, self.pupil_angle, self.iris_angle)
+        self._upper_teeth = _teeth_template(self.mouth_y, lip_z, upper=True)
+        self._lower_teeth = _teeth_template(self.mouth_y, lip_z, upper=False)
+        self._tongue = _tongue_template(self.mouth_y, lip_z)
+        self._parts = self._build_parts(mesh)
+        self.colors = np.concatenate([p.colors for p in self._parts]).astype(np.float32)
+        self.materials = np.concatenate(
+            [np.tile([p.specular, p.shininess], (len(p.colors), 1)) for p in self._parts]
+        ).astype(np.float32)
+        offsets = np.cumsum([0] + [len(p.colors) for p in self._parts])
+        self.triangles = np.concatenate(
+            [p.triangles + o for p, o in zip(self._parts, offsets[:-1], strict=True)]
+        ).astype(np.int32)
+        groups, next_group = [], 0
+        for part in self._parts:
+            local = part.groups if part.groups is not None else np.arange(len(part.colors))
+            groups.append(local + next_group)
+            next_group += int(local.max()) + 1
+        self._normal_matrix = _normal_accumulator(np.concatenate(groups), self.triangles)
+        self.vertex_count = int(offsets[-1])
+
+    @property
+    def face_model(self):
+        return self.rig.model
+
+    def geometry(self, coefficients: np.ndarray) -> Geometry:
+        """(T, 58) arkit58 coefficients -> posed geometry in the camera frame."""
+        c = self.rig.model.check(coefficients)
+        shape = self.rig.expression(c)
+        points = np.concatenate(self._face_frame_points(shape), axis=1)  # (T, N, 3)
+        posed = self.camera.to_camera(self.rig.pose(points, c))
+        return Geometry(
+            positions=posed.astype(np.float32),
+            normals=self._normal_matrix(posed, self.triangles),
+            colors=self.colors,
+            materials=self.materials,
+            triangles=self.triangles,
+        )
+
+    # ---- parts -------------------------------------------------------------------------
+
+    def _build_parts(self, mesh: m.CanonicalMesh) -> list[_Part]:
+        parts = [_Part(mesh.triangles, _skin_colors(mesh), specular=0.18, shininess=14.0)]
+        n = len(self._eyeball.vertices)
+        for _ in range(2):
+            parts.append(_socket_part(len(m.EYE_RIGHT), SOCKET, (0.25, 0.14, 0.13)))
+            parts.append(
+                _Part(
+                    self._eyeball.triangles, self._eyeball.colors, 0.9, 90.0, self._eyeball.groups
+                )
+            )
+            assert n == len(self._eyeball.colors)
+        parts.append(_mouth_part(len(m.LIPS_INNER)))
+        for teeth in (self._upper_teeth, self._lower_teeth):
+            parts.append(_Part(teeth.triangles, teeth.colors, 0.45, 30.0))
+        parts.append(_Part(self._tongue.triangles, self._tongue.colors, 0.35, 20.0))
+        return parts
+
+    def _face_frame_points(self, shape) -> list[np.ndarray]:
+        """Every part's vertices (T, n, 3) in the unposed face frame, in `_parts` order."""
+        skin = shape.vertices  # (T, 468, 3)
+        t = len(skin)
+        cfg = self.rig.config
+        hinge = np.asarray(cfg.jaw_hinge)
+        jaw_angle = shape.jaw_angle + 0.25 * cfg.jaw_open_angle * shape.tongue  # (T,)
+        out = [skin]
+        for eye in range(2):
+            out.append(_socket_points(skin[:, self.eye_loops[eye]], depth=7 * MM))
+            rotation = _gaze_rotation(shape.gaze[:, eye])  # (T, 3, 3)
+            ball = np.einsum("tij,nj->tni", rotation, self._eyeball.vertices)
+            out.append(ball + self.eye_centres[eye])
+        out.append(_mouth_points(skin[:, self.mouth_loop]))
+        out.append(
+            np.broadcast_to(self._upper_teeth.vertices, (t, *self._upper_teeth.vertices.shape))
+        )
+
+        def jaw(points: np.ndarray) -> np.ndarray:
+            moved = rotate_about_x(points[None], jaw_angle[:, None], hinge)
+            return moved + shape.jaw_shift[:, None]
+
+        out.append(jaw(self._lower_teeth.vertices))
+        tongue = self._tongue.vertices[None] + (
+            shape.tongue[:, None, None] * np.array([0.0, -3.0, 24.0]) * MM
+        )
+        out.append(rotate_about_x(tongue, jaw_angle[:, None], hinge) + shape.jaw_shift[:, None])
+        return [np.asarray(p, np.float32) for p in out]
+
+
+@dataclass(frozen=True)
+class _Template:
+    vertices: np.ndarray  # (n, 3)
+    triangles: np.ndarray  # (f, 3)
+    colors: np.ndarray  # (n, 3)
+    groups: np.ndarray | None = None
+
+
+def _grid_triangles(rows: int, cols: int, wrap: bool) -> np.ndarray:
+    """Quads of a rows x cols vertex grid (row-major), columns optionally wrapping around."""
+    tris = []
+    last = cols if wrap else cols - 1
+    for r in range(rows - 1):
+        for c in range(last):
+            a, b = r * cols + c, r * cols + (c + 1) % cols
+            tris += [(a, b, a + cols), (b, b + cols, a + cols)]
+    return np.array(tris, np.int64)
+
+
+def _eyeball_template(radius: float, pupil: float, iris: float) -> _Template:
+    """Front of a sphere around +z; rings duplicated at the pupil and iris edges so the
+    colours change sharply, smoothing groups shared so shading stays round."""
+    segments = 28
+    rings = [0.0, pupil, pupil, 0.42, iris, iris, 0.8, 1.05, 1.35, 1.7]
+    colors = [PUPIL, PUPIL, IRIS_RIM, IRIS, IRIS_RIM, SCLERA, SCLERA, SCLERA, SCLERA, SCLERA]
+    theta = np.array(rings)[:, None]
+    phi = np.linspace(0, 2 * np.pi, segments, endpoint=False)[None]
+    points = np.stack(
+        [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta) + 0 * phi], -1
+    ).reshape(-1, 3)
+    ring_color = np.repeat(np.array(colors), segments, axis=0)
+    unique_rings = np.cumsum([0] + [int(rings[i] != rings[i - 1]) for i in range(1, len(rings))])
+    groups = (unique_rings[:, None] * segments + np.arange(segments)[None]).ravel()
+    groups[:segments] = 0  # the pole is one point
+    triangles = _grid_triangles(len(rings), segments, wrap=True)
+    # Quads between duplicated rings have zero area; drop them.
+    a, b, c = (points[triangles[:, k]] for k in range(3))
+    triangles = triangles[np.linalg.norm(np.cross(b - a, c - a), axis=1) > 1e-9]
+    triangles = triangles[:, [0, 2, 1]]  # counter-clockwise seen from +z
+    return _Template(radius * points, triangles, ring_color, groups)
+
+
+def _teeth_template(mouth_y: float, lip_z: float, upper: bool) -> _Template:
+    """A curved sheet of incisors and canines behind the lips, gum line hidden by the lip."""
+    half_width, cols = 19 * MM, 15
+    x = np.linspace(-half_width, half_width, cols)
+    u = (x / half_width) ** 2
+    z = lip_z - 4.0 * MM - 9.0 * MM * u - (0.0 if upper else 1.6 * MM)
+    if upper:
+        rows_y = [mouth_y + 6.0 * MM, mouth_y + 2.5 * MM, mouth_y - 4.5 * MM + 2.5 * MM * u]
+        colors = [GUMS, TEETH, TEETH]
+    else:
+        rows_y = [mouth_y - 2.0 * MM + 2.0 * MM * u, mouth_y - 7.5 * MM, mouth_y - 11 * MM]
+        colors = [TEETH, TEETH, GUMS]
+    vertices = np.concatenate([np.stack([x, np.broadcast_to(y, x.shape), z], 1) for y in rows_y])
+    shade = 1.0 - 0.35 * np.tile(u, len(rows_y))[:, None]  # back teeth sit in shadow
+    color = np.repeat(np.array(colors), cols, axis=0) * shade
+    triangles = _grid_triangles(len(rows_y), cols, wrap=False)
+    if upper:
+        triangles = triangles[:, [0, 2, 1]]
+    return _Template(vertices, _face_plus_z(vertices, triangles), color)
+
+
+def _tongue_template(mouth_y: float, lip_z: float) -> _Template:
+    """A flattened half-ellipsoid resting behind the lower teeth."""
+    rings, segments = 7, 20
+    theta = np.linspace(0, 0.5 * np.pi, rings)[:, None]  # from the tip backwards
+    phi = np.linspace(0, 2 * np.pi, segments, endpoint=False)[None]
+    radii = np.array([16.0, 5.0, 22.0]) * MM
+    unit = np.stack(
+        [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta) + 0 * phi], -1
+    ).reshape(-1, 3)
+    centre = np.array([0.0, mouth_y - 7.0 * MM, lip_z - 30.0 * MM])
+    vertices = unit * radii + centre
+    triangles = _face_plus_z(vertices, _grid_triangles(rings, segments, wrap=True))
+    color = np.tile(TONGUE, (len(vertices), 1)) * (0.8 + 0.2 * unit[:, 2:3])
+    return _Template(vertices, triangles, color)
+
+
+def _face_plus_z(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Orient triangles to face the camera (+z) where they can."""
+    a, b, c = (vertices[triangles[:, k]] for k in range(3))
+    flip = np.cross(b - a, c - a)[:, 2] < 0
+    out = triangles.copy()
+    out[flip] = out[flip][:, [0, 2, 1]]
+    return out
+
+
+def _socket_part(ring: int, rim_color, back_color) -> _Part:
+    """Ring (attached to a boundary loop) -> inner ring -> back point."""
+    colors = np.array([rim_color] * ring + [back_color] * ring + [back_color])
+    tris = _grid_triangles(2, ring, wrap=True).tolist()
+    tris += [(ring + i, ring + (i + 1) % ring, 2 * ring) for i in range(ring)]
+    return _Part(np.array(tris), colors, specular=0.05, shininess=8.0)
+
+
+def _socket_points(loop: np.ndarray, depth: float) -> np.ndarray:
+    """(T, n, 3) boundary loop -> (T, 2n + 1, 3) a cup behind it."""
+    centre = loop.mean(1, keepdims=True)
+    back = np.array([0.0, 0.0, -depth])
+    inner = centre + 0.5 * (loop - centre) + 0.6 * back
+    return np.concatenate([loop, inner, centre + back], axis=1)
+
+
+def _mouth_part(ring: int) -> _Part:
+    colors = np.array(
+        [MOUTH_EDGE] * ring
+        + [(0.28, 0.07, 0.08)] * ring
+        + [(0.14, 0.03, 0.04)] * ring
+        + [MOUTH_BACK]
+    )
+    tris = _grid_triangles(3, ring, wrap=True).tolist()
+    tris += [(2 * ring + i, 2 * ring + (i + 1) % ring, 3 * ring) for i in range(ring)]
+    return _Part(np.array(tris), colors, specular=0.08, shininess=10.0)
+
+
+def _mouth_points(loop: np.ndarray) -> np.ndarray:
+    """(T, 20, 3) inner lip line -> (T, 61, 3) a cavity behind the lips."""
+    centre = loop.mean(1, keepdims=True)
+    first = centre + 0.85 * (loop - centre) + np.array([0, 0, -4 * MM])
+    second = centre + 0.6 * (loop - centre) + np.array([0, -2 * MM, -18 * MM])
+    back = centre + np.array([0, -3 * MM, -30 * MM])
+    return np.concatenate([loop, first, second, back], axis=1)
+
+
+def _gaze_rotation(gaze: np.ndarray) -> np.ndarray:
+    """(T, 2) yaw (+ toward +x), pitch (+ up) -> (T, 3, 3) turning +z into the gaze."""
+    yaw, pitch = gaze[:, 0].astype(np.float64), gaze[:, 1].astype(np.float64)
+    cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
+    ry = np.zeros((len(yaw), 3, 3))
+    ry[:, 0, 0], ry[:, 0, 2], ry[:, 1, 1], ry[:, 2, 0], ry[:, 2, 2] = cy, sy, 1, -sy, cy
+    rx = np.zeros_like(ry)
+    rx[:, 0, 0], rx[:, 1, 1], rx[:, 1, 2], rx[:, 2, 1], rx[:, 2, 2] = 1, cp, sp, -sp, cp
+    return (ry @ rx).astype(np.float32)
+
+
+def _skin_colors(mesh: m.CanonicalMesh) -> np.ndarray:
+    """Per-vertex albedo: skin, lips, brows, lash line, lower lids, cheeks' blush."""
+    from matplotlib.path import Path
+
+    v = mesh.vertices
+    colors = np.tile(np.array(SKIN), (len(v), 1))
+    lips = Path(v[list(m.LIPS_OUTER), :2]).contains_points(v[:, :2], radius=1e-6)
+    lips[list(m.LIPS_INNER)] = True
+    colors[lips] = LIPS
+    colors[list(m.LIPS_OUTER)] = 0.5 * (np.array(LIPS) + SKIN)
+    for cheek in (v[m.MOUTH_CORNER_LEFT] + np.array([16, 24, 0]) * MM,):
+        for centre in (cheek, cheek * [-1, 1, 1]):
+            d2 = (((v[:, :2] - centre[:2]) / (16 * MM)) ** 2).sum(1)
+            blush = 0.45 * np.clip(1 - d2, 0, None) ** 2
+            colors = colors * (1 - blush[:, None]) + np.array(BLUSH) * blush[:, None]
+    colors[list(m.BROW_RIGHT + m.BROW_LEFT)] = BROWS
+    for upper, lower in (
+        (m.UPPER_EYELID_RIGHT, m.LOWER_EYELID_RIGHT),
+        (m.UPPER_EYELID_LEFT, m.LOWER_EYELID_LEFT),
+    ):
+        colors[list(lower[1:-1])] = LOWER_LID
+        colors[list(upper)] = LASH_LINE
+    return colors.astype(np.float32)
+
+
+def _normal_accumulator(groups: np.ndarray, triangles: np.ndarray):
+    """Returns normals(positions (T, N, 3)) -> (T, N, 3): area-weighted face normals summed
+    per smoothing group (vertices sharing a group share a normal)."""
+    from scipy.sparse import csr_matrix
+
+    n_groups = int(groups.max()) + 1
+    rows = groups[triangles].ravel()  # (F*3,)
+    cols = np.repeat(np.arange(len(triangles)), 3)
+    accumulate = csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, cols)), (n_groups, len(triangles))
+    )
+
+    def normals(positions: np.ndarray, tris: np.ndarray) -> np.ndarray:
+        p = positions.astype(np.float32)
+        a, b, c = p[:, tris[:, 0]], p[:, tris[:, 1]], p[:, tris[:, 2]]
+        face = np.cross(b - a, c - a)  # (T, F, 3)
+        t, f = face.shape[:2]
+        summed = accumulate @ face.transpose(1, 0, 2).reshape(f, t * 3)  # (G, T*3)
+        per_vertex = summed.reshape(n_groups, t, 3).transpose(1, 0, 2)[:, groups]
+        length = np.linalg.norm(per_vertex, axis=2, keepdims=True)
+        return (per_vertex / np.maximum(length, 1e-12)).astype(np.float32)
+
+    return normals
