@@ -15,7 +15,6 @@ never an exception.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -173,7 +172,6 @@ def _as_rgb_uint8(frame: np.ndarray) -> np.ndarray:
 
 
 def _face_mesh(**options):
-    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
     try:
         from mediapipe.python.solutions.face_mesh import FaceMesh
     except ImportError as error:
