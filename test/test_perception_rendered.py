@@ -1,0 +1,64 @@
+"""The project's own rendered faces through MediaPipe land where the rig says they are.
+
+This is the bridge between the synthetic world (rig vertices projected through the virtual
+camera) and a real camera (MediaPipe on images): both must give the same visual features.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mediapipe")
+
+from reactface_core.face.models import ARKIT_BLENDSHAPES  # noqa: E402
+from reactface_core.face.render import make_renderer  # noqa: E402
+from reactface_core.perception.face_tracker import FaceLandmarker  # noqa: E402
+from reactface_core.perception.landmarks import POSE_DIM, visual_features  # noqa: E402
+
+
+def project(vertices, camera, size):
+    """Rig vertices (T, 468, 3), face frame -> raw landmarks as seen by the render camera."""
+    points = vertices - np.asarray(camera.target)
+    focal = size / 2 / np.tan(np.radians(camera.fov_degrees) / 2)
+    depth = camera.distance - points[..., 2]
+    x = size / 2 + focal * points[..., 0] / depth
+    y = size / 2 - focal * points[..., 1] / depth
+    centre = depth.mean(axis=1, keepdims=True)
+    return np.stack([x, y, (depth - centre) * focal / centre], axis=-1) / size
+
+
+@pytest.fixture(scope="module")
+def rendered():
+    coefficients = np.zeros((5, 58), np.float32)  # neutral, jaw, posed, posed + jaw, other
+    coefficients[[1, 3], ARKIT_BLENDSHAPES.index("jawOpen")] = 1.0
+    coefficients[[2, 3], 52:55] = [0.2, -0.3, 0.15]  # pitch, yaw, roll
+    coefficients[4, 52:55] = [-0.15, 0.35, -0.1]
+    with make_renderer("arkit58") as renderer:
+        frames = renderer.render(coefficients)
+        assert frames.shape == (5, 256, 256, 3)
+        expected = project(renderer.scene.rig.vertices(coefficients), renderer.scene.camera, 256)
+    with FaceLandmarker(mode="image") as landmarker:
+        detected = np.stack([landmarker(frame) for frame in frames])
+    return coefficients, detected, expected
+
+
+def test_rendered_faces_give_landmarks_where_the_rig_put_them(rendered):
+    _, detected, expected = rendered
+    assert np.isfinite(detected).all()
+    error_px = np.linalg.norm(detected[..., :2] - expected[..., :2], axis=-1).mean(axis=1) * 256
+    assert error_px.max() < 5.0
+
+
+def test_rendered_and_projected_faces_give_the_same_features(rendered):
+    coefficients, detected, expected = rendered
+    seen, valid = visual_features(detected)
+    truth, _ = visual_features(expected)
+    assert valid.all()
+    assert np.abs(seen[:, :3] - coefficients[:, 52:55]).max() < 0.12  # head pose, radians
+    assert np.abs(seen[:, :POSE_DIM] - truth[:, :POSE_DIM]).max() < 0.12
+    for open_, closed in ((1, 0), (3, 2)):  # jaw opening seen by MediaPipe vs by the rig
+        seen_jaw = seen[open_, POSE_DIM:] - seen[closed, POSE_DIM:]
+        true_jaw = truth[1, POSE_DIM:] - truth[0, POSE_DIM:]
+        assert np.corrcoef(seen_jaw, true_jaw)[0, 1] > 0.6
+        assert 0.4 < np.abs(seen_jaw).mean() / np.abs(true_jaw).mean() < 1.6
