@@ -70,20 +70,34 @@ def accumulated_cost(cost: torch.Tensor) -> torch.Tensor:
     return prev1[rows]
 
 
-def dtw_all_pairs(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """DTW(x[n], y[m]) for all n, m: x (N, T1, D), y (M, T2, D) -> (N, M) float64."""
-    x = torch.as_tensor(x, dtype=torch.float64)
-    y = torch.as_tensor(y, dtype=torch.float64, device=x.device)
+def dtw_all_pairs(
+    x: np.ndarray | torch.Tensor,
+    y: np.ndarray | torch.Tensor,
+    workspace: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """DTW(x[n], y[m]) for all n, m: x (N, T1, D), y (M, T2, D) -> (N, M) float64.
+
+    `workspace`: two flat float64 buffers of at least N * M * T1 * T2 values, reused across
+    calls so that large cost matrices do not fault in fresh memory every time.
+    """
+    x = torch.as_tensor(x).to(torch.float64)
+    y = torch.as_tensor(y).to(device=x.device, dtype=torch.float64)
     (count_x, rows, _), (count_y, cols, _) = x.shape, y.shape
+    size = count_x * rows * cols * count_y
+    if workspace is None:
+        workspace = tuple(torch.empty(size, dtype=torch.float64, device=x.device) for _ in "ab")
     # |x_i - y_j|^2 = [x, |x|^2, 1] . [-2y, 1, |y|^2]: one GEMM for every pair and frame pair
-    ones_x = torch.ones_like(x[..., :1])
-    ones_y = torch.ones_like(y[..., :1])
-    xa = torch.cat([x, x.square().sum(-1, keepdim=True), ones_x], -1)  # (N, T1, D+2)
-    ya = torch.cat([-2 * y, ones_y, y.square().sum(-1, keepdim=True)], -1)  # (M, T2, D+2)
-    cost = xa.reshape(count_x * rows, -1) @ ya.transpose(0, 1).reshape(cols * count_y, -1).T
-    cost = cost.view(count_x, rows, cols, count_y).permute(1, 2, 0, 3)  # (T1, T2, N, M)
-    cost = cost.reshape(rows, cols, count_x * count_y)
-    total = accumulated_cost(cost).clamp_min(0)  # rounding can leave -1e-13 for equal series
+    xa = torch.cat([x, x.square().sum(-1, keepdim=True), torch.ones_like(x[..., :1])], -1)
+    ya = torch.cat([-2 * y, torch.ones_like(y[..., :1]), y.square().sum(-1, keepdim=True)], -1)
+    products = workspace[0][:size].view(count_x * rows, cols * count_y)
+    torch.matmul(
+        xa.reshape(count_x * rows, -1),
+        ya.transpose(0, 1).reshape(cols * count_y, -1).T,
+        out=products,
+    )  # rows (n, i), columns (j, m)
+    cost = workspace[1][:size].view(rows, cols, count_x, count_y)
+    cost.copy_(products.view(count_x, rows, cols, count_y).permute(1, 2, 0, 3))
+    total = accumulated_cost(cost.view(rows, cols, -1)).clamp_min(0)  # rounding: -1e-13 for x == y
     return total.sqrt().view(count_x, count_y)
 
 
@@ -106,8 +120,13 @@ def best_dtw(
     lists = appropriate_lists(appropriate, predictions.shape[0], listeners.shape[0])
     groups = [(slice(None), 1.0)] if groups is None else list(groups)
     listeners_t = torch.as_tensor(listeners, device=device)
+    frames, clip_frames = predictions.shape[2], listeners.shape[1]
+    largest = max(predictions.shape[1], max_pairs) * frames * clip_frames
+    workspace = tuple(torch.empty(largest, dtype=torch.float64, device=device) for _ in "ab")
     best = np.empty(predictions.shape[:2])
-    speakers = tqdm(range(len(lists)), desc="FRDist (DTW)", unit="speaker", disable=not progress)
+    speakers = tqdm(
+        range(len(lists)), desc="FRDist (DTW)", unit="speaker", disable=not progress, leave=False
+    )
     for k in speakers:
         samples = predictions[k]
         distinct = 1 if (samples == samples[:1]).all() else len(samples)
@@ -117,7 +136,8 @@ def best_dtw(
         for start in range(0, len(lists[k]), chunk):
             y = listeners_t[torch.as_tensor(lists[k][start : start + chunk], device=device)]
             total = sum(
-                weight * dtw_all_pairs(x[..., cols], y[..., cols]) for cols, weight in groups
+                weight * dtw_all_pairs(x[..., cols], y[..., cols], workspace)
+                for cols, weight in groups
             )
             distances.append(total)
         best[k] = torch.cat(distances, 1).amin(1).cpu().numpy()  # broadcasts when distinct == 1

@@ -55,6 +55,15 @@ def frcorr_loop(
     scale: str = "mean",
     eps: float = CCC_EPS,
 ) -> float:
+    return reduce_per_sample(best_ccc_loop(predictions, listeners, appropriate, eps), scale)
+
+
+def best_ccc_loop(
+    predictions: np.ndarray,
+    listeners: np.ndarray,
+    appropriate: Appropriateness,
+    eps: float = CCC_EPS,
+) -> np.ndarray:
     predictions = check_predictions(predictions).astype(np.float64)
     listeners = check_sequences(listeners, "listeners", like=predictions)
     lists = appropriate_lists(appropriate, len(predictions), len(listeners))
@@ -62,7 +71,7 @@ def frcorr_loop(
     for k, indices in enumerate(lists):
         for n in range(predictions.shape[1]):
             best[k, n] = max(ccc_pair(predictions[k, n], listeners[a], eps) for a in indices)
-    return reduce_per_sample(best, scale)
+    return best
 
 
 def frdist_loop(

@@ -1,0 +1,122 @@
+"""REACT metrics: FRCorr and FRDist, vectorised vs the plain per-pair loops, side by side.
+
+Random predictions (speakers x samples x frames x dims) and real reactions, each speaker with
+its own set of appropriate reactions. The vectorised metric runs on everything; the plain loop
+(one pair at a time: CCC one dimension at a time, DTW one cell at a time, as the REACT scripts
+loop) runs on the first speakers or (speaker, sample) items only, its time is scaled to the
+full size, and its values are compared with the vectorised ones on that subset.
+
+Example: reactface bench metrics --speakers 20   (a quick run; defaults are the issue's size)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from reactface_core.metrics.correlation import best_ccc
+from reactface_core.metrics.dtw import best_dtw
+from reactface_core.metrics.reference import best_ccc_loop, best_dtw_loop
+from reactface_core.utils import resolve_device, seed_everything
+
+TARGETS = {"FRCorr": 50.0, "FRDist": 5.0}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--speakers", type=int, default=200, help="speakers (default: 200)")
+    parser.add_argument("--samples", type=int, default=10, help="samples per speaker (default: 10)")
+    parser.add_argument("--frames", type=int, default=750, help="frames per clip (default: 750)")
+    parser.add_argument("--dims", type=int, default=58, help="coefficients per frame (default: 58)")
+    parser.add_argument(
+        "--appropriate", type=int, default=8, help="appropriate reactions per speaker (default: 8)"
+    )
+    parser.add_argument(
+        "--loop-speakers",
+        type=int,
+        default=10,
+        help="speakers the FRCorr loop is timed on, then scaled (default: 10)",
+    )
+    parser.add_argument(
+        "--loop-items",
+        type=int,
+        default=2,
+        help="(speaker, sample) items the FRDist loop is timed on, then scaled; each is "
+        "--appropriate DTWs (default: 2)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    rng = seed_everything(args.seed)
+    device = resolve_device(args.device)
+    clips = max(args.speakers, args.appropriate)
+    shape = (args.speakers, args.samples, args.frames, args.dims)
+    predictions = rng.standard_normal(shape).astype(np.float32)
+    listeners = rng.standard_normal((clips, args.frames, args.dims)).astype(np.float32)
+    lists = [rng.choice(clips, args.appropriate, replace=False) for _ in range(args.speakers)]
+    pairs = args.speakers * args.samples * args.appropriate
+    print(
+        f"{args.speakers} speakers x {args.samples} samples x {args.frames} frames x {args.dims} "
+        f"dims, {args.appropriate} appropriate reactions each: {pairs} (sample, reaction) pairs; "
+        f"device {device}, {torch.get_num_threads()} torch threads"
+    )
+
+    rows = []
+    # FRCorr: the loop runs on the first speakers
+    subset = min(args.loop_speakers, args.speakers)
+    fast, fast_time = _timed(lambda: best_ccc(predictions, listeners, lists, device=device))
+    slow, slow_time = _timed(lambda: best_ccc_loop(predictions[:subset], listeners, lists[:subset]))
+    scale = args.speakers / subset
+    rows.append(("FRCorr", fast_time, slow_time, scale, f"{subset} speakers", fast[:subset], slow))
+
+    # FRDist: the loop runs on the first (speaker, sample) items
+    items = min(args.loop_items, args.speakers * args.samples)
+    fast, fast_time = _timed(
+        lambda: best_dtw(predictions, listeners, lists, device=device, progress=True)
+    )
+    flat = predictions.reshape(-1, 1, args.frames, args.dims)[:items]
+    item_lists = [lists[i // args.samples] for i in range(items)]
+    slow, slow_time = _timed(lambda: best_dtw_loop(flat, listeners, item_lists))
+    scale = args.speakers * args.samples / items
+    rows.append(
+        (
+            "FRDist",
+            fast_time,
+            slow_time,
+            scale,
+            f"{items} items",
+            fast.reshape(-1)[:items],
+            slow[:, 0],
+        )
+    )
+
+    print()
+    print(
+        f"{'metric':7} {'vectorised s':>12} {'loop s (est.)':>13} {'loop timed on':>15} "
+        f"{'speed-up':>9} {'target':>7} {'max |diff|':>11}"
+    )
+    failed = False
+    for name, fast_time, slow_time, scale, timed_on, fast_values, slow_values in rows:
+        estimate = slow_time * scale
+        speedup = estimate / fast_time
+        diff = float(np.abs(fast_values.reshape(-1) - slow_values.reshape(-1)).max())
+        ok = speedup >= TARGETS[name] and diff <= 1e-6
+        failed |= not ok
+        print(
+            f"{name:7} {fast_time:12.2f} {estimate:13.1f} {timed_on + f' x{scale:g}':>15} "
+            f"{speedup:8.0f}x {TARGETS[name]:6.0f}x {diff:11.1e}  {'ok' if ok else 'MISSED'}"
+        )
+    print(
+        "\nloop = one (speaker, sample, appropriate reaction) pair at a time; CCC one dimension "
+        "at a time, DTW one cell at a time (Python). Its time is measured on the subset shown "
+        "and multiplied by the factor shown."
+    )
+    return 1 if failed else 0
+
+
+def _timed(function):
+    start = time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - start

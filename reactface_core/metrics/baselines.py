@@ -1,0 +1,108 @@
+"""Non-learned reference predictors, scored with the same metrics as a model.
+
+As in the REACT 2024 baseline script, plus a retrieval baseline. Every baseline returns
+predictions of shape (num_speakers, num_samples, T, D) for the evaluated speakers:
+
+- GT:        the real listener reaction of each speaker, repeated N times (an upper reference
+             for appropriateness, zero diversity between samples);
+- Random:    independent uniform values per frame, between each coefficient's minimum and
+             maximum over the training listener reactions (the REACT script draws U[0, 1),
+             the range of its emotion features);
+- Mime:      the speaker's own behaviour copied as the reaction;
+- MeanSeq:   the frame-by-frame mean over all training sequences, speakers' and listeners'
+             alike (as the REACT script), the same for every speaker;
+- MeanFr:    that mean averaged over frames too: one constant frame;
+- Retrieval: sample n is the training listener reaction of the n-th nearest training speaker
+             behaviour (mean squared distance over frames, coefficients standardised with
+             the training statistics): a strong non-learned reference;
+- GTSet:     the speaker's appropriate real reactions themselves as the N samples (cycled
+             when there are fewer than N): the diversity real appropriate sets have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BASELINES = ("GT", "GTSet", "Random", "Mime", "MeanSeq", "MeanFr", "Retrieval")
+REFERENCES = ("GT", "GTSet")  # real reactions: references to read a table by, not competitors
+NEEDS_TRAINING = ("Random", "MeanSeq", "MeanFr", "Retrieval")
+
+
+@dataclass(frozen=True)
+class BaselineData:
+    """What baselines may look at: the evaluated split and, optionally, the training split."""
+
+    speakers: np.ndarray  # (K, T, D) behaviour of the evaluated speakers
+    true_listeners: np.ndarray  # (K, T, D) the real listener reaction of each speaker
+    listeners: np.ndarray | None = None  # (C, T, D) all real reactions, for GTSet
+    appropriate: list[np.ndarray] | None = None  # A(k) as indices into `listeners`
+    train_speakers: np.ndarray | None = None  # (K_train, T_train >= T, D)
+    train_listeners: np.ndarray | None = None  # (K_train, T_train >= T, D)
+
+    @property
+    def frames(self) -> int:
+        return self.speakers.shape[1]
+
+    def training(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Training speakers and listeners cut to T frames, or a clear error."""
+        if self.train_speakers is None or self.train_listeners is None:
+            raise ValueError(f"baseline {name} needs the training split, which was not given")
+        if self.train_speakers.shape[1] < self.frames:
+            raise ValueError(
+                f"baseline {name}: training clips have {self.train_speakers.shape[1]} frames, "
+                f"fewer than the {self.frames} evaluated"
+            )
+        return self.train_speakers[:, : self.frames], self.train_listeners[:, : self.frames]
+
+
+def baseline_predictions(name: str, data: BaselineData, num_samples: int, seed: int) -> np.ndarray:
+    """Predictions (K, N, T, D) of baseline `name`; deterministic ones ignore `seed`."""
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
+    count = len(data.speakers)
+    if name == "GT":
+        return _repeat(data.true_listeners, num_samples)
+    if name == "Mime":
+        return _repeat(data.speakers, num_samples)
+    if name == "GTSet":
+        if data.listeners is None or data.appropriate is None:
+            raise ValueError("baseline GTSet needs the real reactions and appropriate sets")
+        cycled = [np.resize(indices, num_samples) for indices in data.appropriate]
+        return np.asarray(data.listeners, dtype=np.float32)[np.stack(cycled)]
+    speakers, listeners = data.training(name)
+    if name == "Random":
+        low, high = listeners.min(axis=(0, 1)), listeners.max(axis=(0, 1))
+        rng = np.random.default_rng(seed)
+        shape = (count, num_samples, data.frames, low.size)
+        return rng.uniform(low, high, size=shape).astype(np.float32)
+    mean_sequence = np.concatenate([speakers, listeners]).mean(axis=0)  # (T, D)
+    if name == "MeanSeq":
+        return _repeat(np.broadcast_to(mean_sequence, (count, *mean_sequence.shape)), num_samples)
+    if name == "MeanFr":
+        frame = np.broadcast_to(mean_sequence.mean(axis=0), (count, *mean_sequence.shape))
+        return _repeat(frame, num_samples)
+    return _retrieve(data.speakers, speakers, listeners, num_samples)
+
+
+def _repeat(sequences: np.ndarray, num_samples: int) -> np.ndarray:
+    return np.repeat(np.asarray(sequences, dtype=np.float32)[:, None], num_samples, axis=1)
+
+
+def _retrieve(
+    speakers: np.ndarray, train_speakers: np.ndarray, train_listeners: np.ndarray, num_samples: int
+) -> np.ndarray:
+    if num_samples > len(train_speakers):
+        raise ValueError(
+            f"baseline Retrieval: {num_samples} samples need as many training clips, "
+            f"only {len(train_speakers)} exist"
+        )
+    mean = train_speakers.mean(axis=(0, 1))
+    std = train_speakers.std(axis=(0, 1)) + 1e-8
+    query = ((speakers - mean) / std).reshape(len(speakers), -1).astype(np.float64)
+    keys = ((train_speakers - mean) / std).reshape(len(train_speakers), -1).astype(np.float64)
+    # |q - k|^2 = |q|^2 - 2 q.k + |k|^2; the |q|^2 term does not change the ranking
+    distance = (keys**2).sum(1)[None] - 2 * query @ keys.T  # (K, K_train)
+    nearest = np.argsort(distance, axis=1, kind="stable")[:, :num_samples]
+    return np.asarray(train_listeners, dtype=np.float32)[nearest]

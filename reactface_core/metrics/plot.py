@@ -1,0 +1,74 @@
+"""A figure to look at: a few speakers, their generated samples and their appropriate reactions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def most_active_dims(sequences: np.ndarray, count: int) -> list[int]:
+    """The `count` coefficient columns with the largest variance in `sequences` (..., T, D)."""
+    variance = sequences.reshape(-1, sequences.shape[-1]).var(axis=0)
+    return sorted(np.argsort(-variance, kind="stable")[:count].tolist())
+
+
+def plot_reactions(
+    path: Path,
+    predictions: np.ndarray,
+    speakers: np.ndarray,
+    listeners: np.ndarray,
+    appropriate_lists: Sequence[np.ndarray],
+    speaker_indices: Sequence[int],
+    dim_names: Sequence[str],
+    fps: float = 25.0,
+    dims: Sequence[int] | None = None,
+    title: str = "",
+) -> list[int]:
+    """Save a grid (speakers x coefficients) of curves over time; return the columns shown.
+
+    Each panel shows the appropriate real reactions (grey), the generated samples (colour)
+    and the speaker's own coefficient (dashed black) for one speaker and one column.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chosen = [int(k) for k in speaker_indices]
+    if dims is None:
+        dims = most_active_dims(
+            np.concatenate([listeners[appropriate_lists[k]] for k in chosen]), 3
+        )
+    time = np.arange(predictions.shape[2]) / fps
+    colours = plt.get_cmap("tab10")
+    figure, axes = plt.subplots(
+        len(chosen), len(dims), figsize=(4.2 * len(dims), 2.4 * len(chosen)), squeeze=False
+    )
+    for row, k in enumerate(chosen):
+        for col, d in enumerate(dims):
+            ax = axes[row, col]
+            for a in appropriate_lists[k]:
+                ax.plot(time, listeners[a, :, d], color="0.65", linewidth=0.8)
+            for n in range(predictions.shape[1]):
+                ax.plot(
+                    time, predictions[k, n, :, d], color=colours(n % 10), linewidth=0.9, alpha=0.8
+                )
+            ax.plot(time, speakers[k, :, d], color="black", linestyle="--", linewidth=0.9)
+            ax.set_title(f"speaker {k} · {dim_names[d]}", fontsize=9)
+            ax.tick_params(labelsize=7)
+            if row == len(chosen) - 1:
+                ax.set_xlabel("time (s)", fontsize=8)
+    handles = [
+        matplotlib.lines.Line2D([], [], color="0.65", label="appropriate real reactions"),
+        matplotlib.lines.Line2D([], [], color=colours(0), label="generated samples"),
+        matplotlib.lines.Line2D([], [], color="black", linestyle="--", label="speaker"),
+    ]
+    figure.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout(rect=(0, 0.05, 1, 0.96 if title else 1))
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return list(dims)

@@ -1,0 +1,222 @@
+"""Baselines, the evaluation of several methods, tables, plot and prediction files."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from reactface_core.face.models import get_face_model
+from reactface_core.metrics.baselines import BASELINES, BaselineData, baseline_predictions
+from reactface_core.metrics.dims import frdist_groups, part_columns
+from reactface_core.metrics.evaluation import EvaluationSet, evaluate, load_predictions
+from reactface_core.metrics.plot import most_active_dims, plot_reactions
+from reactface_core.metrics.report import (
+    METRICS,
+    MetricSettings,
+    format_table,
+    read_csv,
+    write_csv,
+    write_markdown,
+)
+
+FRAMES, DIMS = 48, 58
+
+
+def smooth(rng: np.random.Generator, count: int, frames: int = FRAMES) -> np.ndarray:
+    noise = rng.standard_normal((count, frames + 10, DIMS))
+    kernel = np.ones(11) / 11
+    out = np.apply_along_axis(lambda x: np.convolve(x, kernel, mode="valid"), 1, noise)
+    return out.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def data() -> EvaluationSet:
+    rng = np.random.default_rng(0)
+    speakers = 5
+    listeners = smooth(rng, speakers)
+    appropriate = [np.array([k, (k + 1) % speakers]) for k in range(speakers)]
+    train_speakers = smooth(rng, 12, FRAMES + 3)
+    return EvaluationSet(
+        speakers=smooth(rng, speakers),
+        listeners=listeners,
+        true_listener=np.arange(speakers),
+        appropriate=appropriate,
+        face_model="arkit58",
+        train_speakers=train_speakers,
+        train_listeners=smooth(rng, 12, FRAMES + 3),
+    )
+
+
+SETTINGS = MetricSettings(max_lag=10)
+
+
+# ---- baselines ----------------------------------------------------------------------------
+
+
+def test_every_baseline_has_the_prediction_shape(data):
+    for name in BASELINES:
+        predictions = baseline_predictions(name, data.baseline_data(), num_samples=4, seed=1)
+        assert predictions.shape == (5, 4, FRAMES, DIMS), name
+        assert np.isfinite(predictions).all()
+
+
+def test_reference_baselines_are_the_real_reactions(data):
+    base = data.baseline_data()
+    gt = baseline_predictions("GT", base, 3, 0)
+    np.testing.assert_array_equal(gt[2, 1], data.listeners[2])
+    gt_set = baseline_predictions("GTSet", base, 3, 0)  # A(2) = [2, 3], cycled to 3 samples
+    np.testing.assert_array_equal(gt_set[2], data.listeners[[2, 3, 2]])
+    mime = baseline_predictions("Mime", base, 3, 0)
+    np.testing.assert_array_equal(mime[4, 2], data.speakers[4])
+
+
+def test_mean_baselines_average_training_speakers_and_listeners(data):
+    base = data.baseline_data()
+    pooled = np.concatenate([data.train_speakers, data.train_listeners])[:, :FRAMES]
+    mean_seq = baseline_predictions("MeanSeq", base, 2, 0)
+    np.testing.assert_allclose(mean_seq[0, 0], pooled.mean(0), atol=1e-6)
+    np.testing.assert_array_equal(mean_seq[0], mean_seq[3])
+    mean_frame = baseline_predictions("MeanFr", base, 2, 0)
+    np.testing.assert_allclose(
+        mean_frame[1, 1], np.tile(pooled.mean((0, 1)), (FRAMES, 1)), atol=1e-6
+    )
+
+
+def test_random_baseline_is_seeded_and_inside_the_training_range(data):
+    base = data.baseline_data()
+    first = baseline_predictions("Random", base, 3, seed=7)
+    np.testing.assert_array_equal(first, baseline_predictions("Random", base, 3, seed=7))
+    assert not np.array_equal(first, baseline_predictions("Random", base, 3, seed=8))
+    listeners = data.train_listeners[:, :FRAMES]
+    assert (first >= listeners.min((0, 1)) - 1e-6).all()
+    assert (first <= listeners.max((0, 1)) + 1e-6).all()
+
+
+def test_retrieval_returns_the_listeners_of_the_nearest_training_speakers():
+    rng = np.random.default_rng(3)
+    train_speakers, train_listeners = smooth(rng, 6), smooth(rng, 6)
+    order = np.array([4, 0, 5])  # evaluated speakers are noisy copies of these training speakers
+    speakers = train_speakers[order] + 0.01 * rng.standard_normal((3, FRAMES, DIMS)).astype(
+        np.float32
+    )
+    base = BaselineData(
+        speakers, speakers, train_speakers=train_speakers, train_listeners=train_listeners
+    )
+    retrieved = baseline_predictions("Retrieval", base, num_samples=2, seed=0)
+    np.testing.assert_array_equal(retrieved[:, 0], train_listeners[order])
+    assert not np.array_equal(retrieved[:, 1], retrieved[:, 0])  # 2nd nearest differs
+
+
+def test_baselines_needing_training_data_say_so(data):
+    base = BaselineData(data.speakers, data.listeners)
+    with pytest.raises(ValueError, match="MeanSeq needs the training split"):
+        baseline_predictions("MeanSeq", base, 2, 0)
+    with pytest.raises(ValueError, match="unknown baseline"):
+        baseline_predictions("Oracle", base, 2, 0)
+
+
+# ---- evaluation ---------------------------------------------------------------------------
+
+
+def test_evaluation_table_of_a_model_and_the_baselines(data):
+    perfect = baseline_predictions("GT", data.baseline_data(), 3, 0)
+    results = evaluate(
+        data, {"copy": perfect}, ["GT", "GTSet", "Mime", "MeanFr"], 3, settings=SETTINGS
+    )
+    assert list(results) == ["copy", "GT", "GTSet", "Mime", "MeanFr"]
+    assert results["copy"] == results["GT"]
+    assert results["GT"]["FRCorr"] == pytest.approx(1.0, abs=1e-4)  # own listener is appropriate
+    assert results["GT"]["FRDist"] == pytest.approx(0.0, abs=1e-5)
+    assert results["GT"]["FRDiv"] == 0.0  # N identical samples
+    assert results["GTSet"]["FRCorr"] == pytest.approx(1.0, abs=1e-4)
+    assert results["GTSet"]["FRDiv"] > 0.0
+    assert results["MeanFr"]["FRVar"] == 0.0  # one constant frame
+    assert results["MeanFr"]["FRSyn"] == 10.0  # no correlation peak: the largest lag
+    assert results["Mime"]["FRSyn"] == 0.0  # the speaker itself peaks at lag 0
+    assert results["Mime"]["FRCorr"] < 0.5
+
+
+def test_evaluation_cuts_to_the_prediction_length_and_selects_columns(data):
+    short = baseline_predictions("GT", data.baseline_data(), 2, 0)[:, :, :30]
+    face = evaluate(
+        data, {"short": short}, [], 2, part="face", grouped_frdist=True, settings=SETTINGS
+    )
+    assert face["short"]["FRDist"] == pytest.approx(0.0, abs=1e-5)
+    columns = part_columns(get_face_model("arkit58"), "head")
+    np.testing.assert_array_equal(columns, np.arange(52, 58))
+    groups = frdist_groups(get_face_model("arkit58"), columns)
+    assert [(g.tolist(), w) for g, w in groups] == [([0, 1, 2], 1 / 3), ([3, 4, 5], 1 / 3)]
+
+
+def test_tables_in_text_csv_and_markdown(tmp_path):
+    results = {
+        "model": dict(
+            zip([m.name for m in METRICS], [0.5, 20.0, 0.1, 0.2, 0.03, 4.0], strict=True)
+        ),
+        "GT": dict(zip([m.name for m in METRICS], [1.0, 0.0, 0.0, 0.3, 0.05, 0.0], strict=True)),
+        "Mime": dict(zip([m.name for m in METRICS], [0.1, 30.0, 0.0, 0.4, 0.05, 0.0], strict=True)),
+    }
+    text = format_table(results)
+    assert text.splitlines()[0].split()[:3] == ["method", "FRCorr", "↑"]
+    assert "0.5000" in text and "20.0000" in text and len(text.splitlines()) == 5
+    write_csv(tmp_path / "m.csv", results)
+    assert read_csv(tmp_path / "m.csv") == results
+    write_markdown(tmp_path / "m.md", results, ["note: synthetic"])
+    markdown = (tmp_path / "m.md").read_text()
+    model_row = next(line for line in markdown.splitlines() if line.startswith("| model"))
+    assert "**0.5000**" in model_row and "**20.0000**" in model_row  # GT is not a competitor
+    mime_row = next(line for line in markdown.splitlines() if line.startswith("| Mime"))
+    assert "**0.4000**" in mime_row and "**0.0000**" in mime_row
+    assert "note: synthetic" in markdown
+
+
+def test_plot_of_speakers_samples_and_appropriate_reactions(tmp_path, data):
+    from PIL import Image
+
+    predictions = baseline_predictions("GTSet", data.baseline_data(), 3, 0)
+    path = tmp_path / "reactions.png"
+    shown = plot_reactions(
+        path, predictions, data.speakers, data.listeners, data.appropriate, [0, 3],
+        get_face_model("arkit58").names,
+    )  # fmt: skip
+    image = Image.open(path)
+    assert image.format == "PNG" and image.size[0] > 800 and image.size[1] > 300
+    assert shown == most_active_dims(
+        np.concatenate([data.listeners[[0, 1]], data.listeners[[3, 4]]]), 3
+    )
+    assert np.asarray(image.convert("L")).std() > 10  # not a blank canvas
+
+
+# ---- prediction files ---------------------------------------------------------------------
+
+
+def test_prediction_files_are_checked_against_the_split(tmp_path, data):
+    good = np.zeros((5, 2, 40, DIMS), np.float32)
+    np.save(tmp_path / "good.npy", good)
+    assert load_predictions(tmp_path / "good.npy", data).shape == (5, 2, 40, DIMS)
+    np.save(tmp_path / "single.npy", good[:, 0])
+    assert load_predictions(tmp_path / "single.npy", data).shape == (5, 1, 40, DIMS)
+    bad = {
+        "speakers.npy": (np.zeros((4, 2, 40, DIMS), np.float32), "num_speakers=5"),
+        "dims.npy": (np.zeros((5, 2, 40, 56), np.float32), "D=58"),
+        "long.npy": (np.zeros((5, 2, FRAMES + 1, DIMS), np.float32), "T<=48"),
+        "ints.npy": (np.zeros((5, 2, 40, DIMS), np.int64), "expected float"),
+        "nan.npy": (np.full((5, 2, 40, DIMS), np.nan, np.float32), "NaN"),
+    }
+    for name, (array, message) in bad.items():
+        np.save(tmp_path / name, array)
+        with pytest.raises(ValueError, match=message.replace("(", r"\(")) as error:
+            load_predictions(tmp_path / name, data)
+        assert name in str(error.value)
+    with pytest.raises(FileNotFoundError, match="missing.npy"):
+        load_predictions(tmp_path / "missing.npy", data)
+
+
+def test_checkpoint_evaluation_names_the_missing_generation_function(monkeypatch, tmp_path):
+    from reactface_core.cli import main
+
+    monkeypatch.setitem(sys.modules, "reactface_core.generate", None)  # as if not installed
+    with pytest.raises(SystemExit, match="generate_reactions"):
+        main(["evaluate", "--data", str(tmp_path), "--checkpoint", str(tmp_path / "m.pt")])
