@@ -2,24 +2,34 @@
 
 Appropriateness: FRCorr (`correlation`), FRDist (`dtw`); diversity: FRDiv / S-MSE, FRDvs,
 FRVar (`diversity`); synchrony: FRSyn / TLCC (`synchrony`). `reference` holds plain loop
-versions of all of them, `baselines` the non-learned reference predictors, `report` the
-metric table of several methods, `plot` a figure of generated and appropriate reactions.
+versions of all of them, `baselines` the non-learned reference predictors, `evaluation` and
+`report` the scoring of several methods and their table, `plot` a figure of generated and
+appropriate reactions.
+
+The metric functions below load on first use (they import torch), so importing a light
+submodule such as `baselines` from the command line stays fast.
 """
 
-from reactface_core.metrics.correlation import best_ccc, frcorr
-from reactface_core.metrics.diversity import frdiv, frdvs, frvar
-from reactface_core.metrics.dtw import best_dtw, dtw_all_pairs, frdist
-from reactface_core.metrics.synchrony import frsyn, peak_lags
+from __future__ import annotations
 
-__all__ = [
-    "best_ccc",
-    "best_dtw",
-    "dtw_all_pairs",
-    "frcorr",
-    "frdist",
-    "frdiv",
-    "frdvs",
-    "frsyn",
-    "frvar",
-    "peak_lags",
-]
+import importlib
+
+_HOMES = {
+    "best_ccc": "correlation",
+    "frcorr": "correlation",
+    "best_dtw": "dtw",
+    "dtw_all_pairs": "dtw",
+    "frdist": "dtw",
+    "frdiv": "diversity",
+    "frdvs": "diversity",
+    "frvar": "diversity",
+    "frsyn": "synchrony",
+    "peak_lags": "synchrony",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
