@@ -348,7 +348,7 @@ def make_scene(face_model: str = "arkit58", camera: Camera | None = None, model_
     if name == "faceverse58":
         from reactface_core.face.faceverse import FaceVerseScene
 
-        return FaceVerseScene(camera=camera)
+        return FaceVerseScene(model_path, camera=camera)
     from reactface_core.face.flame import FlameScene
 
     return FlameScene(model_path, camera=camera)
