@@ -61,3 +61,17 @@ def test_key_span_covers_exactly_the_visible_keys():
             full = bias(torch.arange(first, end), torch.arange(0, 40))
             visible = torch.isfinite(full).any(0).nonzero().flatten()
             assert bias.key_span(first, end) == (int(visible[0]), int(visible[-1]) + 1)
+
+
+def test_between_reuses_matrices_only_where_they_are_equal():
+    bias = AlignmentBias(period=3, ratio=2, context=5)
+    for first_query, first_key in ((0, 0), (7, 4), (7, 6), (11, 14), (30, 50)):
+        expected = bias(
+            torch.arange(first_query, first_query + 4), torch.arange(first_key, first_key + 9)
+        )
+        assert torch.equal(
+            bias.between(first_query, 4, first_key, 9, torch.device("cpu")), expected
+        )
+    # same k*q - key offset -> the very same matrix object
+    a = bias.between(10, 4, 6, 9, torch.device("cpu"))
+    assert bias.between(11, 4, 8, 9, torch.device("cpu")) is a

@@ -158,3 +158,27 @@ def test_bad_chunks_name_the_expected_shape():
         generator.push(None, torch.zeros(4))
     with pytest.raises(ValueError, match="visual_valid"):
         generator.push(torch.zeros(3, 12), None, torch.ones(2, dtype=torch.bool))
+
+
+@pytest.mark.slow
+def test_bench_streaming_prints_both_times_and_the_ratios(capsys):
+    import argparse
+
+    from reactface_core.bench import streaming as bench
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    bench.add_arguments(parser)
+    assert bench.run(parser.parse_args(["--repeats", "2", "--naive-repeats", "1"])) == 0
+    lines = capsys.readouterr().out.splitlines()
+    times = dict((label.strip(), float(value)) for label, value in
+                 (line.rsplit(maxsplit=1) for line in lines[2:5]))  # fmt: skip
+    ours = times["streaming, window ending at t=752"]
+    assert set(times) == {
+        "streaming, window ending at t=64", "streaming, window ending at t=752",
+        "naive recompute of the history, t=752",
+    }  # fmt: skip
+    # recomputing 752 frames is far slower than one cached window, whatever the load
+    assert times["naive recompute of the history, t=752"] > 3 * ours
+    assert lines[-1].startswith("naive / streaming at t=752:")

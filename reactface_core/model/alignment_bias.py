@@ -20,6 +20,7 @@ class AlignmentBias:
         if period < 1 or ratio < 1 or (context is not None and context < 1):
             raise ValueError(f"need period, ratio, context >= 1; got {period}, {ratio}, {context}")
         self.period, self.ratio, self.context = period, ratio, context
+        self._memo: dict[tuple, torch.Tensor] = {}
 
     def __call__(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """Bias (Tq, Tk) for 0-based query frames (Tq,) and 0-based key positions (Tk,)."""
@@ -31,6 +32,23 @@ class AlignmentBias:
         if self.context is not None:
             outside |= lag >= self.ratio * self.context
         return bias.masked_fill(outside, float("-inf"))
+
+    def between(
+        self, first_query: int, queries: int, first_key: int, keys: int, device: torch.device
+    ) -> torch.Tensor:
+        """Bias for contiguous ranges of queries and keys, memoised: it depends only on
+        their sizes and on k * first_query - first_key, so a stream reuses a few matrices."""
+        memo_key = (self.ratio * first_query - first_key, queries, keys, device)
+        bias = self._memo.get(memo_key)
+        if bias is None:
+            if len(self._memo) >= 1024:
+                self._memo.clear()
+            bias = self(
+                torch.arange(first_query, first_query + queries, device=device),
+                torch.arange(first_key, first_key + keys, device=device),
+            )
+            self._memo[memo_key] = bias
+        return bias
 
     def key_span(self, first_query: int, end_query: int) -> tuple[int, int]:
         """0-based key range [lo, hi) that queries first_query..end_query-1 may see."""

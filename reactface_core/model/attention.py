@@ -30,25 +30,29 @@ class KeyValueCache:
         return self.end - (0 if self.keys is None else self.keys.shape[2])
 
     def extend(self, keys: torch.Tensor, values: torch.Tensor) -> None:
-        self.end += keys.shape[2]
-        if self.keys is not None:
-            keys = torch.cat([self.keys, keys], 2)
-            values = torch.cat([self.values, values], 2)
+        added = keys.shape[2]
+        self.store(*self.joined(keys, values), added)
+
+    def joined(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cached keys/values followed by new ones (nothing is stored)."""
+        if self.keys is None:
+            return keys, values
+        return torch.cat([self.keys, keys], 2), torch.cat([self.values, values], 2)
+
+    def store(self, keys: torch.Tensor, values: torch.Tensor, added: int) -> None:
+        """Replace the cache by `joined` keys/values that end with `added` new positions."""
+        self.end += added
         if self.keep is not None and keys.shape[2] > self.keep:
             keys, values = keys[:, :, -self.keep :], values[:, :, -self.keep :]
         self.keys, self.values = keys, values
 
-    def span(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Keys, values and positions of the cached positions in [lo, hi)."""
+    def span(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Keys and values of the cached positions in [lo, hi), and the first position."""
         lo, hi = max(lo, self.start), min(hi, self.end)
         if self.keys is None or hi <= lo:
             raise ValueError(f"no cached keys in [{lo}, {hi}) (cache holds {self.start}..)")
         a, b = lo - self.start, hi - self.start
-        positions = torch.arange(lo, hi, device=self.keys.device)
-        return self.keys[:, :, a:b], self.values[:, :, a:b], positions
-
-    def positions(self) -> torch.Tensor:
-        return torch.arange(self.start, self.end, device=self.keys.device)
+        return self.keys[:, :, a:b], self.values[:, :, a:b], lo
 
 
 class Attention(nn.Module):
@@ -117,24 +121,24 @@ class SelfAttention(nn.Module):
         self.bias = bias
 
     def forward(
-        self, x: torch.Tensor, positions: torch.Tensor, cache: KeyValueCache, commit: bool
+        self, x: torch.Tensor, cache: KeyValueCache, commit: bool, same_time: bool = False
     ) -> torch.Tensor:
-        """x (B, n, d) at 0-based `positions` (n,) after everything in `cache`.
+        """x (B, n, d): the n positions right after those in `cache`.
 
         commit=True appends the new keys/values (they become history); commit=False is a
-        look-ahead pass whose positions are not remembered (e.g. query tokens).
+        look-ahead pass that is not remembered. same_time=True puts all n queries at the
+        next position (the CIE's tokens), where they also see each other.
         """
-        keys, values = self.attention.keys_values(x)
-        key_positions = positions
-        if cache.keys is not None:
-            key_positions = torch.cat([cache.positions(), positions])
-            keys_all = torch.cat([cache.keys, keys], 2)
-            values_all = torch.cat([cache.values, values], 2)
+        n, cached = x.shape[1], 0 if cache.keys is None else cache.keys.shape[2]
+        keys, values = cache.joined(*self.attention.keys_values(x))
+        if same_time:
+            past = self.bias.between(cache.end, 1, cache.start, cached, x.device)
+            bias = torch.cat([past.expand(n, cached), past.new_zeros(n, n)], 1)
         else:
-            keys_all, values_all = keys, values
-        y = self.attention(x, keys_all, values_all, self.bias(positions, key_positions))
+            bias = self.bias.between(cache.end, n, cache.start, cached + n, x.device)
+        y = self.attention(x, keys, values, bias)
         if commit:
-            cache.extend(keys, values)
+            cache.store(keys, values, n)
         return y
 
 
@@ -150,11 +154,12 @@ class CrossAttention(nn.Module):
         """Project new memory positions (B, m, d) into keys/values and append them."""
         cache.extend(*self.attention.keys_values(memory))
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, cache: KeyValueCache):
-        """x (B r, n, d) at contiguous 0-based frame `positions` attend the memory."""
-        lo, hi = self.bias.key_span(int(positions[0]), int(positions[-1]) + 1)
-        keys, values, key_positions = cache.span(lo, hi)
-        return self.attention(x, keys, values, self.bias(positions, key_positions))
+    def forward(self, x: torch.Tensor, first: int, cache: KeyValueCache) -> torch.Tensor:
+        """x (B r, n, d) at frames first..first+n-1 attend the memory they may see."""
+        n = x.shape[1]
+        keys, values, first_key = cache.span(*self.bias.key_span(first, first + n))
+        bias = self.bias.between(first, n, first_key, keys.shape[2], x.device)
+        return self.attention(x, keys, values, bias)
 
 
 class EncoderBlock(nn.Module):
@@ -167,8 +172,10 @@ class EncoderBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = MLP(dim, mlp_ratio, dropout)
 
-    def forward(self, x, positions, cache: KeyValueCache, commit: bool = True) -> torch.Tensor:
-        x = x + self.self_attention(self.norm1(x), positions, cache, commit)
+    def forward(
+        self, x: torch.Tensor, cache: KeyValueCache, commit: bool = True, same_time: bool = False
+    ) -> torch.Tensor:
+        x = x + self.self_attention(self.norm1(x), cache, commit, same_time)
         return x + self.mlp(self.norm2(x))
 
 
@@ -187,8 +194,6 @@ class CausalEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, state: list[KeyValueCache]) -> torch.Tensor:
         """New positions x (B, n, d) following those in `state` -> (B, n, d)."""
-        start = state[0].end if state else 0
-        positions = torch.arange(start, start + x.shape[1], device=x.device)
         for block, cache in zip(self.blocks, state, strict=True):
-            x = block(x, positions, cache)
+            x = block(x, cache)
         return x

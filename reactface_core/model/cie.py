@@ -33,16 +33,15 @@ class ConditionalInteractionEncoder(nn.Module):
     def new_state(self) -> list[KeyValueCache]:
         return [KeyValueCache(self.context) for _ in self.blocks]
 
-    def remember(self, history: torch.Tensor, positions: torch.Tensor, state) -> None:
-        """Append synchronised past interactions H- (B, n, d) at frame `positions`."""
+    def remember(self, history: torch.Tensor, state) -> None:
+        """Append the next synchronised past interactions H- (B, n, d)."""
         for block, cache in zip(self.blocks, state, strict=True):
-            history = block(history, positions, cache, commit=True)
+            history = block(history, cache, commit=True)
 
-    def forward(self, state, frame: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """mu_t, log sigma_t^2 (B, d) for the window starting at 0-based `frame`."""
+    def forward(self, state, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """mu_t, log sigma_t^2 (B, d) for the window after the remembered history."""
         x = self.tokens.expand(batch, 2, -1)
-        positions = torch.full((2,), frame, device=x.device)  # both tokens sit at "now"
         for block, cache in zip(self.blocks, state, strict=True):
-            x = block(x, positions, cache, commit=False)
+            x = block(x, cache, commit=False, same_time=True)  # both tokens sit at "now"
         x = self.norm(x)
         return self.mean(x[:, 0]), self.log_variance(x[:, 1])

@@ -44,12 +44,13 @@ class InteractionBlock(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        positions: torch.Tensor,
         cache: KeyValueCache,
         memory: KeyValueCache,
         commit: bool = True,
     ) -> torch.Tensor:
-        """x (B r, n, d) at frame `positions`; memory batch B (r samples share a speaker)."""
-        x = x + self.self_attention(self.norm_self(x), positions, cache, commit)
-        x = x + self.cross_attention(self.norm_cross(x), positions, memory)
+        """x (B r, n, d): the n frames after those in `cache`; memory batch B (r samples
+        share one speaker)."""
+        first = cache.end
+        x = x + self.self_attention(self.norm_self(x), cache, commit)
+        x = x + self.cross_attention(self.norm_cross(x), first, memory)
         return x + self.mlp(self.norm_mlp(x))

@@ -63,18 +63,17 @@ class Synchroniser(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        positions: torch.Tensor,
         state: list[KeyValueCache],
         memory: SpeakerMemory,
         commit: bool,
     ) -> torch.Tensor:
-        """Reaction embeddings (B r, w, d) at frame `positions` -> synchronised (B r, w, d)."""
+        """Embeddings (B r, w, d) of the frames after `state` -> synchronised (B r, w, d)."""
         caches = (state[0::2], state[1::2], memory.face, memory.speech)
         for vim, mim, vim_cache, mim_cache, face, speech in zip(
             self.vim, self.mim, *caches, strict=True
         ):
-            x = vim(x, positions, vim_cache, face, commit)  # Eq. 8
-            x = mim(x, positions, mim_cache, speech, commit)  # Eq. 9
+            x = vim(x, vim_cache, face, commit)  # Eq. 8
+            x = mim(x, mim_cache, speech, commit)  # Eq. 9
         return x
 
 

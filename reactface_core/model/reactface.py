@@ -79,8 +79,7 @@ class ReactFace(nn.Module):
         """
         w = self.config.window
         start = state.frames
-        positions = torch.arange(start, start + w, device=self.reaction_embedding.weight.device)
-        mean, log_variance = self.cie(state.cie, start, batch)
+        mean, log_variance = self.cie(state.cie, batch)
         sampled = mean if noise is None else mean + (0.5 * log_variance).exp() * noise
         if state.latent is None:  # first window: no z_{t-w} yet, hold z*_w
             previous = latent = sampled
@@ -88,13 +87,14 @@ class ReactFace(nn.Module):
             previous = state.latent
             latent = latent_momentum(previous, sampled, self.config.momentum)
         latents = interpolate_latents(previous, latent, w)  # Eq. 3, (batch, w, d)
-        steps = positions + 1 if self.config.sd_positions == "absolute" else positions - start + 1
+        first_step = start + 1 if self.config.sd_positions == "absolute" else 1
+        steps = torch.arange(first_step, first_step + w, device=latents.device)  # Eq. 4 t
         current = self.sampling_decoder(latents, steps)  # R._{t-w+1:t}
-        current = self.synchroniser(current, positions, state.synchroniser, state.memory, False)
+        current = self.synchroniser(current, state.synchroniser, state.memory, False)
         reactions = self.reaction_head(current)  # R^_{t-w+1:t}
         past = self.reaction_embedding(reactions)  # H_{t-w+1:t}, now history (Eq. 8-9)
-        past = self.synchroniser(past, positions, state.synchroniser, state.memory, True)
-        self.cie.remember(past, positions, state.cie)
+        past = self.synchroniser(past, state.synchroniser, state.memory, True)
+        self.cie.remember(past, state.cie)
         state.latent, state.frames = latent, start + w
         return reactions, mean, log_variance
 

@@ -53,9 +53,7 @@ class SpeakerEncoder(nn.Module):
         speech = self.audio(audio, state.audio)
         self.alignment.remember(speech, state.speech)
         face = self.visual(visual, valid, state.visual)
-        start = state.alignment.end
-        positions = torch.arange(start, start + face.shape[1], device=face.device)
-        return self.alignment(face, positions, state.alignment, state.speech), speech
+        return self.alignment(face, state.alignment, state.speech), speech
 
     def reconstruct(self, face: torch.Tensor) -> torch.Tensor:
         """Aligned face embeddings (B, T, d) -> speaker face coefficients R^s (B, T, D)."""
