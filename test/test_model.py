@@ -215,3 +215,21 @@ def test_default_input_sizes_match_perception():
 
     config = ReactFaceConfig()
     assert (config.visual_dim, config.audio_dim) == (VISUAL_FEATURE_DIM, AUDIO_FEATURE_DIM)
+
+
+@pytest.mark.parametrize("mode", ["absolute", "window"])
+def test_sampling_decoder_gets_eq4_time_steps(mode, monkeypatch):
+    model = tiny_model(sd_positions=mode)
+    seen = []
+    decode = model.sampling_decoder.forward
+
+    def recording(latents, steps):
+        seen.append(steps.tolist())
+        return decode(latents, steps)
+
+    monkeypatch.setattr(model.sampling_decoder, "forward", recording)
+    run(model, *inputs(1, 12))
+    if mode == "absolute":  # t-w+1 .. t, 1-based, as in Eq. 4
+        assert seen == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]
+    else:  # position inside the window, for sessions longer than the training clips
+        assert seen == [[1, 2, 3, 4]] * 3
