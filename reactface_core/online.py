@@ -251,6 +251,32 @@ class SpeakerBuffer:
             ready.append(frame)
         return ready
 
+    def slot_stamp(self, slot: int) -> int:
+        """Stamp (ns) of grid slot `slot`; the grid must have started."""
+        if self.t0 is None:
+            raise RuntimeError("the grid has not started (no camera frame or audio yet)")
+        return self._slot_stamp(slot)
+
+    def starts_new_session(self, stamp_ns: int, camera: bool, gap: float) -> bool:
+        """Whether a message at `stamp_ns` belongs to a new interaction, not this one.
+
+        True when its stamp goes back more than `gap` seconds on its own stream (a bag
+        replayed again, a restarted driver), or when it is more than `gap` seconds after
+        everything this buffer has seen (both streams paused). The caller then starts over
+        with a fresh buffer instead of rejecting everything as non-monotonic or filling
+        the whole pause with held frames.
+        """
+        gap_ns = gap * NANOSECONDS
+        last = (
+            self.last_frame_stamp
+            if camera
+            else (self.segment.last_stamp_ns if self.segment else None)
+        )
+        if last is not None and stamp_ns < last - gap_ns:
+            return True
+        newest = [s for s in (self.last_frame_stamp, self._audio_clock()) if s is not None]
+        return bool(newest) and stamp_ns > max(newest) + gap_ns
+
     @property
     def queue_depth(self) -> int:
         """Camera frames waiting for their audio (or for a verdict) in the buffer."""
@@ -276,6 +302,12 @@ class SpeakerBuffer:
         audio_clock = start + round((offset + len(chunk)) * NANOSECONDS / AUDIO_RATE)
         if audio_clock - first > self.delay_ns + self.period_ns:
             self._start(first)
+
+    def _audio_clock(self) -> int | None:
+        """Stamp just after the newest audio sample seen (None before any audio)."""
+        if self.segment is None:
+            return None
+        return self.segment.next_stamp_ns
 
     def _slot_stamp(self, slot: int) -> int:
         return self.t0 + round(slot * self.period_ns)
@@ -344,3 +376,46 @@ class SpeakerBuffer:
 
 def _seconds(stamp_ns: int) -> str:
     return f"{stamp_ns / NANOSECONDS:.3f}"
+
+
+SELECTION_POLICIES = ("first", "random", "most_typical", "sticky")
+
+
+class SampleSelector:
+    """Which of the N sampled reactions of a window a robot face should show.
+
+    - first: always sample 0. Each sample row is its own continuous trajectory across
+      windows (the generator keeps per-sample state), so this never jumps.
+    - random: a uniformly drawn sample per window (seeded): varied, may jump at windows.
+    - most_typical: the sample closest (mean squared distance over the window) to the
+      mean of the N samples: the safest, least idiosyncratic reaction.
+    - sticky: the sample whose first frame continues the last shown frame most smoothly
+      (most_typical for the first window): varied yet without visible jumps.
+    """
+
+    def __init__(self, policy: str = "first", seed: int = 0):
+        if policy not in SELECTION_POLICIES:
+            raise ValueError(
+                f"selection policy must be one of {', '.join(SELECTION_POLICIES)}; got {policy!r}"
+            )
+        self.policy = policy
+        self.rng = np.random.default_rng(seed)
+        self.previous: np.ndarray | None = None  # last frame shown (D,)
+
+    def __call__(self, windows: np.ndarray) -> int:
+        """windows: (N, w, D) -> index of the sample to show."""
+        windows = np.asarray(windows, dtype=np.float64)
+        if self.policy == "first":
+            chosen = 0
+        elif self.policy == "random":
+            chosen = int(self.rng.integers(len(windows)))
+        elif self.policy == "most_typical" or self.previous is None:
+            distance = ((windows - windows.mean(axis=0)) ** 2).mean(axis=(1, 2))
+            chosen = int(np.argmin(distance))
+        else:
+            chosen = int(np.argmin(((windows[:, 0] - self.previous) ** 2).sum(axis=1)))
+        self.previous = windows[chosen, -1]
+        return chosen
+
+    def reset(self) -> None:
+        self.previous = None

@@ -1,0 +1,148 @@
+"""camera node: OpenCV capture -> sensor_msgs/Image, for robots and laptops without a driver.
+
+`device` is a V4L2 index ("0"), a device path (/dev/video0), a video file or a stream URL
+that OpenCV can open. Frames are stamped with the capture time on the node's clock and
+published on camera/image_raw (sensor-data QoS). A video file is paced at `fps`; a live
+camera delivers at its own rate. A device that cannot be opened is a clear error and a
+non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import cv2
+from diagnostic_msgs.msg import DiagnosticStatus
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from reactface_ros.image import rgb_to_image
+from reactface_ros.nodes.common import (
+    CAMERA_QOS,
+    Diagnostics,
+    NodeStartupError,
+    Param,
+    declare,
+    run,
+)
+
+PARAMS = [
+    Param("device", "0", "camera index (0), device path (/dev/video0), video file or stream URL"),
+    Param(
+        "width",
+        640,
+        "requested capture width in pixels (the camera may pick another)",
+        range=(16, 8192),
+    ),
+    Param("height", 480, "requested capture height in pixels", range=(16, 8192)),
+    Param(
+        "fps",
+        25.0,
+        "requested frame rate (Hz); video files are paced at this rate",
+        range=(1.0, 240.0),
+    ),
+    Param("encoding", "rgb8", "published pixel encoding", choices=("rgb8", "bgr8")),
+    Param("loop", False, "restart a video file at its end instead of stopping"),
+    Param("frame_id", "camera", "frame_id of the published images"),
+    Param(
+        "diagnostics_period",
+        1.0,
+        "seconds between /diagnostics messages; 0: off",
+        range=(0.0, 60.0),
+    ),
+]
+
+
+def open_capture(device: str, width: int, height: int, fps: float) -> tuple[cv2.VideoCapture, bool]:
+    """Open `device` with OpenCV; returns (capture, is_live). Raises NodeStartupError."""
+    live = device.isdigit() or device.startswith("/dev/")
+    source = int(device) if device.isdigit() else device
+    capture = cv2.VideoCapture(source)
+    if not capture.isOpened():
+        capture.release()
+        hint = (
+            "no such camera (is it plugged in, and is the user in the 'video' group?)"
+            if live
+            else "not a readable video file or stream"
+        )
+        raise NodeStartupError(f"camera device {device!r} could not be opened: {hint}")
+    if live:
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        capture.set(cv2.CAP_PROP_FPS, fps)
+    return capture, live
+
+
+class CameraNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("camera", **kwargs)
+        self.p = declare(self, PARAMS)
+        self.capture, self.live = open_capture(
+            self.p["device"], self.p["width"], self.p["height"], self.p["fps"]
+        )
+        ok, frame = self.capture.read()
+        if not ok:
+            self.capture.release()
+            raise NodeStartupError(f"camera device {self.p['device']!r} opened but gave no frame")
+        self.size = (frame.shape[1], frame.shape[0])
+        self.pending = frame  # first frame, published by the capture thread
+        self.counts = {"frames_published": 0, "read_failures": 0}
+        self.exit_code = 0
+        self.publisher = self.create_publisher(Image, "camera/image_raw", CAMERA_QOS)
+        self.diagnostics = Diagnostics(self, self.p["diagnostics_period"], self._diagnose)
+        self.running = True
+        self.thread = threading.Thread(target=self._capture_loop, daemon=True)
+        self.thread.start()
+        self.get_logger().info(
+            f"ready: {self.p['device']} {self.size[0]}x{self.size[1]} -> camera/image_raw"
+        )
+
+    def _capture_loop(self) -> None:
+        period = 1.0 / self.p["fps"]
+        next_due = time.monotonic()
+        while self.running:
+            frame, self.pending = self.pending, None
+            if frame is None:
+                ok, frame = self.capture.read()
+                if not ok:
+                    if not self.live and self.p["loop"]:
+                        self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                        continue
+                    self.counts["read_failures"] += 1
+                    if not self.live:
+                        self.get_logger().info("end of video file: camera node stops")
+                        self.running = False
+                        self.context.try_shutdown()
+                        return
+                    time.sleep(0.01)
+                    continue
+            stamp = self.get_clock().now().to_msg()
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            msg = rgb_to_image(rgb, self.p["encoding"])
+            msg.header.stamp = stamp
+            msg.header.frame_id = self.p["frame_id"]
+            self.publisher.publish(msg)
+            self.counts["frames_published"] += 1
+            if not self.live:  # a file reads instantly: pace it
+                next_due += period
+                time.sleep(max(0.0, next_due - time.monotonic()))
+
+    def _diagnose(self):
+        level = DiagnosticStatus.WARN if self.counts["read_failures"] else DiagnosticStatus.OK
+        message = "camera read failures" if self.counts["read_failures"] else "ok"
+        return level, message, {**self.counts, "device": self.p["device"], "size": self.size}
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(timeout=2.0)
+        self.capture.release()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(CameraNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

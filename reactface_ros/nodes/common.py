@@ -1,0 +1,187 @@
+"""What every reactface node shares: parameters with descriptors, QoS, diagnostics, main().
+
+Nodes declare their parameters from `Param` lists (description, range or choices), so
+`ros2 param describe` explains each one and out-of-range values are refused at start-up
+with a clear message. Each node publishes a `diagnostic_msgs/DiagnosticArray` on
+`/diagnostics` once per `diagnostics_period` seconds.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+# Sensors: best effort (a late frame is worthless, never block the driver), keep the newest.
+CAMERA_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+# Audio chunks are small and every one matters for the features: a deeper queue (1 s of
+# 20 ms chunks) rides out a busy moment of the node without losing audio.
+AUDIO_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=50,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+# Outputs: reliable, so recorders and evaluators see every window; best-effort
+# subscribers (a face screen) still match a reliable publisher.
+OUTPUT_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+
+class NodeStartupError(RuntimeError):
+    """A node cannot start (missing device, bad parameter, unreadable checkpoint)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A node parameter: default value, what it means, and its allowed values."""
+
+    name: str
+    default: Any
+    description: str
+    range: tuple[float, float] | None = None  # inclusive, for int and float parameters
+    choices: tuple[str, ...] | None = None
+
+    def descriptor(self) -> ParameterDescriptor:
+        descriptor = ParameterDescriptor(name=self.name, description=self.description)
+        if self.choices:
+            descriptor.additional_constraints = "one of: " + ", ".join(self.choices)
+        if self.range is not None and isinstance(self.default, bool):
+            raise TypeError(f"parameter {self.name}: a range makes no sense for a bool")
+        if self.range is not None and isinstance(self.default, int):
+            descriptor.integer_range = [
+                IntegerRange(from_value=int(self.range[0]), to_value=int(self.range[1]), step=1)
+            ]
+        elif self.range is not None:
+            descriptor.floating_point_range = [
+                FloatingPointRange(
+                    from_value=float(self.range[0]), to_value=float(self.range[1]), step=0.0
+                )
+            ]
+        return descriptor
+
+
+def declare(node: Node, params: list[Param]) -> dict[str, Any]:
+    """Declare `params` on `node` and return their values (overrides applied, checked)."""
+    values = {}
+    for param in params:
+        try:
+            value = node.declare_parameter(param.name, param.default, param.descriptor()).value
+        except ParameterException as error:
+            raise NodeStartupError(
+                f"invalid parameter {param.name!r}: expected {_allowed(param)} ({error})"
+            ) from None
+        if param.choices and value not in param.choices:
+            raise NodeStartupError(
+                f"parameter {param.name!r} is {value!r}; expected one of {', '.join(param.choices)}"
+            )
+        values[param.name] = value
+    return values
+
+
+def _allowed(param: Param) -> str:
+    if param.choices:
+        return "one of " + ", ".join(param.choices)
+    if param.range:
+        return f"{type(param.default).__name__} in [{param.range[0]}, {param.range[1]}]"
+    return f"a {type(param.default).__name__}"
+
+
+class RollingStats:
+    """The last `size` values of a measurement (e.g. latency), summarised as percentiles."""
+
+    def __init__(self, size: int = 200):
+        self.values: deque[float] = deque(maxlen=size)
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.values, q)) if self.values else float("nan")
+
+
+class Diagnostics:
+    """Publish one DiagnosticStatus for this node on /diagnostics every `period` seconds.
+
+    `collect()` returns (level, message, values); level is DiagnosticStatus.OK / WARN / ERROR
+    (bytes, as the message defines them).
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        period: float,
+        collect: Callable[[], tuple[int, str, dict[str, Any]]],
+    ):
+        self.node, self.collect = node, collect
+        self.publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.timer = node.create_timer(period, self.publish) if period > 0 else None
+
+    def publish(self) -> None:
+        level, message, values = self.collect()
+        status = DiagnosticStatus(
+            level=level,
+            name=f"reactface: {self.node.get_name()}",
+            message=message,
+            hardware_id=self.node.get_fully_qualified_name(),
+            values=[KeyValue(key=key, value=_format(value)) for key, value in values.items()],
+        )
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.node.get_clock().now().to_msg()
+        self.publisher.publish(array)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if np.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
+    """Init rclpy, build the node, spin until Ctrl-C / shutdown; return the exit status.
+
+    A `NodeStartupError` is printed as one clear line and gives exit status 1. A node can
+    set `exit_code` (and shut the context down) to stop with an error while running.
+    """
+    rclpy.init(args=args)
+    try:
+        node = make_node()
+    except NodeStartupError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        rclpy.try_shutdown()
+        return 1
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        code = int(getattr(node, "exit_code", 0))
+        close = getattr(node, "close", None)
+        if close is not None:
+            close()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return code

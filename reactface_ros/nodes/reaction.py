@@ -1,0 +1,410 @@
+"""reaction node: speaker camera + microphone -> N sampled listener reactions every w frames.
+
+Subscribes to camera/image_raw (sensor_msgs/Image; or camera/image_raw/compressed with
+image_transport:=compressed) and audio/chunk (reactface_ros/AudioChunk). The messages'
+header stamps place them on a 25 fps grid (`reactface_core.online.SpeakerBuffer`); each
+grid frame goes through the face tracker and the log-mel front end
+(`reactface_core.perception`) into the causal `ReactionGenerator`
+(`reactface_core.streaming`). Every w frames it publishes
+
+- reactface/reaction (ReactionWindow): all N samples, stamped with the window's first frame;
+- reactface/face (FaceCoefficients): the selected sample, paced at 25 Hz;
+- /diagnostics: latency, skipped / held / zero-filled frames, queue depths.
+
+A bad message (unknown encoding, wrong size, stamp going backwards, wrong sample rate) is
+logged and skipped; the node keeps running.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus
+from rclpy.node import Node
+from sensor_msgs.msg import CompressedImage, Image
+
+from reactface_core.online import (
+    SELECTION_POLICIES,
+    Rejected,
+    SampleSelector,
+    SpeakerBuffer,
+)
+from reactface_ros.convert import (
+    MessageError,
+    coefficients_to_message,
+    message_to_audio,
+    stamp_to_ns,
+    window_to_message,
+)
+from reactface_ros.image import ImageError, to_rgb
+from reactface_ros.msg import AudioChunk, FaceCoefficients, ReactionWindow
+from reactface_ros.nodes.common import (
+    AUDIO_QOS,
+    CAMERA_QOS,
+    OUTPUT_QOS,
+    Diagnostics,
+    NodeStartupError,
+    Param,
+    RollingStats,
+    declare,
+    run,
+)
+
+FPS = 25.0  # the model's frame rate (contract 1)
+SAMPLES_PER_FRAME = 640  # 16 kHz samples per frame: k = 2 log-mel steps of 320
+
+PARAMS = [
+    Param(
+        "checkpoint",
+        "",
+        "trained model file written by `reactface train`; empty: a randomly initialised model "
+        "(for testing the plumbing only; a warning is logged)",
+    ),
+    Param(
+        "device",
+        "auto",
+        "torch device; auto uses CUDA when present",
+        choices=("auto", "cpu", "cuda"),
+    ),
+    Param("samples", 10, "N: reactions sampled per window", range=(1, 64)),
+    Param(
+        "window",
+        8,
+        "w: frames per window (320 ms at w=8) for a randomly initialised model; a "
+        "checkpoint brings its own",
+        range=(1, 250),
+    ),
+    Param(
+        "selection",
+        "first",
+        "which sample goes to reactface/face: first (one continuous trajectory), random, "
+        "most_typical (closest to the samples' mean), sticky (smoothest continuation)",
+        choices=SELECTION_POLICIES,
+    ),
+    Param("seed", 0, "seed of the sampled reactions and of random selection", range=(0, 2**31 - 1)),
+    Param(
+        "deterministic",
+        False,
+        "use the distribution mean instead of sampling (all N samples are then equal)",
+    ),
+    Param(
+        "image_transport",
+        "raw",
+        "raw: sensor_msgs/Image on camera/image_raw; compressed: sensor_msgs/CompressedImage "
+        "(jpeg/png) on camera/image_raw/compressed",
+        choices=("raw", "compressed"),
+    ),
+    Param(
+        "max_delay",
+        0.2,
+        "seconds (of message stamps) one input may lag the other before its frames are "
+        "filled in: the last camera frame held, or audio zero-filled",
+        range=(0.0, 5.0),
+    ),
+    Param(
+        "audio_sample_rate",
+        0,
+        "accept audio only at this rate in Hz; 0: the first chunk's rate, then fixed",
+        range=(0, 192_000),
+    ),
+    Param(
+        "session_gap",
+        2.0,
+        "seconds of stamp jump (backwards, or forwards after both inputs were silent) that "
+        "start a new interaction (buffers and generator reset)",
+        range=(0.1, 3600.0),
+    ),
+    Param("threads", 0, "torch CPU threads; 0: torch's default", range=(0, 64)),
+    Param("frame_id", "reactface_listener", "frame_id of the published reactions"),
+    Param(
+        "diagnostics_period",
+        1.0,
+        "seconds between /diagnostics messages; 0: off",
+        range=(0.0, 60.0),
+    ),
+]
+
+
+def load_model(checkpoint: str, window: int, device: str):
+    """The ReactFace model to run: from `checkpoint`, or randomly initialised when empty.
+
+    Returns (model, description). The random model uses the perception feature sizes, so
+    the whole pipeline runs exactly as with a trained one.
+    """
+    import torch
+
+    from reactface_core.checkpoint import CheckpointError, load_checkpoint
+    from reactface_core.model import ReactFace, ReactFaceConfig
+    from reactface_core.perception.audio import AUDIO_FEATURE_DIM
+    from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
+
+    if not checkpoint:
+        config = ReactFaceConfig(
+            visual_dim=VISUAL_FEATURE_DIM, audio_dim=AUDIO_FEATURE_DIM, window=window
+        )
+        torch.manual_seed(0)
+        return ReactFace(config).to(device), "random init (no checkpoint)"
+    try:
+        saved = load_checkpoint(checkpoint, map_location=device)
+        config = ReactFaceConfig.from_dict(saved.model_config)
+        model = ReactFace(config)
+        model.load_state_dict(saved.state_dict)
+    except (CheckpointError, ValueError, RuntimeError) as error:
+        raise NodeStartupError(f"checkpoint {checkpoint}: {error}") from None
+    if config.visual_dim != VISUAL_FEATURE_DIM or config.audio_dim != AUDIO_FEATURE_DIM:
+        raise NodeStartupError(
+            f"checkpoint {checkpoint} expects visual_dim={config.visual_dim}, "
+            f"audio_dim={config.audio_dim}; this perception gives {VISUAL_FEATURE_DIM}, "
+            f"{AUDIO_FEATURE_DIM}"
+        )
+    return model.to(device), f"{Path(checkpoint).name}"
+
+
+class ReactionNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("reaction", **kwargs)
+        self.p = declare(self, PARAMS)
+        import torch
+
+        from reactface_core.perception.audio import StreamingLogMel
+        from reactface_core.perception.face_tracker import FaceLandmarker
+        from reactface_core.streaming import ReactionGenerator
+        from reactface_core.utils import resolve_device
+
+        if self.p["threads"]:
+            torch.set_num_threads(self.p["threads"])
+        try:
+            self.device = resolve_device(self.p["device"])
+        except RuntimeError as error:
+            raise NodeStartupError(str(error)) from None
+        self.model, self.model_name = load_model(
+            self.p["checkpoint"], self.p["window"], self.device
+        )
+        if not self.p["checkpoint"]:
+            self.get_logger().warning(
+                "no checkpoint given: running a RANDOMLY INITIALISED model (reactions are "
+                "noise-like); set the `checkpoint` parameter to a trained model"
+            )
+        config = self.model.config
+        self.face_model = config.face_model
+        self.w = config.window
+        self.generator = ReactionGenerator(
+            self.model, self.p["samples"], self.p["seed"], self.p["deterministic"]
+        )
+        self.landmarker = FaceLandmarker(mode="video")
+        self.logmel = StreamingLogMel()
+        self.selector = SampleSelector(self.p["selection"], self.p["seed"])
+        self._warm_up()
+        self._new_session(first=True)
+
+        self.counts = dict.fromkeys(
+            (
+                "frames_received",
+                "frames_skipped",
+                "audio_chunks_received",
+                "audio_chunks_skipped",
+                "windows_published",
+                "face_frames_published",
+                "face_frames_dropped",
+                "sessions",
+            ),
+            0,
+        )
+        self.counts["sessions"] = 1
+        self.latency = RollingStats()  # s, last input message -> ReactionWindow published
+        self.compute = RollingStats()  # s, perception + generation per window
+        self.face_queue: deque[tuple[int, np.ndarray, int]] = deque()
+        self._last_skip_log = 0.0
+
+        self.window_pub = self.create_publisher(ReactionWindow, "reactface/reaction", OUTPUT_QOS)
+        self.face_pub = self.create_publisher(FaceCoefficients, "reactface/face", OUTPUT_QOS)
+        self.face_timer = self.create_timer(1.0 / FPS, self._publish_face)
+        if self.p["image_transport"] == "compressed":
+            self.create_subscription(
+                CompressedImage, "camera/image_raw/compressed", self._on_image, CAMERA_QOS
+            )
+        else:
+            self.create_subscription(Image, "camera/image_raw", self._on_image, CAMERA_QOS)
+        self.create_subscription(AudioChunk, "audio/chunk", self._on_audio, AUDIO_QOS)
+        self.diagnostics = Diagnostics(self, self.p["diagnostics_period"], self._diagnose)
+        self.get_logger().info(
+            f"ready: model {self.model_name} ({self.face_model}, w={self.w}, "
+            f"N={self.p['samples']}) on {self.device}, selection {self.p['selection']}"
+        )
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def _on_image(self, msg) -> None:
+        arrival = time.perf_counter()
+        self.counts["frames_received"] += 1
+        try:
+            rgb = to_rgb(msg)
+        except ImageError as error:
+            return self._skip("camera", "frames_skipped", error)
+        stamp = stamp_to_ns(msg.header.stamp)
+        if self.buffer.starts_new_session(stamp, camera=True, gap=self.p["session_gap"]):
+            self._new_session()
+        try:
+            self.buffer.add_frame(stamp, rgb)
+        except Rejected as error:
+            return self._skip("camera", "frames_skipped", error)
+        self._process(arrival)
+
+    def _on_audio(self, msg: AudioChunk) -> None:
+        arrival = time.perf_counter()
+        self.counts["audio_chunks_received"] += 1
+        try:
+            samples, rate = message_to_audio(msg)
+        except MessageError as error:
+            return self._skip("audio", "audio_chunks_skipped", error)
+        stamp = stamp_to_ns(msg.header.stamp)
+        if self.buffer.starts_new_session(stamp, camera=False, gap=self.p["session_gap"]):
+            self._new_session()
+        try:
+            self.buffer.add_audio(stamp, samples, rate)
+        except Rejected as error:
+            return self._skip("audio", "audio_chunks_skipped", error)
+        self._process(arrival)
+
+    def _skip(self, source: str, counter: str, error: Exception) -> None:
+        """Log a skipped message: every one at first, then at most one line per 5 s."""
+        self.counts[counter] += 1
+        skipped = self.counts["frames_skipped"] + self.counts["audio_chunks_skipped"]
+        now = time.monotonic()
+        if skipped <= 20 or now - self._last_skip_log > 5.0:
+            self._last_skip_log = now
+            self.get_logger().warning(f"skipped {source} message: {error}")
+
+    def _new_session(self, first: bool = False) -> None:
+        """Start a new interaction: fresh grid, tracker, audio features and generator."""
+        self.buffer = SpeakerBuffer(
+            fps=FPS,
+            samples_per_frame=SAMPLES_PER_FRAME,
+            max_delay=self.p["max_delay"],
+            sample_rate=self.p["audio_sample_rate"],
+        )
+        self.generator.reset()
+        self.logmel.reset()
+        self.selector.reset()
+        self._cached_visual = (None, None)  # (source stamp, (features, valid))
+        if not first:
+            self.landmarker.reset()
+            self.face_queue.clear()
+            self.counts["sessions"] += 1
+            self.get_logger().info("input stamps jumped: starting a new interaction")
+
+    # -- work --------------------------------------------------------------------------
+
+    def _process(self, arrival: float) -> None:
+        frames = self.buffer.pop_ready()
+        if not frames:
+            return
+        start = time.perf_counter()
+        visual, valid = self._visual_features(frames)
+        audio = self.logmel(np.concatenate([frame.audio for frame in frames]))
+        for window in self.generator.push(visual, audio, valid):
+            self._publish_window(window, arrival, start)
+
+    def _visual_features(self, frames) -> tuple[np.ndarray, np.ndarray]:
+        from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM, visual_features
+
+        rows = np.zeros((len(frames), VISUAL_FEATURE_DIM), np.float32)
+        valid = np.zeros(len(frames), bool)
+        for i, frame in enumerate(frames):
+            if frame.visual is None:
+                continue
+            source, cached = self._cached_visual
+            if source != frame.source_stamp_ns:
+                height, width = frame.visual.shape[:2]
+                landmarks = self.landmarker(frame.visual)
+                features, ok = visual_features(landmarks[None], aspect=height / width)
+                cached = (features[0], bool(ok[0]))
+                self._cached_visual = (frame.source_stamp_ns, cached)
+            rows[i], valid[i] = cached
+        return rows, valid
+
+    def _publish_window(self, window, arrival: float, start: float) -> None:
+        reactions = window.reactions.detach().cpu().numpy()  # (N, w, D)
+        stamp = self.buffer.slot_stamp(window.start)
+        chosen = self.selector(reactions)
+        msg = window_to_message(reactions, self.face_model, stamp, FPS, chosen)
+        msg.header.frame_id = self.p["frame_id"]
+        self.window_pub.publish(msg)
+        now = time.perf_counter()
+        self.latency.add(now - arrival)
+        self.compute.add(now - start)
+        self.counts["windows_published"] += 1
+        period = 1e9 / FPS
+        for k in range(reactions.shape[1]):
+            self.face_queue.append((stamp + round(k * period), reactions[chosen, k], chosen))
+        overflow = len(self.face_queue) - 3 * reactions.shape[1]
+        for _ in range(max(0, overflow)):  # the face stream fell behind: drop the oldest
+            self.face_queue.popleft()
+            self.counts["face_frames_dropped"] += 1
+
+    def _publish_face(self) -> None:
+        if not self.face_queue:
+            return
+        stamp, coefficients, sample = self.face_queue.popleft()
+        msg = coefficients_to_message(coefficients, self.face_model, stamp, sample)
+        msg.header.frame_id = self.p["frame_id"]
+        self.face_pub.publish(msg)
+        self.counts["face_frames_published"] += 1
+
+    def _warm_up(self) -> None:
+        """Run one window on silence so the first real window is not slowed by lazy init."""
+        from reactface_core.perception.audio import AUDIO_FEATURE_DIM
+        from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
+
+        w = self.w
+        self.generator.push(
+            np.zeros((w, VISUAL_FEATURE_DIM), np.float32),
+            np.zeros((2 * w, AUDIO_FEATURE_DIM), np.float32),
+            np.zeros(w, bool),
+        )
+        self.landmarker(np.zeros((64, 64, 3), np.uint8))
+        self.landmarker.reset()
+        self.generator.reset()
+
+    def _diagnose(self):
+        stats = self.buffer.stats
+        values = {
+            **self.counts,
+            "frames_held": stats.held,
+            "frames_audio_zero_filled": stats.audio_filled,
+            "late_audio_ms": stats.late_audio_samples / 16.0,
+            "queue_depth": self.buffer.queue_depth,
+            "face_queue_depth": len(self.face_queue),
+            "latency_ms_p50": 1000 * self.latency.percentile(50),
+            "latency_ms_p95": 1000 * self.latency.percentile(95),
+            "compute_ms_p50": 1000 * self.compute.percentile(50),
+            "model": self.model_name,
+            "device": self.device,
+            "window_frames": self.w,
+            "samples": self.p["samples"],
+        }
+        problems = []
+        if not self.p["checkpoint"]:
+            problems.append("random model")
+        if self.counts["frames_skipped"] or self.counts["audio_chunks_skipped"]:
+            problems.append("skipped input messages")
+        if stats.held or stats.audio_filled:
+            problems.append("filled-in frames")
+        level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
+        message = "; ".join(problems) if problems else "ok"
+        return level, message, values
+
+    def close(self) -> None:
+        self.landmarker.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(ReactionNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

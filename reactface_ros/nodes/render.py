@@ -1,0 +1,135 @@
+"""render node: FaceCoefficients -> sensor_msgs/Image of the face, for a robot's face screen.
+
+Subscribes to reactface/face (reactface_ros/FaceCoefficients), renders each frame with the
+renderer of the message's face model (`reactface_core.face.render`: moderngl EGL, or the
+numpy rasterizer when no EGL exists) and publishes reactface/face_image (rgb8, same stamp).
+With show_window:=true it also shows the face in an OpenCV window (needs a display).
+Bad messages are logged and skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from diagnostic_msgs.msg import DiagnosticStatus
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from reactface_ros.convert import MessageError, message_to_coefficients
+from reactface_ros.image import rgb_to_image
+from reactface_ros.msg import FaceCoefficients
+from reactface_ros.nodes.common import (
+    OUTPUT_QOS,
+    Diagnostics,
+    NodeStartupError,
+    Param,
+    RollingStats,
+    declare,
+    run,
+)
+
+PARAMS = [
+    Param("width", 256, "face image width (pixels)", range=(16, 4096)),
+    Param("height", 256, "face image height (pixels)", range=(16, 4096)),
+    Param(
+        "backend",
+        "auto",
+        "renderer: moderngl (OpenGL via EGL), numpy (CPU rasterizer), auto (moderngl, else numpy)",
+        choices=("auto", "moderngl", "numpy"),
+    ),
+    Param(
+        "show_window", False, "also show the face in an on-screen OpenCV window (needs a display)"
+    ),
+    Param("frame_id", "reactface_face", "frame_id of the published images"),
+    Param(
+        "diagnostics_period",
+        1.0,
+        "seconds between /diagnostics messages; 0: off",
+        range=(0.0, 60.0),
+    ),
+]
+WINDOW_TITLE = "reactface"
+
+
+class RenderNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("render", **kwargs)
+        self.p = declare(self, PARAMS)
+        self.renderers = {}  # face model name -> renderer, made on first use
+        self.show = self.p["show_window"]
+        if self.show and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            self.get_logger().warning("show_window is set but there is no display: not showing")
+            self.show = False
+        self.counts = {"frames_received": 0, "frames_skipped": 0, "images_published": 0}
+        self.latency = RollingStats()
+        self.publisher = self.create_publisher(Image, "reactface/face_image", OUTPUT_QOS)
+        self.create_subscription(FaceCoefficients, "reactface/face", self._on_face, OUTPUT_QOS)
+        self.diagnostics = Diagnostics(self, self.p["diagnostics_period"], self._diagnose)
+        self._renderer("arkit58")  # build the default renderer now, not on the first frame
+        self.get_logger().info(
+            f"ready: rendering {self.p['width']}x{self.p['height']} with "
+            f"{self.renderers['arkit58'].backend}"
+        )
+
+    def _renderer(self, face_model: str):
+        if face_model not in self.renderers:
+            from reactface_core.face.render import RenderConfig, make_renderer
+
+            config = RenderConfig(width=self.p["width"], height=self.p["height"])
+            try:
+                self.renderers[face_model] = make_renderer(face_model, self.p["backend"], config)
+            except (RuntimeError, ValueError, OSError) as error:
+                if not self.renderers:  # at start-up: the node cannot do its job
+                    raise NodeStartupError(f"cannot render {face_model}: {error}") from None
+                raise MessageError(f"cannot render face model {face_model}: {error}") from None
+        return self.renderers[face_model]
+
+    def _on_face(self, msg: FaceCoefficients) -> None:
+        start = time.perf_counter()
+        self.counts["frames_received"] += 1
+        try:
+            coefficients, model = message_to_coefficients(msg)
+            frame = self._renderer(model.name).render(coefficients[None])[0]
+        except (MessageError, ValueError) as error:
+            self.counts["frames_skipped"] += 1
+            self.get_logger().warning(f"skipped face message: {error}")
+            return
+        image = rgb_to_image(frame)
+        image.header = msg.header
+        image.header.frame_id = self.p["frame_id"]
+        self.publisher.publish(image)
+        self.counts["images_published"] += 1
+        self.latency.add(time.perf_counter() - start)
+        if self.show:
+            import cv2
+
+            cv2.imshow(WINDOW_TITLE, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            cv2.waitKey(1)
+
+    def _diagnose(self):
+        values = {
+            **self.counts,
+            "render_ms_p50": 1000 * self.latency.percentile(50),
+            "render_ms_p95": 1000 * self.latency.percentile(95),
+            "backends": ",".join(f"{k}:{r.backend}" for k, r in self.renderers.items()),
+        }
+        level = DiagnosticStatus.WARN if self.counts["frames_skipped"] else DiagnosticStatus.OK
+        return level, "skipped face messages" if self.counts["frames_skipped"] else "ok", values
+
+    def close(self) -> None:
+        for renderer in self.renderers.values():
+            renderer.close()
+        if self.show:
+            import cv2
+
+            cv2.destroyAllWindows()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(RenderNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

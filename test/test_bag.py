@@ -1,0 +1,196 @@
+"""Interaction bags: mcap files with our message types, replay order, offline evaluation."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+pytest.importorskip("rosbags")
+
+from reactface_ros.bag.evaluate import evaluate_bags  # noqa: E402
+from reactface_ros.bag.interaction import (  # noqa: E402
+    APPROPRIATE_TOPIC,
+    AUDIO_TOPIC,
+    CAMERA_TOPIC,
+    DEFAULT_START_NS,
+    FRAME_NS,
+    LISTENER_TOPIC,
+    SPEAKER_TOPIC,
+    Interaction,
+    write_interaction_bag,
+)
+from reactface_ros.bag.replay import scheduled  # noqa: E402
+from reactface_ros.bag.store import (  # noqa: E402
+    BagError,
+    BagWriter,
+    read_messages,
+    topics_of,
+    typestore,
+)
+from reactface_ros.convert import (  # noqa: E402
+    message_to_audio,
+    message_to_coefficients,
+    message_to_window,
+    stamp_to_ns,
+    window_to_message,
+)
+from reactface_ros.image import to_rgb  # noqa: E402
+
+
+def small_interaction(frames=20, rate=16_000, channels=1, seed=0) -> Interaction:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (frames, 12, 16, 3), dtype=np.uint8)
+    audio = rng.uniform(-0.5, 0.5, (frames * rate // 25, channels)).astype(np.float32)
+    speaker = rng.uniform(0, 1, (frames, 58)).astype(np.float32)
+    appropriate = rng.uniform(0, 1, (3, frames, 58)).astype(np.float32)
+    return Interaction(
+        frames=images,
+        num_frames=frames,
+        audio=audio if channels > 1 else audio[:, 0],
+        sample_rate=rate,
+        speaker=speaker,
+        listener=appropriate[0],
+        appropriate=appropriate,
+    )
+
+
+def test_custom_types_in_the_bag_have_the_hashes_rosidl_generates():
+    share = Path(sys.prefix) / "share" / "reactface_ros" / "msg"
+    if not (share / "ReactionWindow.json").exists():
+        pytest.skip(f"no rosidl type descriptions in {share} (messages not built into this prefix)")
+    store = typestore()
+    for name in ("AudioChunk", "FaceCoefficients", "ReactionWindow"):
+        generated = json.loads((share / f"{name}.json").read_text())["type_hashes"][0]
+        assert store.hash_rihs01(f"reactface_ros/msg/{name}") == generated["hash_string"]
+
+
+@pytest.mark.parametrize("name", ["speaker.mcap", "speaker_dir"])
+def test_interaction_bag_round_trips_every_topic(tmp_path, name):
+    interaction = small_interaction()
+    counts = write_interaction_bag(tmp_path / name, interaction)
+    path = tmp_path / name
+    assert path.is_file() == name.endswith(".mcap")
+    assert counts == {
+        CAMERA_TOPIC: 20,
+        AUDIO_TOPIC: 40,
+        SPEAKER_TOPIC: 20,
+        LISTENER_TOPIC: 20,
+        APPROPRIATE_TOPIC: 1,
+    }
+    assert {t: n for t, (_, n) in topics_of(path).items()} == counts
+    frames, audio, speaker, windows, log_times = [], [], [], [], []
+    for topic, log_time, msg in read_messages(path):
+        log_times.append(log_time)
+        if topic == CAMERA_TOPIC:
+            assert log_time == stamp_to_ns(msg.header.stamp)  # a frame is there at its stamp
+            frames.append((stamp_to_ns(msg.header.stamp), to_rgb(msg)))
+        elif topic == AUDIO_TOPIC:
+            samples, rate = message_to_audio(msg)
+            assert rate == 16_000 and log_time == stamp_to_ns(msg.header.stamp) + 20_000_000
+            audio.append(samples[:, 0])
+        elif topic == SPEAKER_TOPIC:
+            speaker.append(message_to_coefficients(msg)[0])
+        elif topic == APPROPRIATE_TOPIC:
+            windows.append(message_to_window(msg))
+    assert log_times == sorted(log_times)  # written in time order
+    assert [s for s, _ in frames] == [DEFAULT_START_NS + i * FRAME_NS for i in range(20)]
+    np.testing.assert_array_equal(np.stack([f for _, f in frames]), interaction.frames)
+    np.testing.assert_array_equal(np.concatenate(audio), interaction.audio)
+    np.testing.assert_array_equal(np.stack(speaker), interaction.speaker)
+    (window,) = windows
+    np.testing.assert_array_equal(window.coefficients, interaction.appropriate)
+
+
+def test_stereo_48k_audio_and_compressed_frames(tmp_path):
+    interaction = small_interaction(frames=5, rate=48_000, channels=2)
+    write_interaction_bag(tmp_path / "b.mcap", interaction, image_format="png")
+    topics = topics_of(tmp_path / "b.mcap")
+    assert topics[CAMERA_TOPIC + "/compressed"] == ("sensor_msgs/msg/CompressedImage", 5)
+    chunks = [m for t, _, m in read_messages(tmp_path / "b.mcap", [AUDIO_TOPIC])]
+    assert (chunks[0].sample_rate, chunks[0].channels, len(chunks[0].samples)) == (48_000, 2, 1920)
+    samples = np.concatenate([message_to_audio(c)[0] for c in chunks])
+    np.testing.assert_array_equal(samples, interaction.audio)
+
+
+def test_replay_order_follows_header_stamps_not_log_times(tmp_path):
+    """A recorded bag whose log (arrival) times are jumbled still plays in stamp order; an
+    audio chunk is due when its last sample exists."""
+    from reactface_ros.convert import audio_to_message
+
+    path = tmp_path / "jumbled.mcap"
+    with BagWriter(path) as writer:
+        for i in (2, 0, 1, 3):  # arrival order differs from stamp order
+            msg = window_to_message(np.zeros((1, 1, 58)), "arkit58", 10**9 + i * FRAME_NS)
+            writer.write("/w", msg, 5 * 10**9 + (3 - i) * 1000)
+        writer.write("/a", audio_to_message(np.zeros(800), 16_000, 10**9), 5 * 10**9)
+    released = [(release, topic) for release, topic, *_ in scheduled(path)]
+    assert released == [
+        (10**9, "/w"),
+        (10**9 + 40_000_000, "/w"),
+        (10**9 + 50_000_000, "/a"),  # 800 samples at 16 kHz = 50 ms after its stamp
+        (10**9 + 80_000_000, "/w"),
+        (10**9 + 120_000_000, "/w"),
+    ]
+
+
+def test_writer_refuses_to_overwrite_and_reader_names_the_bad_file(tmp_path):
+    path = tmp_path / "x.mcap"
+    write_interaction_bag(path, small_interaction(frames=2))
+    with pytest.raises(BagError, match="exists already"):
+        write_interaction_bag(path, small_interaction(frames=2))
+    write_interaction_bag(path, small_interaction(frames=3), overwrite=True)
+    assert topics_of(path)[CAMERA_TOPIC][1] == 3
+    junk = tmp_path / "junk.mcap"
+    junk.write_bytes(b"not a bag")
+    with pytest.raises(BagError, match="junk.mcap is not a readable"):
+        topics_of(junk)
+    with pytest.raises(BagError, match="does not exist"):
+        topics_of(tmp_path / "missing.mcap")
+
+
+def recorded_bag(path, interaction, w=4, shift_ns=0, drop=()):
+    """What the reaction node would have published: here the appropriate reactions
+    themselves (sample k = appropriate reaction k), one window per w frames."""
+    reactions = interaction.appropriate
+    with BagWriter(path) as writer:
+        for n, first in enumerate(range(0, interaction.num_frames - w + 1, w)):
+            if n in drop:
+                continue
+            stamp = DEFAULT_START_NS + first * FRAME_NS + shift_ns
+            msg = window_to_message(reactions[:, first : first + w], "arkit58", stamp)
+            writer.write("/reactface/reaction", msg, stamp + (w + 2) * FRAME_NS)
+
+
+def test_evaluate_scores_perfect_reactions_perfectly(tmp_path):
+    interaction = small_interaction(frames=40)
+    write_interaction_bag(tmp_path / "in.mcap", interaction)
+    recorded_bag(tmp_path / "out.mcap", interaction)
+    report = evaluate_bags(tmp_path / "out.mcap", tmp_path / "in.mcap")
+    assert report["windows"] == report["windows_expected"] == 10
+    assert report["stamps_match_frames"] and report["frames_covered"] == 40
+    assert report["appropriate_reactions"] == 3 and report["samples"] == 3
+    assert report["FRCorr"] == pytest.approx(1.0, abs=1e-6)  # every sample is appropriate
+    assert report["FRDist"] == pytest.approx(0.0, abs=1e-6)
+    assert report["FRDiv"] > 0.1  # three different reactions
+    # the bag recorded no camera frames, so no latency can be claimed
+    assert "latency_ms_p50" not in report
+
+
+def test_evaluate_reports_missing_and_misaligned_windows(tmp_path):
+    interaction = small_interaction(frames=40)
+    write_interaction_bag(tmp_path / "in.mcap", interaction)
+    recorded_bag(tmp_path / "gaps.mcap", interaction, drop={3, 4})
+    report = evaluate_bags(tmp_path / "gaps.mcap", tmp_path / "in.mcap")
+    assert report["windows"] == 8 and report["windows_expected"] == 10
+    assert report["frames_covered"] == 32 and report["metric_frames"] == 12  # first run only
+    recorded_bag(tmp_path / "shifted.mcap", interaction, shift_ns=7_000_000)
+    report = evaluate_bags(tmp_path / "shifted.mcap", tmp_path / "in.mcap")
+    assert report["windows_misaligned"] == 10 and not report["stamps_match_frames"]
+    assert report["frames_covered"] == 0
+    with pytest.raises(BagError, match="no ReactionWindow"):
+        evaluate_bags(tmp_path / "in.mcap", tmp_path / "in.mcap")
