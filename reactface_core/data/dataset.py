@@ -1,0 +1,386 @@
+"""Torch Dataset over a REACT-layout root: model inputs, targets and appropriate reactions.
+
+One item is one (speaker, listener) pair of the split (both directions or the csv's only,
+per `dataset.json`; see `react.py`) cut to a window of `window` frames: a random crop per
+epoch for training, the start of the clip (or the whole clip, `window=None`) otherwise.
+Item dict (shared contract 5; T = window frames, K = `max_appropriate`):
+
+    speaker_visual         (T, D_v) float32  `perception.landmarks.visual_features` of
+                                             Landmark_files/<speaker>.npy (zeros where lost)
+    speaker_visual_valid   (T,)     bool     False where no face was found
+    speaker_audio          (2T, D_a) float32 causal log-mel at 50 Hz (Logmel_files cache, or
+                                             computed from Audio_files/<speaker>.wav)
+    speaker_coefficients   (T, D)   float32  the speaker's own face (reconstruction target)
+    listener_coefficients  (T, D)   float32  the real listener's reaction
+    appropriate            (K, T, D) float32 appropriate real reactions to this speaker,
+                                             the item's own listener first, zero padded
+    appropriate_valid      (K,)     bool
+    appropriate_index      (K,)     int64    their item indices (matrix columns), -1 padded
+    speaker_index          int      index of the speaker clip in `dataset.speaker_clips`
+    listener_index         int      this item's index (its row/column in the matrix)
+    start                  int      first frame of the window in the clip
+    speaker_path, listener_path  str
+
+Coefficients, visual and audio features are normalised by an optional `Normalisation`
+(`(x - mean) / std`; the trainer passes the statistics it stores in its checkpoint;
+`compute_normalisation` measures them). Crops are deterministic for (seed, epoch, index),
+so they do not depend on the number of loader workers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from reactface_core.data import react
+from reactface_core.face.models import get_face_model
+from reactface_core.perception import audio as audio_features
+from reactface_core.perception.landmarks import visual_features
+
+FRAME_SLACK = 2  # landmarks / audio may be this many frames shorter than the coefficients
+STEPS_PER_FRAME = 2  # log-mel steps per video frame (the paper's k)
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-feature mean/std for coefficients (D,), visual (D_v,) and audio (D_a,) features."""
+
+    coefficient_mean: np.ndarray | None = None
+    coefficient_std: np.ndarray | None = None
+    visual_mean: np.ndarray | None = None
+    visual_std: np.ndarray | None = None
+    audio_mean: np.ndarray | None = None
+    audio_std: np.ndarray | None = None
+
+    def to_dict(self) -> dict[str, list[float] | None]:
+        return {k: None if v is None else np.asarray(v).tolist() for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Normalisation:
+        return cls(**{k: None if v is None else np.asarray(v, np.float32) for k, v in data.items()})
+
+
+def _standardise(x: np.ndarray, mean, std) -> np.ndarray:
+    if mean is None:
+        return x
+    return ((x - mean) / std).astype(np.float32)
+
+
+class ReactDataset(Dataset):
+    """Windows of (speaker, listener) pairs of one split with their appropriate reactions.
+
+    root: a REACT-layout folder (`react.py`); split: train, val or test; window: frames per
+    item, None for whole clips; random_crop: random window starts (default: True for train);
+    max_appropriate: K, appropriate reactions per item (more are subsampled: randomly when
+    cropping randomly, else the first ones); normalisation: see `Normalisation`;
+    directions: override dataset.json's direction policy; seed: crop/subset randomness.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        *,
+        window: int | None = 256,
+        random_crop: bool | None = None,
+        max_appropriate: int = 8,
+        normalisation: Normalisation | None = None,
+        directions: str | None = None,
+        seed: int = 0,
+    ):
+        self.root = Path(root)
+        self.split = split
+        self.info = react.read_info(self.root)
+        self.face_model = get_face_model(self.info.face_model)
+        self.directions = directions or self.info.directions
+        self.base = react.split_root(self.root, split)
+        self.pairs = react.read_pairs(self.root, split)
+        self.items = react.items(self.pairs, self.directions)
+        if not self.items:
+            raise ValueError(f"{react.csv_path(self.root, split)} lists no pairs")
+        if window is not None and window < 1:
+            raise ValueError(f"window must be a positive number of frames or None, got {window}")
+        if max_appropriate < 1:
+            raise ValueError(f"max_appropriate must be >= 1, got {max_appropriate}")
+        self.window = window
+        self.random_crop = (split == "train") if random_crop is None else random_crop
+        self.max_appropriate = max_appropriate
+        self.normalisation = normalisation or Normalisation()
+        self.seed = seed
+        self.epoch = 0
+
+        matrix = react.load_appropriateness(self.root, split, len(self.pairs), self.directions)
+        if matrix is None:
+            warnings.warn(
+                f"{react.matrix_path(self.root, split)} not found: each item's only appropriate "
+                "reaction is its own listener's",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            matrix = np.eye(len(self.items), dtype=bool)
+        self.appropriate_sets = [
+            np.concatenate([[i], np.flatnonzero(row)[np.flatnonzero(row) != i]])
+            for i, row in enumerate(matrix)
+        ]
+        self.speaker_clips = sorted({item.speaker for item in self.items})
+        position = {clip: k for k, clip in enumerate(self.speaker_clips)}
+        self.speaker_of_item = np.array([position[item.speaker] for item in self.items])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def set_epoch(self, epoch: int) -> None:
+        """New random crops and appropriate subsets each epoch (call before iterating)."""
+        self.epoch = int(epoch)
+
+    # ---- paths and raw arrays -----------------------------------------------------------
+
+    def path(self, modality: str, clip: str) -> Path:
+        return react.modality_path(self.base, modality, clip)
+
+    def coefficients(self, clip: str) -> np.ndarray:
+        """(T, D) float32 coefficients of a clip (cached, read-only)."""
+        return _cached_coefficients(str(self.path("coefficients", clip)), self.face_model.dim)
+
+    def clip_frames(self, index: int) -> int:
+        return len(self.coefficients(self.items[index].speaker))
+
+    # ---- items ----------------------------------------------------------------------------
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.items[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        speaker = self.coefficients(item.speaker)
+        frames = len(speaker) if self.window is None else self.window
+        if frames > len(speaker):
+            raise ValueError(
+                f"{self.path('coefficients', item.speaker)} has {len(speaker)} frames, fewer "
+                f"than the window of {frames} frames"
+            )
+        start = int(rng.integers(0, len(speaker) - frames + 1)) if self.random_crop else 0
+        stop = start + frames
+
+        chosen = self.appropriate_sets[index]
+        if len(chosen) > self.max_appropriate:
+            others = chosen[1:]
+            if self.random_crop:
+                others = rng.choice(others, self.max_appropriate - 1, replace=False)
+            chosen = np.concatenate([chosen[:1], others[: self.max_appropriate - 1]])
+        norm = self.normalisation
+        appropriate = np.zeros((self.max_appropriate, frames, self.face_model.dim), np.float32)
+        for k, other in enumerate(chosen):
+            reaction = self._window(self.items[other].listener, start, stop)
+            appropriate[k] = _standardise(reaction, norm.coefficient_mean, norm.coefficient_std)
+        valid = np.arange(self.max_appropriate) < len(chosen)
+        appropriate_index = np.full(self.max_appropriate, -1, np.int64)
+        appropriate_index[: len(chosen)] = chosen
+
+        visual, visual_valid = self.speaker_visual(item.speaker, start, stop)
+        return {
+            "speaker_visual": torch.from_numpy(visual),
+            "speaker_visual_valid": torch.from_numpy(visual_valid),
+            "speaker_audio": torch.from_numpy(self.speaker_audio(item.speaker, start, stop)),
+            "speaker_coefficients": torch.from_numpy(
+                _standardise(
+                    speaker[start:stop].copy(), norm.coefficient_mean, norm.coefficient_std
+                )
+            ),
+            "listener_coefficients": torch.from_numpy(appropriate[0].copy()),
+            "appropriate": torch.from_numpy(appropriate),
+            "appropriate_valid": torch.from_numpy(valid),
+            "appropriate_index": torch.from_numpy(appropriate_index),
+            "speaker_index": int(self.speaker_of_item[index]),
+            "listener_index": int(index),
+            "start": start,
+            "speaker_path": item.speaker,
+            "listener_path": item.listener,
+        }
+
+    def _window(self, clip: str, start: int, stop: int) -> np.ndarray:
+        array = self.coefficients(clip)
+        if len(array) < stop:
+            raise ValueError(
+                f"{self.path('coefficients', clip)} has {len(array)} frames, expected at least "
+                f"{stop} (window frames {start}..{stop - 1})"
+            )
+        return array[start:stop].copy()
+
+    def speaker_visual(
+        self, clip: str, start: int, stop: int, normalise: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(T, D_v) visual features and (T,) validity of a window."""
+        path = self.path("landmarks", clip)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"landmark file {path} not found (expected (T, 468, 3) face-mesh landmarks); "
+                f"extract them from the videos with `reactface prepare --data {self.base}`"
+            )
+        raw = np.asarray(react.open_landmarks(path)[start:stop], dtype=np.float32)
+        missing = (stop - start) - len(raw)
+        if missing > FRAME_SLACK:
+            raise ValueError(
+                f"landmark file {path} has {start + len(raw)} frames, expected at least {stop} "
+                f"(window frames {start}..{stop - 1})"
+            )
+        if missing > 0:  # a frame or two short at the end: no face there
+            raw = np.concatenate([raw, np.full((missing, 468, 3), np.nan, np.float32)])
+        features, valid = visual_features(raw)
+        norm = self.normalisation
+        if normalise and norm.visual_mean is not None:
+            features[valid] = _standardise(features[valid], norm.visual_mean, norm.visual_std)
+        return features, valid
+
+    def speaker_audio(self, clip: str, start: int, stop: int, normalise: bool = True) -> np.ndarray:
+        """(2T, D_a) log-mel of a window, identical to slicing the whole clip's log-mel."""
+        first, last = STEPS_PER_FRAME * start, STEPS_PER_FRAME * stop
+        cache = self.path("logmel", clip)
+        if cache.exists():
+            array = _load_logmel(cache)
+            steps = np.array(array[first:last], np.float32)
+            source = cache
+        else:
+            source = self.path("audio", clip)
+            steps = _log_mel_window(source, first, last)
+        missing = (last - first) - len(steps)
+        if missing > STEPS_PER_FRAME * FRAME_SLACK:
+            raise ValueError(
+                f"{source} covers {(first + len(steps)) / (STEPS_PER_FRAME * react.FPS):.2f} s, "
+                f"expected at least {stop / react.FPS:.2f} s (frames {start}..{stop - 1} need "
+                f"log-mel steps {first}..{last - 1})"
+            )
+        if missing > 0:
+            silence = np.full((missing, steps.shape[1]), np.log(audio_features.LOG_FLOOR))
+            steps = np.concatenate([steps, silence.astype(np.float32)])
+        if not normalise:
+            return steps
+        return _standardise(steps, self.normalisation.audio_mean, self.normalisation.audio_std)
+
+
+@lru_cache(maxsize=512)
+def _cached_coefficients(path: str, dim: int) -> np.ndarray:
+    array = react.load_coefficients(path, dim)
+    array.setflags(write=False)
+    return array
+
+
+def _load_logmel(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot read log-mel cache {path}: {error}") from error
+    if array.ndim != 2 or array.shape[1] != audio_features.AUDIO_FEATURE_DIM:
+        raise ValueError(
+            f"log-mel cache {path} has shape {array.shape}, expected "
+            f"(2T, {audio_features.AUDIO_FEATURE_DIM})"
+        )
+    return array
+
+
+def _log_mel_window(path: Path, first: int, last: int) -> np.ndarray:
+    """Log-mel steps [first, last) of a wav: reads only that stretch of a 16 kHz mono file.
+
+    Step j needs samples [(j + 1) * HOP - WINDOW, (j + 1) * HOP); starting the read one hop
+    early and dropping the first computed step reproduces the whole-clip values exactly.
+    """
+    import soundfile
+
+    hop = audio_features.HOP
+    if not path.exists():
+        raise FileNotFoundError(f"audio file {path} not found (expected a wav of the speaker)")
+    try:
+        info = soundfile.info(str(path))
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        raise ValueError(f"cannot read audio file {path}: {error} (expected a WAV file)") from error
+    lead = 1 if first > 0 else 0
+    begin, end = (first - lead) * hop, last * hop
+    if info.samplerate == audio_features.SAMPLE_RATE:
+        try:
+            samples, _ = soundfile.read(
+                str(path), start=begin, stop=end, dtype="float32", always_2d=True
+            )
+        except (RuntimeError, soundfile.LibsndfileError) as error:
+            raise ValueError(f"cannot read audio file {path}: {error}") from error
+        samples = samples.mean(axis=1)
+    else:
+        samples = audio_features.load_audio(path)[begin:end]
+    whole_steps = len(samples) // hop
+    samples = samples[: whole_steps * hop]
+    return audio_features.log_mel(samples)[lead:]
+
+
+# ---- batching ------------------------------------------------------------------------------
+
+
+def collate(items: list[dict]) -> dict:
+    """Stack item dicts into a batch (tensors stacked, ints to a tensor, strings listed)."""
+    batch = {}
+    for key, first in items[0].items():
+        values = [item[key] for item in items]
+        if isinstance(first, torch.Tensor):
+            shapes = {tuple(v.shape) for v in values}
+            if len(shapes) > 1:
+                raise ValueError(
+                    f"cannot batch {key!r} of shapes {sorted(shapes)}: clips of different "
+                    "lengths need a fixed window (window=...) or batch_size=1"
+                )
+            batch[key] = torch.stack(values)
+        elif isinstance(first, int):
+            batch[key] = torch.tensor(values, dtype=torch.int64)
+        else:
+            batch[key] = values
+    return batch
+
+
+def make_dataloader(
+    dataset: ReactDataset,
+    batch_size: int = 8,
+    *,
+    shuffle: bool | None = None,
+    workers: int = 0,
+    seed: int = 0,
+    drop_last: bool = False,
+) -> DataLoader:
+    """A DataLoader producing contract-5 batches; shuffles (seeded) when cropping randomly."""
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=dataset.random_crop if shuffle is None else shuffle,
+        num_workers=workers,
+        collate_fn=collate,
+        generator=generator,
+        drop_last=drop_last,
+        persistent_workers=False,
+    )
+
+
+def compute_normalisation(
+    dataset: ReactDataset, max_clips: int | None = None, min_std: float = 1e-3
+) -> Normalisation:
+    """Mean/std of coefficients (all speaker and listener clips of the split) and of the
+    speaker visual/audio features (whole speaker clips; at most `max_clips` of them)."""
+    clips = sorted({c for item in dataset.items for c in (item.speaker, item.listener)})
+    coefficients = np.concatenate([dataset.coefficients(c) for c in clips])
+    speakers = dataset.speaker_clips[:max_clips]
+    visual, audio = [], []
+    for clip in speakers:
+        frames = len(dataset.coefficients(clip))
+        features, valid = dataset.speaker_visual(clip, 0, frames, normalise=False)
+        visual.append(features[valid])
+        audio.append(dataset.speaker_audio(clip, 0, frames, normalise=False))
+    visual, audio = np.concatenate(visual), np.concatenate(audio)
+
+    def stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return x.mean(axis=0).astype(np.float32), np.maximum(x.std(axis=0), min_std).astype(
+            np.float32
+        )
+
+    (cm, cs), (vm, vs), (am, as_) = stats(coefficients), stats(visual), stats(audio)
+    return Normalisation(cm, cs, vm, vs, am, as_)

@@ -1,0 +1,115 @@
+"""`reactface synth`: determinism, the REACT layout it writes, and its round trip."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+from reactface_core.cli import main
+from reactface_core.data import react
+from reactface_core.data.dataset import ReactDataset
+from reactface_core.data.world.listener import POLICIES
+
+ARGS = [
+    "--clips",
+    "8",
+    "--seconds",
+    "3",
+    "--clips-per-speaker",
+    "2",
+    "--listeners-per-speaker",
+    "3",
+]
+FRAMES = 3 * 25 + 1
+
+
+def synth(out, *extra):
+    assert main(["synth", "--out", str(out), "--quiet", *ARGS, *extra]) == 0
+    return out
+
+
+def digest(root):
+    """sha256 of every file under root, by relative path."""
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return synth(tmp_path_factory.mktemp("world") / "out", "--seed", "4", "--workers", "2")
+
+
+@pytest.mark.slow
+def test_same_seed_gives_byte_identical_files_whatever_the_workers(world, tmp_path):
+    one = digest(synth(tmp_path / "one", "--seed", "4", "--workers", "1"))
+    two = digest(world)
+    assert one.keys() == two.keys()
+    assert one == two
+    other = digest(synth(tmp_path / "other", "--seed", "5", "--workers", "2", "--no-preview"))
+    changed = [name for name, value in other.items() if one.get(name) != value]
+    assert any(name.endswith(".wav") for name in changed)
+
+
+def test_layout_round_trips_through_the_react_loader(world):
+    info = react.read_info(world)
+    assert (info.face_model, info.directions) == ("arkit58", "speaker_to_listener")
+    meta = json.loads((world / "dataset.json").read_text())
+    assert meta["clip_frames"] == FRAMES and meta["config"]["seed"] == 4
+    records = [json.loads(line) for line in (world / "world_clips.jsonl").read_text().splitlines()]
+    assert len(records) == 8
+
+    rows, speakers_of = 0, {}
+    for split in react.SPLITS:
+        pairs = react.read_pairs(world, split)
+        rows += len(pairs)
+        dataset = ReactDataset(world, split, window=None)
+        assert len(dataset) == len(pairs)  # one direction only: no silent "speakers"
+        matrix = np.load(world / f"neighbour_emotion_{split}.npy")
+        assert matrix.shape == (2 * len(pairs), 2 * len(pairs))  # REACT convention
+        for index in range(len(dataset)):
+            item = dataset[index]
+            same = [j for j, p in enumerate(pairs) if p.speaker == pairs[index].speaker]
+            assert sorted(item["appropriate_index"][item["appropriate_valid"]].tolist()) == same
+            assert item["appropriate_index"][0] == index
+            assert item["speaker_visual"].shape == (FRAMES, 426)
+            assert item["speaker_audio"].shape == (2 * FRAMES, 64)
+            assert item["speaker_visual_valid"].float().mean() > 0.8
+            for j in same:  # the appropriate set = this clip's listener files
+                stored = np.load(
+                    react.modality_path(world / split, "coefficients", pairs[j].listener)
+                )
+                assert np.array_equal(
+                    item["appropriate"][item["appropriate_index"].tolist().index(j)], stored
+                )
+        for pair in pairs:
+            speakers_of.setdefault(pair.speaker.split("/")[1], set()).add(split)
+            assert pair.listener.split("/")[1] == pair.speaker.split("/")[1]
+    assert rows == 8 * 3
+    assert all(len(splits) == 1 for splits in speakers_of.values())  # split by speaker
+    assert {r["split"] for r in records} == set(react.SPLITS)
+
+    record = records[0]
+    base = world / record["split"]
+    audio, rate = soundfile.read(react.modality_path(base, "audio", record["speaker_path"]))
+    assert rate == 16000 and audio.shape == (FRAMES * 640,)
+    landmarks = np.load(react.modality_path(base, "landmarks", record["speaker_path"]))
+    assert landmarks.dtype == np.float16 and landmarks.shape == (FRAMES, 468, 3)
+    assert len({entry["policy"] for entry in record["listeners"]}) == 3  # distinct policies
+    assert all(entry["policy"] in POLICIES for entry in record["listeners"])
+    assert (world / "preview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "--clips 8 --seconds 3" in (world / "README.md").read_text()
+
+
+def test_bad_arguments_fail_with_a_message(world, tmp_path, capsys):
+    assert main(["synth", "--out", str(world), "--quiet", *ARGS]) == 2
+    assert "is not empty" in capsys.readouterr().err
+    too_few = ["synth", "--out", str(tmp_path / "x"), "--clips", "4", "--clips-per-speaker", "2"]
+    assert main(too_few) == 2
+    assert "needs at least 3" in capsys.readouterr().err
