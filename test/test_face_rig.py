@@ -30,9 +30,14 @@ def test_neutral_is_the_canonical_mesh(rig):
 
 
 def test_every_channel_moves_a_plausible_amount(rig):
-    neutral = rig.mesh.vertices
     for name in ARKIT_BLENDSHAPES:
-        moved = np.linalg.norm(rig.unposed_vertices(one_hot(name))[0] - neutral, axis=1)
+        c = one_hot(name)
+        if name == "mouthClose":  # a corrective: it closes lips the jaw has opened
+            c[0, MODEL.index("jawOpen")] = 1.0
+            neutral = rig.unposed_vertices(one_hot("jawOpen"))[0]
+        else:
+            neutral = rig.mesh.vertices
+        moved = np.linalg.norm(rig.unposed_vertices(c)[0] - neutral, axis=1)
         assert 0.4e-3 < moved.max() < 0.045, name  # between 0.4 mm and 4.5 cm
         assert np.isfinite(moved).all()
 
@@ -81,6 +86,9 @@ def test_semantics_of_key_channels(rig):
     assert np.ptp(pucker[[61, 291], 0]) < np.ptp(v0[[61, 291], 0]) - 0.01
     assert pucker[0, 2] > v0[0, 2] + 0.005
     assert after("mouthLeft")[0, 0] > v0[0, 0] + 0.004
+    np.testing.assert_array_equal(after("mouthClose"), v0)  # no jaw opening to close
+    half_closed = rig.unposed_vertices(one_hot("jawOpen") + one_hot("mouthClose"))[0]
+    assert abs(gap(half_closed, 13, 14)) < 0.25 * gap(after("jawOpen"), 13, 14)
 
 
 def test_head_pose_conventions(rig):

@@ -67,8 +67,9 @@ def test_frames_are_uint8_with_a_face_on_the_background(renderers, backend):
     face = foreground(frames, renderers[backend].config)[0]
     assert 0.25 < face.mean() < 0.7
     exact = (frames[0] == renderers[backend].config.background).all(-1)
-    assert exact[:16].all() and exact[:, :16].all() and exact.mean() > 0.3
-    skin = frames[0][SIZE // 2 - 40 : SIZE // 2 - 30, SIZE // 2 - 50 : SIZE // 2 - 40]
+    assert exact[:, :16].all() and exact[:, -16:].all() and exact.mean() > 0.3
+    ((cx, cy),) = projected(renderers[backend], MODEL.neutral(), [151]).astype(int)  # forehead
+    skin = frames[0][cy - 4 : cy + 4, cx - 4 : cx + 4]
     r, g, b = skin.reshape(-1, 3).mean(0)
     assert r > g > b and r > 150  # a warm skin tone, lit
 
@@ -96,13 +97,13 @@ def test_blink_closes_the_eye(renderers, backend):
         region = box(projected(renderer, MODEL.neutral(), eye), 1)
         opened, closed = (frame[region].astype(int) for frame in frames)
 
-        def sclera(patch):
-            return int(((patch.min(-1) > 170) & (np.ptp(patch, -1) < 40)).sum())
+        def sclera(patch):  # bright and grey, unlike lit skin
+            return int(((patch.min(-1) > 160) & (np.ptp(patch, -1) < 25)).sum())
 
         def iris(patch):
             return int((patch.mean(-1) < 70).sum())
 
-        assert sclera(opened) >= 15 and iris(opened) >= 80
+        assert sclera(opened) >= 6 and iris(opened) >= 40
         assert sclera(closed) == 0
         assert iris(closed) < 0.4 * iris(opened)  # only the lash line is left
 

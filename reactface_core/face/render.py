@@ -14,8 +14,10 @@ Blinn-Phong, key + fill light, ambient):
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +40,7 @@ class RenderConfig:
     key_strength: float = 0.72
     fill_strength: float = 0.28
     ambient: float = 0.30
+    samples: int = 2  # moderngl multisampling per pixel (antialiasing); 0 turns it off
     chunk: int = 64  # frames built into geometry at once (bounds memory)
 
 
@@ -87,21 +90,25 @@ class Renderer:
 
 
 def shade(config: RenderConfig, position, normal, color, material) -> np.ndarray:
-    """Shading shared by both backends (mirrors the GLSL below); arrays (..., 3)."""
-    to_eye = -position / np.linalg.norm(position, axis=-1, keepdims=True)
-    normal = normal / np.maximum(np.linalg.norm(normal, axis=-1, keepdims=True), 1e-12)
-    normal = np.where((normal * to_eye).sum(-1, keepdims=True) < 0, -normal, normal)
+    """Shading shared by both backends (mirrors the GLSL below); arrays (M, 3), float32."""
+
+    def dot(u, v):
+        return np.einsum("mi,mi->m", u, v)
+
+    def normalise(u):
+        return u / np.sqrt(np.maximum(dot(u, u), 1e-24))[:, None]
+
+    to_eye = normalise(-position)
+    normal = normalise(normal)
+    normal *= np.where(dot(normal, to_eye) < 0, -1.0, 1.0).astype(normal.dtype)[:, None]
     key, fill = _unit(config.key_light), _unit(config.fill_light)
     diffuse = (
         config.ambient
-        + config.key_strength * np.clip(normal @ key, 0, None)
-        + config.fill_strength * np.clip(normal @ fill, 0, None)
+        + config.key_strength * np.maximum(normal @ key, 0)
+        + config.fill_strength * np.maximum(normal @ fill, 0)
     )
-    half = to_eye + key
-    half /= np.linalg.norm(half, axis=-1, keepdims=True)
-    gloss = np.clip((normal * half).sum(-1), 0, None) ** material[..., 1]
-    specular = config.key_strength * material[..., 0] * gloss
-    return color * diffuse[..., None] + specular[..., None]
+    gloss = np.maximum(dot(normal, normalise(to_eye + key)), 0) ** material[:, 1]
+    return color * diffuse[:, None] + (config.key_strength * material[:, 0] * gloss)[:, None]
 
 
 def _unit(vector) -> np.ndarray:
@@ -158,7 +165,6 @@ class ModernGLRenderer(Renderer):
     """OpenGL offscreen rendering through an EGL standalone context."""
 
     backend = "moderngl"
-    samples = 4
 
     def __init__(self, scene, config: RenderConfig | None = None, context=None):
         super().__init__(scene, config)
@@ -169,7 +175,7 @@ class ModernGLRenderer(Renderer):
     def _setup(self) -> None:
         cfg, scene = self.config, self.scene
         size = (cfg.width, cfg.height)
-        samples = min(self.samples, self.ctx.max_samples)
+        samples = min(cfg.samples, self.ctx.max_samples)
         self.attachments = [
             self.ctx.renderbuffer(size, 4, samples=samples),
             self.ctx.depth_renderbuffer(size, samples=samples),
@@ -207,7 +213,7 @@ class ModernGLRenderer(Renderer):
         data = np.concatenate([geometry.positions, geometry.normals], axis=2).astype("f4")
         out = np.empty((len(data), cfg.height, cfg.width, 3), np.uint8)
         with self.ctx:  # several contexts may exist; draw in ours
-            self.ctx.enable(moderngl.DEPTH_TEST)
+            self.ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)  # scenes wind front faces CCW
             for t, frame in enumerate(data):
                 self.dynamic.write(frame.tobytes())
                 self.msaa.use()
@@ -250,6 +256,10 @@ class NumpyRenderer(Renderer):
 
     backend = "numpy"
 
+    def __init__(self, scene, config: RenderConfig | None = None, threads: int | None = None):
+        super().__init__(scene, config)
+        self.threads = threads if threads is not None else min(os.cpu_count() or 1, 4)
+
     def _draw(self, geometry: Geometry) -> np.ndarray:
         cfg = self.config
         t, n = geometry.positions.shape[:2]
@@ -270,8 +280,13 @@ class NumpyRenderer(Renderer):
             ],
             axis=2,
         )  # (T, N, 11)
-        for i in range(t):
-            out[i] = self._frame(screen[i], attributes[i], geometry.triangles)
+        if self.threads > 1 and t > 1:  # numpy releases the GIL in its heavy loops
+            with ThreadPoolExecutor(self.threads) as pool:
+                frames = pool.map(self._frame, screen, attributes, [geometry.triangles] * t)
+                out[:] = np.stack(list(frames))
+        else:
+            for i in range(t):
+                out[i] = self._frame(screen[i], attributes[i], geometry.triangles)
         return out
 
     def _frame(self, screen: np.ndarray, attributes: np.ndarray, triangles: np.ndarray):
@@ -293,44 +308,70 @@ def rasterize(screen: np.ndarray, triangles: np.ndarray, width: int, height: int
 
     screen: (N, 3) pixel x, pixel y (row 0 at the top), NDC depth. Returns the flat pixel
     index (M,), the triangle drawn there (M,) and its barycentric weights (M, 3), nearest
-    triangle per pixel (depth test by sorting all fragments by pixel then depth).
+    triangle per pixel. Each triangle is scanned row by row between its edges (so no pixel
+    outside it is visited), then the depth test keeps the nearest fragment of each pixel.
     """
-    p = screen[triangles]  # (F, 3, 3)
+    p = screen[triangles].astype(np.float64)  # (F, 3, 3)
     x, y, z = p[..., 0], p[..., 1], p[..., 2]
     area = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (x[:, 2] - x[:, 0]) * (y[:, 1] - y[:, 0])
-    x0 = np.clip(np.ceil(x.min(1) - 0.5), 0, width).astype(np.int64)
-    x1 = np.clip(np.floor(x.max(1) - 0.5), -1, width - 1).astype(np.int64)
     y0 = np.clip(np.ceil(y.min(1) - 0.5), 0, height).astype(np.int64)
     y1 = np.clip(np.floor(y.max(1) - 0.5), -1, height - 1).astype(np.int64)
-    w, h = x1 - x0 + 1, y1 - y0 + 1
-    keep = (np.abs(area) > 1e-12) & (w > 0) & (h > 0) & (z.max(1) > -1) & (z.min(1) < 1)
+    rows = y1 - y0 + 1
+    # Rows grow downwards, so a front face (counter-clockwise in NDC) has a negative area here.
+    keep = (area < -1e-9) & (rows > 0) & (z.max(1) > -1) & (z.min(1) < 1)
+    keep &= (x.max(1) > 0.5) & (x.min(1) < width - 0.5)
     tri = np.flatnonzero(keep)
     if len(tri) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 3), np.float32)
-    counts = (w * h)[tri]
-    face = np.repeat(tri, counts)
-    local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    px = x0[face] + local % w[face]
-    py = y0[face] + local // w[face]
-    cx, cy = px + 0.5, py + 0.5
-    inv = 1.0 / area[face]
-    xs, ys = x[face], y[face]
-    b0 = ((xs[:, 1] - cx) * (ys[:, 2] - cy) - (xs[:, 2] - cx) * (ys[:, 1] - cy)) * inv
-    b1 = ((xs[:, 2] - cx) * (ys[:, 0] - cy) - (xs[:, 0] - cx) * (ys[:, 2] - cy)) * inv
-    b2 = 1.0 - b0 - b1
-    inside = (b0 >= 0) & (b1 >= 0) & (b2 >= 0)
-    face, px, py = face[inside], px[inside], py[inside]
-    bary = np.stack([b0[inside], b1[inside], b2[inside]], axis=1).astype(np.float32)
-    depth = (bary * z[face]).sum(1)
-    inside = (depth > -1) & (depth < 1)
-    face, bary, depth = face[inside], bary[inside], depth[inside]
-    pixel = py[inside] * width + px[inside]
-    order = np.argsort(pixel + (depth.astype(np.float64) + 1.0) * 0.25, kind="stable")
-    pixel = pixel[order]
-    first = np.ones(len(pixel), bool)
-    first[1:] = pixel[1:] != pixel[:-1]
-    chosen = order[first]
-    return pixel[first], face[chosen], bary[chosen]
+    # Barycentric weight k as a plane over the image: w_k = a_k * x + b_k * y + c_k.
+    nxt, prv = [1, 2, 0], [2, 0, 1]
+    inv = 1.0 / area[tri, None]
+    xt, yt, zt = x[tri], y[tri], z[tri]
+    a = (yt[:, nxt] - yt[:, prv]) * inv  # (F', 3)
+    b = (xt[:, prv] - xt[:, nxt]) * inv
+    c = (xt[:, nxt] * yt[:, prv] - xt[:, prv] * yt[:, nxt]) * inv
+    plane = np.stack([(a * zt).sum(1), (b * zt).sum(1), (c * zt).sum(1)], 1).astype(np.float32)
+    # One span per (triangle, row): where all three weights are >= 0.
+    row_tri = np.repeat(np.arange(len(tri)), rows[tri])
+    row_y = y0[tri][row_tri] + _ragged_arange(rows[tri])
+    need = -(b[row_tri] * (row_y[:, None] + 0.5) + c[row_tri])  # a_k * x >= need_k
+    slope = a[row_tri]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = need / slope
+    lo = np.where(slope > 0, bound, -np.inf).max(1)
+    hi = np.where(slope < 0, bound, np.inf).min(1)
+    blocked = ((slope == 0) & (need > 0)).any(1)
+    col0 = np.clip(np.ceil(lo - 0.5), 0, width).astype(np.int64)
+    col1 = np.clip(np.floor(hi - 0.5), -1, width - 1).astype(np.int64)
+    count = np.where(blocked, 0, np.clip(col1 - col0 + 1, 0, None))
+    span = np.repeat(np.arange(len(row_y)), count)
+    px = (col0[span] + _ragged_arange(count)).astype(np.float32) + 0.5  # pixel centres
+    py = row_y[span].astype(np.float32) + 0.5
+    local = row_tri[span]
+    depth = plane[local, 0] * px + plane[local, 1] * py + plane[local, 2]
+    visible = np.flatnonzero((depth > -1) & (depth < 1))
+    pixel = py[visible].astype(np.int64) * width + px[visible].astype(np.int64)
+    # Depth test: most pixels see one fragment; sort only the contested ones.
+    contested = np.bincount(pixel, minlength=width * height)[pixel] > 1
+    alone = visible[~contested]
+    fight = visible[contested]
+    order = np.argsort(pixel[contested] + (depth[fight].astype(np.float64) + 1.0) * 0.25)
+    ranked = pixel[contested][order]
+    first = np.ones(len(ranked), bool)
+    first[1:] = ranked[1:] != ranked[:-1]
+    chosen = np.concatenate([alone, fight[order[first]]])
+    pixel = np.concatenate([pixel[~contested], ranked[first]])
+    local = local[chosen]
+    af, bf, cf = (coefficient.astype(np.float32)[local] for coefficient in (a, b, c))
+    bary = af * px[chosen, None] + bf * py[chosen, None] + cf
+    return pixel, tri[local], np.clip(bary, 0, 1)
+
+
+def _ragged_arange(counts: np.ndarray) -> np.ndarray:
+    """concatenate([arange(n) for n in counts]) without a Python loop."""
+    total = int(counts.sum())
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.arange(total) - starts
 
 
 # ---- factory -------------------------------------------------------------------------------

@@ -72,10 +72,16 @@ class ArkitRig:
     def expression(self, coefficients: np.ndarray) -> FaceShape:
         """Unposed face: neutral + sum_k w_k * delta_k, plus eye, jaw and tongue state."""
         c = self.model.check(coefficients)  # (T, 58)
-        w = c[:, self.model.expression]  # (T, 52)
-        vertices = self.neutral + (w @ self._flat).reshape(-1, *self.neutral.shape)
         channel = self._index
         cfg = self.config
+        w = c[:, self.model.expression].copy()  # (T, 52)
+        # The tongue needs room: it opens the jaw a little. mouthClose is, as in ARKit, a
+        # corrective of jawOpen: it closes the lips only as far as the jaw has opened them.
+        w[:, channel["jawOpen"]] += 0.25 * w[:, channel["tongueOut"]]
+        w[:, channel["mouthClose"]] = np.minimum(
+            w[:, channel["mouthClose"]], np.clip(w[:, channel["jawOpen"]], 0.0, None)
+        )
+        vertices = self.neutral + (w @ self._flat).reshape(-1, *self.neutral.shape)
 
         def pair(name: str) -> np.ndarray:  # (T, 2): right eye, left eye
             return w[:, [channel[f"{name}Right"], channel[f"{name}Left"]]]
@@ -292,9 +298,9 @@ def _blendshapes(mesh: m.CanonicalMesh, jaw: np.ndarray, cfg: RigConfig) -> np.n
             (0, 5, 1),
             upper * _bump(v, corner - np.array([10, -6, 0]) * MM, (22 * MM, 18 * MM, 30 * MM)),
         ),
-        "browDown": along((-2, -5, 1), _bump(v, brow_mid_l, (26 * MM, 14 * MM, 30 * MM)))
+        "browDown": along((-2.5, -6.5, 1.5), _bump(v, brow_mid_l, (28 * MM, 15 * MM, 30 * MM)))
         + along((0, -1.5, 0.5), _bump(v, v[386] + np.array([0, 8, 0]) * MM, 10 * MM)),
-        "browOuterUp": along((0, 6, 0), _bump(v, brow_outer_l, (24 * MM, 20 * MM, 30 * MM))),
+        "browOuterUp": along((0, 7, 0), _bump(v, brow_outer_l, (26 * MM, 20 * MM, 30 * MM))),
         "cheekSquint": along(
             (0, 3, 1), _bump(v, cheek_l + np.array([2, 6, 0]) * MM, (20 * MM, 14 * MM, 30 * MM))
         )
@@ -310,6 +316,12 @@ def _blendshapes(mesh: m.CanonicalMesh, jaw: np.ndarray, cfg: RigConfig) -> np.n
     hinge = np.asarray(cfg.jaw_hinge)
     jaw_open = rotate_about_x(v, cfg.jaw_open_angle * jaw, hinge) - v
     mouth_region = _bump(v, mouth_centre, (34 * MM, 22 * MM, 40 * MM))
+
+    def narrow(fraction: float) -> np.ndarray:
+        """Draw the lips toward the midline by `fraction` of their half-width (no crease)."""
+        dx = -fraction * (v[:, 0] - mouth_centre[0]) * lips
+        return np.stack([dx, np.zeros_like(dx), np.zeros_like(dx)], axis=1)
+
     puff = _bump(v, cheek_l - np.array([2, 14, 0]) * MM, (24 * MM, 24 * MM, 40 * MM))
     central = {
         "jawForward": along((0, 0, 7), jaw),
@@ -317,11 +329,13 @@ def _blendshapes(mesh: m.CanonicalMesh, jaw: np.ndarray, cfg: RigConfig) -> np.n
         "mouthClose": -0.5 * jaw_open * (lips * lower)[:, None]
         + along((0, 0.5 * jaw_open[m.LOWER_LIP_INNER, 1] / MM, 0), lips * upper),
         "mouthFunnel": along((0, 0, 6), lips)
-        + along((0, 2.5, 0), upper * lips)
-        + along((0, -3.5, 0), lower * lips)
-        + np.array([-7, 0, 0]) * MM * (np.tanh(v[:, 0] / (8 * MM)) * lips)[:, None],
-        "mouthPucker": along((0, 0, 8), lips)
-        + np.array([-10, 0, 0]) * MM * (np.tanh(v[:, 0] / (10 * MM)) * lips)[:, None],
+        + along((0, 2.0, 0), upper * lips)
+        + along((0, -2.5, 0), lower * lips)
+        + narrow(0.22),
+        "mouthPucker": along((0, 0, 8), lips * (1.2 - np.abs(v[:, 0]) / (60 * MM)))
+        + along((0, -1.0, 0), upper * lips)
+        + along((0, 1.0, 0), lower * lips)
+        + narrow(0.36),
         "mouthRollLower": along((0, 2.5, -4), lower * lips * (v[:, 1] > corner[1] - 14 * MM)),
         "mouthRollUpper": along((0, -2.0, -4), upper * lips * (v[:, 1] < corner[1] + 12 * MM)),
         "mouthShrugLower": along(

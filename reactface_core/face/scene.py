@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reactface_core.face import mesh as m
-from reactface_core.face.rig import MM, ArkitRig, rotate_about_x
+from reactface_core.face.rig import MM, ArkitRig, _smoothstep, rotate_about_x
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,8 @@ class Camera:
     """Perspective camera on the +z axis of the face frame, looking at `target`."""
 
     distance: float = 0.55  # metres from the target
-    fov_degrees: float = 19.0  # vertical field of view
-    target: tuple[float, float, float] = (0.0, -0.005, 0.0)
+    fov_degrees: float = 22.0  # vertical field of view
+    target: tuple[float, float, float] = (0.0, 0.006, 0.0)
 
     def projection(self, aspect: float, near: float = 0.05, far: float = 2.0) -> np.ndarray:
         """OpenGL projection matrix (4, 4), camera frame -> clip space."""
@@ -64,10 +64,22 @@ class _Part:
     groups: np.ndarray | None = None  # (n,) local smoothing group of each vertex
 
 
+SOCKET_DEPTH = 7 * MM
+
+
+def _one_hot(name: str) -> np.ndarray:
+    from reactface_core.face.models import get_face_model
+
+    model = get_face_model("arkit58")
+    c = model.neutral()
+    c[0, model.index(name)] = 1.0
+    return c
+
+
 # Albedo (sRGB-ish, [0, 1]).
 SKIN = (0.93, 0.74, 0.62)
 LIPS = (0.80, 0.43, 0.42)
-BROWS = (0.33, 0.22, 0.17)
+BROWS = (0.27, 0.18, 0.13)
 LASH_LINE = (0.18, 0.12, 0.11)
 LOWER_LID = (0.78, 0.56, 0.50)
 BLUSH = (0.96, 0.62, 0.58)
@@ -81,6 +93,8 @@ GUMS = (0.80, 0.42, 0.44)
 TONGUE = (0.85, 0.42, 0.45)
 MOUTH_EDGE = (0.45, 0.13, 0.14)
 MOUTH_BACK = (0.07, 0.02, 0.03)
+HAIR = (0.24, 0.16, 0.11)
+NECK = (0.84, 0.65, 0.55)
 
 
 class FaceScene:
@@ -113,6 +127,10 @@ class FaceScene:
         self._upper_teeth = _teeth_template(self.mouth_y, lip_z, upper=True)
         self._lower_teeth = _teeth_template(self.mouth_y, lip_z, upper=False)
         self._tongue = _tongue_template(self.mouth_y, lip_z)
+        self._head = _head_template(v)
+        self._brows = [
+            _brow_template(v, self.rig.mesh, brow) for brow in (m.BROW_RIGHT, m.BROW_LEFT)
+        ]
         self._parts = self._build_parts(mesh)
         self.colors = np.concatenate([p.colors for p in self._parts]).astype(np.float32)
         self.materials = np.concatenate(
@@ -152,19 +170,22 @@ class FaceScene:
 
     def _build_parts(self, mesh: m.CanonicalMesh) -> list[_Part]:
         parts = [_Part(mesh.triangles, _skin_colors(mesh), specular=0.18, shininess=14.0)]
-        n = len(self._eyeball.vertices)
-        for _ in range(2):
-            parts.append(_socket_part(len(m.EYE_RIGHT), SOCKET, (0.25, 0.14, 0.13)))
+        for loop in self.eye_loops:
+            cup = _socket_points(mesh.vertices[loop][None], depth=SOCKET_DEPTH)[0]
+            parts.append(_socket_part(cup, SOCKET, (0.25, 0.14, 0.13)))
             parts.append(
                 _Part(
                     self._eyeball.triangles, self._eyeball.colors, 0.9, 90.0, self._eyeball.groups
                 )
             )
-            assert n == len(self._eyeball.colors)
-        parts.append(_mouth_part(len(m.LIPS_INNER)))
+        opened = self.rig.unposed_vertices(_one_hot("jawOpen"))[0]
+        parts.append(_mouth_part(_mouth_points(opened[self.mouth_loop][None])[0]))
         for teeth in (self._upper_teeth, self._lower_teeth):
             parts.append(_Part(teeth.triangles, teeth.colors, 0.45, 30.0))
         parts.append(_Part(self._tongue.triangles, self._tongue.colors, 0.35, 20.0))
+        parts.append(_Part(self._head.triangles, self._head.colors, 0.12, 12.0))
+        for brow in self._brows:
+            parts.append(_Part(brow.triangles, brow.colors, 0.05, 8.0))
         return parts
 
     def _face_frame_points(self, shape) -> list[np.ndarray]:
@@ -173,10 +194,10 @@ class FaceScene:
         t = len(skin)
         cfg = self.rig.config
         hinge = np.asarray(cfg.jaw_hinge)
-        jaw_angle = shape.jaw_angle + 0.25 * cfg.jaw_open_angle * shape.tongue  # (T,)
+        jaw_angle = shape.jaw_angle  # (T,)
         out = [skin]
         for eye in range(2):
-            out.append(_socket_points(skin[:, self.eye_loops[eye]], depth=7 * MM))
+            out.append(_socket_points(skin[:, self.eye_loops[eye]], depth=SOCKET_DEPTH))
             rotation = _gaze_rotation(shape.gaze[:, eye])  # (T, 3, 3)
             ball = np.einsum("tij,nj->tni", rotation, self._eyeball.vertices)
             out.append(ball + self.eye_centres[eye])
@@ -191,9 +212,16 @@ class FaceScene:
 
         out.append(jaw(self._lower_teeth.vertices))
         tongue = self._tongue.vertices[None] + (
-            shape.tongue[:, None, None] * np.array([0.0, -3.0, 24.0]) * MM
+            shape.tongue[:, None, None] * np.array([0.0, 6.0, 30.0]) * MM
         )
         out.append(rotate_about_x(tongue, jaw_angle[:, None], hinge) + shape.jaw_shift[:, None])
+        oval = skin[:, list(m.FACE_OVAL)]  # (T, 36, 3): the head follows the face's edge
+        rings = oval[:, None] + self._head.vertices[None, :-1].reshape(1, -1, len(m.FACE_OVAL), 3)
+        back = np.broadcast_to(self._head.vertices[-1], (t, 1, 3))
+        out.append(np.concatenate([rings.reshape(t, -1, 3), back], axis=1))
+        for brow, lines in zip(self._brows, (m.BROW_RIGHT, m.BROW_LEFT), strict=True):
+            upper, lower = skin[:, list(lines[:5])], skin[:, list(lines[5:][::-1])]
+            out.append(_brow_points(upper, lower, brow))
         return [np.asarray(p, np.float32) for p in out]
 
 
@@ -205,14 +233,21 @@ class _Template:
     groups: np.ndarray | None = None
 
 
-def _grid_triangles(rows: int, cols: int, wrap: bool) -> np.ndarray:
-    """Quads of a rows x cols vertex grid (row-major), columns optionally wrapping around."""
+def _grid_triangles(rows: int, cols: int, wrap: bool, x: np.ndarray | None = None) -> np.ndarray:
+    """Quads of a rows x cols vertex grid (row-major), columns optionally wrapping around.
+
+    With `x` (the x of each column), quads left of the midline are split along the other
+    diagonal, so a grid that is its own mirror image is also triangulated symmetrically.
+    """
     tris = []
     last = cols if wrap else cols - 1
     for r in range(rows - 1):
         for c in range(last):
             a, b = r * cols + c, r * cols + (c + 1) % cols
-            tris += [(a, b, a + cols), (b, b + cols, a + cols)]
+            if x is not None and x[c] + x[(c + 1) % cols] < 0:
+                tris += [(a, b + cols, a + cols), (a, b, b + cols)]
+            else:
+                tris += [(a, b, a + cols), (b, b + cols, a + cols)]
     return np.array(tris, np.int64)
 
 
@@ -231,12 +266,11 @@ def _eyeball_template(radius: float, pupil: float, iris: float) -> _Template:
     unique_rings = np.cumsum([0] + [int(rings[i] != rings[i - 1]) for i in range(1, len(rings))])
     groups = (unique_rings[:, None] * segments + np.arange(segments)[None]).ravel()
     groups[:segments] = 0  # the pole is one point
-    triangles = _grid_triangles(len(rings), segments, wrap=True)
+    triangles = _grid_triangles(len(rings), segments, wrap=True, x=np.cos(phi[0]))
     # Quads between duplicated rings have zero area; drop them.
     a, b, c = (points[triangles[:, k]] for k in range(3))
     triangles = triangles[np.linalg.norm(np.cross(b - a, c - a), axis=1) > 1e-9]
-    triangles = triangles[:, [0, 2, 1]]  # counter-clockwise seen from +z
-    return _Template(radius * points, triangles, ring_color, groups)
+    return _Template(radius * points, _orient(points, triangles, centre=0.0), ring_color, groups)
 
 
 def _teeth_template(mouth_y: float, lip_z: float, upper: bool) -> _Template:
@@ -254,10 +288,8 @@ def _teeth_template(mouth_y: float, lip_z: float, upper: bool) -> _Template:
     vertices = np.concatenate([np.stack([x, np.broadcast_to(y, x.shape), z], 1) for y in rows_y])
     shade = 1.0 - 0.35 * np.tile(u, len(rows_y))[:, None]  # back teeth sit in shadow
     color = np.repeat(np.array(colors), cols, axis=0) * shade
-    triangles = _grid_triangles(len(rows_y), cols, wrap=False)
-    if upper:
-        triangles = triangles[:, [0, 2, 1]]
-    return _Template(vertices, _face_plus_z(vertices, triangles), color)
+    triangles = _grid_triangles(len(rows_y), cols, wrap=False, x=x)
+    return _Template(vertices, _orient(vertices, triangles, toward=(0, 0, 1)), color)
 
 
 def _tongue_template(mouth_y: float, lip_z: float) -> _Template:
@@ -265,32 +297,97 @@ def _tongue_template(mouth_y: float, lip_z: float) -> _Template:
     rings, segments = 7, 20
     theta = np.linspace(0, 0.5 * np.pi, rings)[:, None]  # from the tip backwards
     phi = np.linspace(0, 2 * np.pi, segments, endpoint=False)[None]
-    radii = np.array([16.0, 5.0, 22.0]) * MM
+    radii = np.array([14.0, 5.0, 22.0]) * MM
     unit = np.stack(
         [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta) + 0 * phi], -1
     ).reshape(-1, 3)
     centre = np.array([0.0, mouth_y - 7.0 * MM, lip_z - 30.0 * MM])
     vertices = unit * radii + centre
-    triangles = _face_plus_z(vertices, _grid_triangles(rings, segments, wrap=True))
+    grid = _grid_triangles(rings, segments, wrap=True, x=np.cos(phi[0]))
+    triangles = _orient(vertices, grid, centre=centre)
     color = np.tile(TONGUE, (len(vertices), 1)) * (0.8 + 0.2 * unit[:, 2:3])
     return _Template(vertices, triangles, color)
 
 
-def _face_plus_z(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """Orient triangles to face the camera (+z) where they can."""
+def _head_template(v: np.ndarray) -> _Template:
+    """Hair over the top and sides of the head and a neck below the jaw, as rings hung from
+    the face oval (vertices: per-ring offsets from the oval, then the back point)."""
+    oval = v[list(m.FACE_OVAL)].astype(np.float64)  # (36, 3)
+    centre = np.array([0.0, 12.0, -75.0]) * MM  # head ellipsoid, metres
+    axes = np.array([80.0, 98.0, 100.0]) * MM
+    angle = np.degrees(np.arctan2(np.abs(oval[:, 0]), oval[:, 1]))  # 0 at the top, 180 chin
+    hair = _smoothstep((140.0 - angle) / 25.0)[:, None]  # 1 over the top and sides
+    neck_axis = np.array([0.0, 0.0, -60.0]) * MM  # a vertical elliptic cylinder
+    neck_radii = np.array([52.0, 0.0, 42.0]) * MM
+    rings = [oval]
+    for k, fraction in enumerate((0.12, 0.35, 0.6, 0.85), start=1):
+        outward = (oval - centre) / axes
+        direction = (1 - fraction) * outward / np.linalg.norm(outward, axis=1, keepdims=True)
+        direction += fraction * np.array([0.0, 0.15, -1.0])
+        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+        on_head = centre + 1.06 * axes * direction  # a little volume over the skull
+        around = np.arctan2(oval[:, 0], oval[:, 2] - neck_axis[2])[:, None]
+        neck = neck_axis + neck_radii * np.concatenate(
+            [np.sin(around), np.zeros_like(around), np.cos(around)], axis=1
+        )
+        neck[:, 1] = oval[:, 1] - (8.0, 30.0, 70.0, 120.0)[k - 1] * MM
+        rings.append(hair * on_head + (1 - hair) * neck)
+    rings = np.stack(rings)  # (5, 36, 3)
+    offsets = (rings - oval).reshape(-1, 3)
+    back = centre + np.array([0.0, -20.0, -110.0]) * MM
+    count = len(m.FACE_OVAL)
+    triangles = _grid_triangles(len(rings), count, wrap=True, x=oval[:, 0]).tolist()
+    last = (len(rings) - 1) * count
+    triangles += [(last + i, last + (i + 1) % count, len(offsets)) for i in range(count)]
+    color = hair * np.array(HAIR) + (1 - hair) * np.array(NECK)
+    colors = np.concatenate([np.tile(color, (len(rings), 1)), [HAIR]])
+    points = np.concatenate([rings.reshape(-1, 3), back[None]])
+    triangles = _orient(points, np.array(triangles), centre=centre)
+    return _Template(np.concatenate([offsets, back[None]]), triangles, colors)
+
+
+BROW_THICKNESS = np.array([0.45, 0.85, 0.95, 0.9, 0.8])  # of the brow band, outer to inner
+
+
+def _brow_template(v: np.ndarray, mesh: m.CanonicalMesh, brow) -> _Template:
+    """A crisp brow strip over the skin's brow band (vertices: offsets along the normals)."""
+    from reactface_core.face.rig import _vertex_normals
+
+    normals = _vertex_normals(v.astype(np.float64), mesh.triangles)
+    upper, lower = list(brow[:5]), list(brow[5:][::-1])
+    lift = 0.8 * MM * np.concatenate([normals[upper], normals[lower]])  # (10, 3)
+    triangles = _orient(
+        np.concatenate([v[upper], v[lower]]), _grid_triangles(2, 5, wrap=False), toward=(0, 0, 1)
+    )
+    return _Template(lift, triangles, np.tile(BROWS, (10, 1)))
+
+
+def _brow_points(upper: np.ndarray, lower: np.ndarray, brow: _Template) -> np.ndarray:
+    """(T, 5, 3) upper and lower brow lines -> (T, 10, 3) strip, thinner than the band."""
+    top = lower + BROW_THICKNESS[:, None] * (upper - lower)
+    return np.concatenate([top, lower], axis=1) + brow.vertices
+
+
+def _orient(vertices: np.ndarray, triangles: np.ndarray, toward=None, centre=None) -> np.ndarray:
+    """Wind triangles counter-clockwise seen from their visible side, so renderers can cull
+    back faces: the side facing `toward` (a direction), or facing away from `centre`."""
     a, b, c = (vertices[triangles[:, k]] for k in range(3))
-    flip = np.cross(b - a, c - a)[:, 2] < 0
-    out = triangles.copy()
+    normal = np.cross(b - a, c - a)
+    side = np.asarray(toward, float) if toward is not None else (a + b + c) / 3 - centre
+    flip = (normal * side).sum(-1) < 0
+    out = np.array(triangles, copy=True)
     out[flip] = out[flip][:, [0, 2, 1]]
     return out
 
 
-def _socket_part(ring: int, rim_color, back_color) -> _Part:
-    """Ring (attached to a boundary loop) -> inner ring -> back point."""
+def _socket_part(cup: np.ndarray, rim_color, back_color) -> _Part:
+    """Ring (attached to a boundary loop) -> inner ring -> back point; `cup` at rest."""
+    ring = (len(cup) - 1) // 2
     colors = np.array([rim_color] * ring + [back_color] * ring + [back_color])
     tris = _grid_triangles(2, ring, wrap=True).tolist()
     tris += [(ring + i, ring + (i + 1) % ring, 2 * ring) for i in range(ring)]
-    return _Part(np.array(tris), colors, specular=0.05, shininess=8.0)
+    tris = _orient(cup, np.array(tris), toward=(0, 0, 1))  # seen from the front, inside
+    return _Part(tris, colors, specular=0.05, shininess=8.0)
 
 
 def _socket_points(loop: np.ndarray, depth: float) -> np.ndarray:
@@ -301,16 +398,19 @@ def _socket_points(loop: np.ndarray, depth: float) -> np.ndarray:
     return np.concatenate([loop, inner, centre + back], axis=1)
 
 
-def _mouth_part(ring: int) -> _Part:
+def _mouth_part(cavity: np.ndarray) -> _Part:
+    """The mouth cavity's triangles and colours; `cavity` is its shape with the jaw open."""
+    ring = (len(cavity) - 1) // 3
     colors = np.array(
         [MOUTH_EDGE] * ring
         + [(0.28, 0.07, 0.08)] * ring
         + [(0.14, 0.03, 0.04)] * ring
         + [MOUTH_BACK]
     )
-    tris = _grid_triangles(3, ring, wrap=True).tolist()
+    tris = _grid_triangles(3, ring, wrap=True, x=cavity[:ring, 0]).tolist()
     tris += [(2 * ring + i, 2 * ring + (i + 1) % ring, 3 * ring) for i in range(ring)]
-    return _Part(np.array(tris), colors, specular=0.08, shininess=10.0)
+    tris = _orient(cavity, np.array(tris), toward=(0, 0, 1))
+    return _Part(tris, colors, specular=0.08, shininess=10.0)
 
 
 def _mouth_points(loop: np.ndarray) -> np.ndarray:
@@ -348,7 +448,8 @@ def _skin_colors(mesh: m.CanonicalMesh) -> np.ndarray:
             d2 = (((v[:, :2] - centre[:2]) / (16 * MM)) ** 2).sum(1)
             blush = 0.45 * np.clip(1 - d2, 0, None) ** 2
             colors = colors * (1 - blush[:, None]) + np.array(BLUSH) * blush[:, None]
-    colors[list(m.BROW_RIGHT + m.BROW_LEFT)] = BROWS
+    brows = list(m.BROW_RIGHT + m.BROW_LEFT)  # a soft shadow under the brow strips
+    colors[brows] = 0.7 * colors[brows] + 0.3 * np.array(BROWS)
     for upper, lower in (
         (m.UPPER_EYELID_RIGHT, m.LOWER_EYELID_RIGHT),
         (m.UPPER_EYELID_LEFT, m.LOWER_EYELID_LEFT),
