@@ -306,8 +306,8 @@ def _blendshapes(mesh: m.CanonicalMesh, jaw: np.ndarray, cfg: RigConfig) -> np.n
         )
         + _margin_field(v, lower_lid_l, 0.15 * rise_l, below_eye_l, 10 * MM),
         "noseSneer": along(
-            (-0.5, 3.5, 0.5),
-            _bump(v, nose_wing_l + np.array([-2, 8, 0]) * MM, (12 * MM, 14 * MM, 30 * MM)),
+            (-0.8, 4.5, 0.8),
+            _bump(v, nose_wing_l + np.array([-2, 8, 0]) * MM, (13 * MM, 15 * MM, 30 * MM)),
         )
         + along((0, 1.5, 0), upper * _bump(v, nose_wing_l - np.array([0, 14, 0]) * MM, 12 * MM)),
     }
