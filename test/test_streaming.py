@@ -182,3 +182,34 @@ def test_bench_streaming_prints_both_times_and_the_ratios(capsys):
     # recomputing 752 frames is far slower than one cached window, whatever the load
     assert times["naive recompute of the history, t=752"] > 3 * ours
     assert lines[-1].startswith("naive / streaming at t=752:")
+
+
+def test_cache_buffer_matches_concatenation_and_rarely_reallocates():
+    g = torch.Generator().manual_seed(0)
+    chunks = [torch.randn(2, 3, int(n), 4, generator=g) for n in [1, 4, 4, 3, 4, 4, 2] * 6]
+    reference, buffered = KeyValueCache(keep=7), KeyValueCache(keep=7)
+    buffers = set()
+    for chunk in chunks:
+        with torch.enable_grad():
+            reference.extend(chunk, -chunk)
+        with torch.no_grad():
+            look_ahead, _ = buffered.joined(chunk + 1.0, chunk)  # written, not stored
+            assert torch.equal(look_ahead[:, :, -chunk.shape[2] :], chunk + 1.0)
+            buffered.extend(chunk, -chunk)
+        buffers.add(id(buffered._buffer))
+        assert buffered.start == reference.start and buffered.end == reference.end
+        assert torch.equal(buffered.keys, reference.keys)
+        assert torch.equal(buffered.values, reference.values)
+    assert len(buffers) <= 1 + len(chunks) // 3  # moved every few steps, not every step
+
+
+def test_inference_and_training_paths_compute_the_same():
+    model = tiny_model()
+    visual, audio = inputs(40)
+    with torch.no_grad():
+        fast = model(
+            visual[None], audio[None], samples=2, generator=torch.Generator().manual_seed(1)
+        )
+    slow = model(visual[None], audio[None], samples=2, generator=torch.Generator().manual_seed(1))
+    assert slow["listener"].requires_grad
+    assert (fast["listener"] - slow["listener"]).abs().max() <= 1e-5

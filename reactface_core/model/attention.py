@@ -17,13 +17,22 @@ from reactface_core.model.alignment_bias import AlignmentBias
 
 
 class KeyValueCache:
-    """Projected keys/values (B, heads, n, head_dim) of the most recent `keep` positions."""
+    """Projected keys/values (B, heads, n, head_dim) of the most recent `keep` positions.
+
+    With gradients on (training) new positions are concatenated. Without (inference)
+    they are written into a preallocated buffer of about twice `keep`, so a step costs
+    the same whatever t is: the cached positions are moved only when the buffer is full.
+    """
 
     def __init__(self, keep: int | None):
         self.keep = keep
         self.keys: torch.Tensor | None = None
         self.values: torch.Tensor | None = None
         self.end = 0  # positions seen so far; cached ones are [start, end)
+        self._buffer: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._in_buffer = False  # keys/values are views of the buffer from `_offset` on
+        self._offset = 0
+        self._joined: torch.Tensor | None = None  # the last buffer view `joined` returned
 
     @property
     def start(self) -> int:
@@ -34,17 +43,38 @@ class KeyValueCache:
         self.store(*self.joined(keys, values), added)
 
     def joined(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The cached keys/values followed by new ones (nothing is stored)."""
+        """The cached keys/values followed by new ones (not yet stored)."""
         if self.keys is None:
             return keys, values
-        return torch.cat([self.keys, keys], 2), torch.cat([self.values, values], 2)
+        if self.keep is None or torch.is_grad_enabled():
+            return torch.cat([self.keys, keys], 2), torch.cat([self.values, values], 2)
+        cached, added = self.keys.shape[2], keys.shape[2]
+        if not self._in_buffer or self._offset + cached + added > self._buffer[0].shape[2]:
+            batch, heads, _, width = self.keys.shape  # a new buffer, cached positions first
+            capacity = 2 * (self.keep + added)
+            self._buffer = (
+                self.keys.new_empty(batch, heads, capacity, width),
+                self.values.new_empty(batch, heads, capacity, width),
+            )
+            self._buffer[0][:, :, :cached] = self.keys
+            self._buffer[1][:, :, :cached] = self.values
+            self.keys, self.values = self._buffer[0][:, :, :cached], self._buffer[1][:, :, :cached]
+            self._in_buffer, self._offset = True, 0
+        a, b = self._offset + cached, self._offset + cached + added
+        self._buffer[0][:, :, a:b] = keys
+        self._buffer[1][:, :, a:b] = values
+        self._joined = self._buffer[0][:, :, self._offset : b]
+        return self._joined, self._buffer[1][:, :, self._offset : b]
 
     def store(self, keys: torch.Tensor, values: torch.Tensor, added: int) -> None:
-        """Replace the cache by `joined` keys/values that end with `added` new positions."""
+        """Make `joined` keys/values, ending with `added` new positions, the cache."""
         self.end += added
-        if self.keep is not None and keys.shape[2] > self.keep:
-            keys, values = keys[:, :, -self.keep :], values[:, :, -self.keep :]
-        self.keys, self.values = keys, values
+        dropped = 0 if self.keep is None else max(0, keys.shape[2] - self.keep)
+        self._in_buffer = keys is self._joined
+        if self._in_buffer:
+            self._offset += dropped
+        self._joined = None
+        self.keys, self.values = keys[:, :, dropped:], values[:, :, dropped:]
 
     def span(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Keys and values of the cached positions in [lo, hi), and the first position."""
