@@ -10,7 +10,12 @@ import pytest
 from reactface_core.face.models import get_face_model
 from reactface_core.metrics.baselines import BASELINES, BaselineData, baseline_predictions
 from reactface_core.metrics.dims import frdist_groups, part_columns
-from reactface_core.metrics.evaluation import EvaluationSet, evaluate, load_predictions
+from reactface_core.metrics.evaluation import (
+    EvaluationSet,
+    evaluate,
+    load_predictions,
+    scored_columns,
+)
 from reactface_core.metrics.plot import most_active_dims, plot_reactions
 from reactface_core.metrics.report import (
     METRICS,
@@ -220,3 +225,96 @@ def test_checkpoint_evaluation_names_the_missing_generation_function(monkeypatch
     monkeypatch.setitem(sys.modules, "reactface_core.generate", None)  # as if not installed
     with pytest.raises(SystemExit, match="generate_reactions"):
         main(["evaluate", "--data", str(tmp_path), "--checkpoint", str(tmp_path / "m.pt")])
+
+
+# ---- the command on a REACT-layout folder -------------------------------------------------
+
+
+def write_react_folder(root, rng) -> dict[str, np.ndarray]:
+    """A tiny REACT-layout dataset (arkit58, one direction): 3 test and 4 train speaker clips,
+    each answered by 2 listeners; returns the test clips' coefficients by clip path."""
+    import json
+
+    (root / "dataset.json").write_text(
+        json.dumps({"face_model": "arkit58", "directions": "speaker_to_listener", "fps": 25})
+    )
+    arrays = {}
+    for split, speakers in (("test", 3), ("train", 4)):
+        rows, groups = [], []
+        for s in range(speakers):
+            for listener in range(2):
+                rows.append(
+                    (f"Synth/{split}{s}/Speaker/1", f"Synth/{split}{s}/Listener{listener}/1")
+                )
+                groups.append(s)
+        with open(root / f"{split}.csv", "w") as handle:
+            handle.write(",speaker_path,listener_path\n")
+            handle.writelines(f"{i},{a},{b}\n" for i, (a, b) in enumerate(rows))
+        groups = np.array(groups)
+        np.save(
+            root / f"neighbour_emotion_{split}.npy",
+            (groups[:, None] == groups[None]).astype(np.uint8),
+        )
+        for clip in {clip for row in rows for clip in row}:
+            path = root / split / "3D_FV_files" / f"{clip}.npy"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            arrays[clip] = smooth(rng, 1, 61)[0]
+            np.save(path, arrays[clip])
+    return arrays
+
+
+def test_evaluate_command_writes_table_csv_markdown_and_plot(tmp_path, capsys):
+    from PIL import Image
+
+    from reactface_core.cli import main
+
+    rng = np.random.default_rng(11)
+    root = tmp_path / "data"
+    root.mkdir()
+    clips = write_react_folder(root, rng)
+    # the model answers each test speaker clip with its two real listeners (T = 60 of 61)
+    predictions = np.stack(
+        [[clips[f"Synth/test{s}/Listener{n}/1"][:60] for n in range(2)] for s in range(3)]
+    )
+    np.save(tmp_path / "pred.npy", predictions)
+    out = tmp_path / "eval"
+    code = main(
+        ["evaluate", "--data", str(root), "--split", "test", "--pred", str(tmp_path / "pred.npy"),
+         "--out", str(out), "--max-lag", "10", "--seed", "3"]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "pred" in printed and "Retrieval" in printed and "FRCorr" in printed
+    results = read_csv(out / "metrics.csv")
+    assert list(results) == ["pred", *BASELINES]
+    assert results["pred"]["FRCorr"] == pytest.approx(1.0, abs=1e-4)
+    assert results["pred"]["FRDist"] == pytest.approx(0.0, abs=1e-4)
+    assert results["pred"] == pytest.approx(results["GTSet"])  # the same reactions
+    assert results["pred"]["FRCorr"] > results["Random"]["FRCorr"]
+    assert "| pred |" in (out / "metrics.md").read_text()
+    assert Image.open(out / "reactions.png").size[0] > 800
+    # a second run with the same seed gives the same table
+    main(["evaluate", "--data", str(root), "--pred", str(tmp_path / "pred.npy"), "--out",
+          str(tmp_path / "again"), "--max-lag", "10", "--seed", "3", "--plot-speakers", "0"])  # fmt: skip
+    assert read_csv(tmp_path / "again" / "metrics.csv") == results
+    # a prediction file for the wrong number of speakers is refused with its name
+    np.save(tmp_path / "short.npy", predictions[:2])
+    with pytest.raises(SystemExit, match="short.npy has shape"):
+        main(["evaluate", "--data", str(root), "--pred", str(tmp_path / "short.npy")])
+
+
+def test_columns_constant_in_every_real_reaction_are_not_scored(data):
+    listeners = data.listeners.copy()
+    listeners[..., 7] = 0.0  # an unused blendshape: constant in every real reaction
+    unused = EvaluationSet(listeners=listeners, **{
+        k: v for k, v in data.__dict__.items() if k != "listeners"
+    })  # fmt: skip
+    assert 7 not in scored_columns(unused).tolist() and len(scored_columns(unused)) == DIMS - 1
+    assert len(scored_columns(unused, keep_constant=True)) == DIMS
+    gt = baseline_predictions("GT", unused.baseline_data(), 2, 0)
+    dropped = evaluate(unused, {"gt": gt}, [], 2, settings=SETTINGS)["gt"]["FRCorr"]
+    kept = evaluate(unused, {"gt": gt}, [], 2, settings=SETTINGS, keep_constant=True)["gt"][
+        "FRCorr"
+    ]
+    assert dropped == pytest.approx(1.0, abs=1e-4)
+    assert kept == pytest.approx((DIMS - 1) / DIMS, abs=1e-4)  # CCC 0 on the constant column

@@ -69,6 +69,12 @@ def register(subparsers, common):
         help="coefficient columns scored: all, face (expression) or head (pose) (default: all)",
     )
     parser.add_argument(
+        "--keep-constant",
+        action="store_true",
+        help="also score columns that are constant in every real reaction of the split "
+        "(dropped by default: every method scores CCC 0 there)",
+    )
+    parser.add_argument(
         "--grouped-frdist",
         action="store_true",
         help="FRDist per face-model group (expression, head rotation, translation) weighted "
@@ -100,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         check_predictions_against,
         evaluate,
         load_predictions,
+        scored_columns,
     )
     from reactface_core.metrics.plot import plot_reactions
     from reactface_core.metrics.report import (
@@ -117,7 +124,10 @@ def run(args: argparse.Namespace) -> int:
     generate = _generation_function() if args.checkpoint is not None else None  # fail fast
     data = load_evaluation_set(args.data, args.split)
     if args.pred is not None:
-        predictions = load_predictions(args.pred, data)
+        try:
+            predictions = load_predictions(args.pred, data)
+        except (FileNotFoundError, ValueError) as error:
+            raise SystemExit(f"reactface evaluate: {error}") from None
         name = args.name or args.pred.stem
     else:
         reactions = generate(
@@ -147,12 +157,16 @@ def run(args: argparse.Namespace) -> int:
         args.part,
         args.grouped_frdist,
         settings,
+        args.keep_constant,
     )
+    columns = scored_columns(data, args.part, args.keep_constant)
     notes = [
         "",
         f"Split {args.split} of {args.data}: {len(data.speakers)} speakers, {num_samples} "
         f"samples each, {predictions.shape[2]} frames at {data.fps:g} fps, face model "
-        f"{data.face_model}, columns: {args.part}; FRCorr/FRDist scale: {args.scale}; "
+        f"{data.face_model}, {len(columns)} columns ({args.part}"
+        f"{'' if args.keep_constant else ', constant ones dropped'}); "
+        f"FRCorr/FRDist scale: {args.scale}; "
         f"FRDist: {'grouped, 1/size weights' if args.grouped_frdist else 'one DTW, all columns'}; "
         f"FRSyn lags within +-{max_lag} frames; seed {args.seed}.",
     ]
@@ -201,10 +215,14 @@ def _baseline_names(text: str) -> list[str]:
 
 def load_evaluation_set(data_dir: Path, split: str):
     """The split (and the train split for the baselines) as an `EvaluationSet`."""
-    raise SystemExit(
-        "reactface evaluate: reading a REACT-layout dataset needs the loader of "
-        "reactface_core.data (issue #4), which is not in this installation yet"
-    )
+    from reactface_core.metrics.evaluation import load_react_split
+
+    if not data_dir.is_dir():
+        raise SystemExit(f"reactface evaluate: --data {data_dir} is not a folder")
+    try:
+        return load_react_split(data_dir, split)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"reactface evaluate: {error}") from None
 
 
 def _generation_function():

@@ -3,8 +3,13 @@
 Prediction file format (`reactface evaluate --pred PRED.npy`): one `.npy` array of shape
 (num_speakers, num_samples, T, D), float32 or float64, where
 
-- axis 0 follows the order of the split's speaker items, i.e. `EvaluationSet.speakers`
-  (for a REACT-layout folder: the order of the split's dataset in `reactface_core.data`);
+- axis 0 follows `EvaluationSet.speaker_clips`: for a REACT-layout folder
+  (`load_react_split`), the distinct speaker clips of the split's dataset items
+  (`reactface_core.data.dataset.ReactDataset(root, split).items`) in order of first
+  appearance. For REACT data every item has its own speaker clip, so this is exactly the
+  challenge's item order (csv rows, then the mirrored rows); in the synthetic world several
+  listeners react to one speaker clip, which is scored once, with all of their reactions
+  as its appropriate set;
 - T is at most the clip length; the metrics use the first T frames of every real sequence
   (REACT predictions have 750 frames for 751-frame files);
 - D and the column order are the dataset's face model (`arkit58` or `faceverse58`: 58).
@@ -39,6 +44,7 @@ class EvaluationSet:
     fps: float = 25.0
     train_speakers: np.ndarray | None = None  # (K_train, T', D), for the baselines
     train_listeners: np.ndarray | None = None
+    speaker_clips: tuple[str, ...] = ()  # names of the rows of `speakers`, when known
 
     @property
     def frames(self) -> int:
@@ -59,6 +65,53 @@ class EvaluationSet:
             train_speakers=self.train_speakers,
             train_listeners=self.train_listeners,
         )
+
+
+def load_react_split(root: Path, split: str, training_split: str = "train") -> EvaluationSet:
+    """A REACT-layout split as an `EvaluationSet`, with the training split when it exists.
+
+    Rows are the split's distinct speaker clips (see the module docstring); the real
+    reactions are the listener reactions of all dataset items; A(k) is the union of the
+    appropriate sets (matrix rows) of the items whose speaker clip is k; the real listener
+    of k (GT) is that of its first item. Sequences are cut to the shortest clip.
+    """
+    from reactface_core.data import react
+    from reactface_core.data.dataset import ReactDataset
+
+    dataset = ReactDataset(root, split, window=None, random_crop=False)
+    clips = list(dict.fromkeys(item.speaker for item in dataset.items))
+    row = {clip: k for k, clip in enumerate(clips)}
+    sets: list[list[np.ndarray]] = [[] for _ in clips]
+    first_item = np.full(len(clips), -1)
+    for i, item in enumerate(dataset.items):
+        k = row[item.speaker]
+        sets[k].append(np.asarray(dataset.appropriate_sets[i]))
+        if first_item[k] < 0:
+            first_item[k] = i
+    speakers = [dataset.coefficients(clip) for clip in clips]
+    listeners = [dataset.coefficients(item.listener) for item in dataset.items]
+    train_speakers = train_listeners = None
+    if split != training_split and react.csv_path(root, training_split).exists():
+        train = ReactDataset(root, training_split, window=None, random_crop=False)
+        train_speakers = _stack([train.coefficients(item.speaker) for item in train.items])
+        train_listeners = _stack([train.coefficients(item.listener) for item in train.items])
+    return EvaluationSet(
+        speakers=_stack(speakers),
+        listeners=_stack(listeners),
+        true_listener=first_item,
+        appropriate=[np.unique(np.concatenate(group)) for group in sets],
+        face_model=dataset.info.face_model,
+        fps=float(dataset.info.fps),
+        train_speakers=train_speakers,
+        train_listeners=train_listeners,
+        speaker_clips=tuple(clips),
+    )
+
+
+def _stack(sequences: list[np.ndarray]) -> np.ndarray:
+    """(count, T, D) float32 of sequences cut to the shortest one."""
+    frames = min(len(sequence) for sequence in sequences)
+    return np.stack([sequence[:frames] for sequence in sequences]).astype(np.float32)
 
 
 def load_predictions(path: Path, data: EvaluationSet) -> np.ndarray:
@@ -96,6 +149,26 @@ def check_predictions_against(predictions, data: EvaluationSet, what: str) -> np
     return predictions
 
 
+def scored_columns(
+    data: EvaluationSet, part: str = "all", keep_constant: bool = False
+) -> np.ndarray:
+    """Columns the metrics use: those of `part`, minus (unless `keep_constant`) the columns
+    that are constant in every real reaction of the split.
+
+    A coefficient the data never moves (an unused blendshape of the synthetic world) holds
+    no information: every method scores CCC 0 on it (0/0 is 0, as in the REACT scripts),
+    which only scales FRCorr down, and noise there would count as diversity.
+    """
+    columns = part_columns(get_face_model(data.face_model), part)
+    if keep_constant:
+        return columns
+    flat = data.listeners.reshape(-1, data.listeners.shape[-1])
+    varying = columns[flat[:, columns].max(axis=0) > flat[:, columns].min(axis=0)]
+    if varying.size == 0:
+        raise ValueError(f"every '{part}' column is constant in the real reactions of the split")
+    return varying
+
+
 def evaluate(
     data: EvaluationSet,
     predictions: dict[str, np.ndarray],
@@ -105,17 +178,19 @@ def evaluate(
     part: str = "all",
     grouped_frdist: bool = False,
     settings: MetricSettings | None = None,
+    keep_constant: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Metric rows for each named prediction array and each baseline, in that order.
 
     Predictions may be shorter than the clips; everything is cut to the shortest length.
-    `part` and `grouped_frdist` choose columns and FRDist weighting (`metrics.dims`).
+    `part`, `keep_constant` and `grouped_frdist` choose the columns (`scored_columns`) and
+    the FRDist weighting (`metrics.dims`).
     """
     settings = settings or MetricSettings()
     frames = min([data.frames] + [p.shape[2] for p in predictions.values()])
     data = data.cut(frames)
     model = get_face_model(data.face_model)
-    columns = part_columns(model, part)
+    columns = scored_columns(data, part, keep_constant)
     if grouped_frdist:
         settings = replace(settings, frdist_groups=frdist_groups(model, columns))
     methods = dict(predictions)

@@ -8,10 +8,27 @@ from pathlib import Path
 import numpy as np
 
 
-def most_active_dims(sequences: np.ndarray, count: int) -> list[int]:
-    """The `count` coefficient columns with the largest variance in `sequences` (..., T, D)."""
-    variance = sequences.reshape(-1, sequences.shape[-1]).var(axis=0)
-    return sorted(np.argsort(-variance, kind="stable")[:count].tolist())
+def most_active_dims(sequences: np.ndarray, count: int, smoothing: int = 12) -> list[int]:
+    """`count` informative coefficient columns of `sequences` (..., T, D) to plot.
+
+    Columns are ranked by the variance of their moving average over `smoothing` frames, so
+    slow expressive movements rank above blinks; a column correlated (|r| > 0.9) with one
+    already chosen (the Left/Right twin of a blendshape) is skipped.
+    """
+    flat = sequences.reshape(-1, *sequences.shape[-2:]).astype(np.float64)
+    window = max(1, min(smoothing, flat.shape[1]))
+    kernel = np.ones(window) / window
+    smooth = np.apply_along_axis(lambda x: np.convolve(x, kernel, mode="valid"), 1, flat)
+    smooth = smooth.reshape(-1, smooth.shape[-1])
+    variance = smooth.var(axis=0)
+    chosen: list[int] = []
+    for column in np.argsort(-variance, kind="stable"):
+        if variance[column] <= 0 or len(chosen) == count:
+            break
+        twins = [abs(np.corrcoef(smooth[:, column], smooth[:, c])[0, 1]) > 0.9 for c in chosen]
+        if not any(twins):
+            chosen.append(int(column))
+    return sorted(chosen)
 
 
 def plot_reactions(
@@ -28,8 +45,9 @@ def plot_reactions(
 ) -> list[int]:
     """Save a grid (speakers x coefficients) of curves over time; return the columns shown.
 
-    Each panel shows the appropriate real reactions (grey), the generated samples (colour)
-    and the speaker's own coefficient (dashed black) for one speaker and one column.
+    Each panel shows the generated samples (colour), the appropriate real reactions (grey,
+    drawn over them) and the speaker's own coefficient (dashed black) for one speaker and
+    one column; columns default to `most_active_dims` of the appropriate reactions shown.
     """
     import matplotlib
 
@@ -61,7 +79,7 @@ def plot_reactions(
             if row == len(chosen) - 1:
                 ax.set_xlabel("time (s)", fontsize=8)
     handles = [
-        matplotlib.lines.Line2D([], [], color="0.65", label="appropriate real reactions"),
+        matplotlib.lines.Line2D([], [], color="0.3", label="appropriate real reactions"),
         matplotlib.lines.Line2D([], [], color=colours(0), label="generated samples"),
         matplotlib.lines.Line2D([], [], color="black", linestyle="--", label="speaker"),
     ]
