@@ -108,6 +108,23 @@ def test_blink_closes_the_eye(renderers, backend):
         assert iris(closed) < 0.4 * iris(opened)  # only the lash line is left
 
 
+def test_gaze_moves_the_irises_the_right_way(renderers):
+    renderer = renderers["numpy"]
+    c = np.concatenate(
+        [
+            coefficients(eyeLookInLeft=1.0, eyeLookOutRight=1.0),  # both look to the right
+            MODEL.neutral(),
+            coefficients(eyeLookOutLeft=1.0, eyeLookInRight=1.0),  # both look to the left
+        ]
+    )
+    frames = renderer.render(c).astype(float)
+    for eye in (face_mesh.EYE_RIGHT, face_mesh.EYE_LEFT):
+        region = box(projected(renderer, MODEL.neutral(), eye), 1)
+        centres = [np.nonzero(frame[region].mean(-1) < 25)[1].mean() for frame in frames]  # pupil
+        # The subject's left is the image's right.
+        assert centres[0] < centres[1] - 3 and centres[2] > centres[1] + 3
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_mirrored_coefficients_give_mirrored_images(scene, backend):
     config = RenderConfig(key_light=(0.0, 0.5, 1.0), fill_light=(0.0, -0.3, 1.0))
