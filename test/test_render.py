@@ -15,7 +15,7 @@ from reactface_core.face.render import (
     RenderConfig,
     make_renderer,
 )
-from reactface_core.face.scene import FaceScene
+from reactface_core.face.scene import Appearance, FaceScene
 
 MODEL = get_face_model("arkit58")
 BACKENDS = ("moderngl", "numpy")
@@ -72,6 +72,17 @@ def test_frames_are_uint8_with_a_face_on_the_background(renderers, backend):
     skin = frames[0][cy - 4 : cy + 4, cx - 4 : cx + 4]
     r, g, b = skin.reshape(-1, 3).mean(0)
     assert r > g > b and r > 150  # a warm skin tone, lit
+
+
+def test_skin_and_hair_colours_are_configurable(scene):
+    config = RenderConfig(appearance=Appearance(skin=(0.3, 0.55, 0.9), hair=(0.1, 0.1, 0.1)))
+    renderer = make_renderer("arkit58", "numpy", config)
+    frame = renderer.render(MODEL.neutral())[0].astype(int)
+    ((cx, cy),) = projected(renderer, MODEL.neutral(), [151]).astype(int)
+    r, g, b = frame[cy - 4 : cy + 4, cx - 4 : cx + 4].reshape(-1, 3).mean(0)
+    assert b > g > r + 30  # a blue robot skin
+    top = frame[: SIZE // 8, SIZE // 2 - 10 : SIZE // 2 + 10]
+    assert (top.max(-1) < 60).mean() > 0.3  # dark hair above the forehead
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -77,6 +77,12 @@ def register(subparsers, common):
         help="background colour as R,G,B in 0-255 (default: 38,44,58)",
     )
     parser.add_argument(
+        "--skin", default=None, help="skin colour as R,G,B in 0-255 (default: 237,189,158)"
+    )
+    parser.add_argument(
+        "--hair", default=None, help="hair colour as R,G,B in 0-255 (default: 61,41,28)"
+    )
+    parser.add_argument(
         "--camera-distance",
         type=float,
         default=0.55,
@@ -89,13 +95,13 @@ def register(subparsers, common):
     return parser
 
 
-def _background(text: str) -> tuple[int, int, int]:
+def _rgb(text: str, option: str) -> tuple[int, int, int]:
     try:
         values = tuple(int(v) for v in text.split(","))
     except ValueError:
         values = ()
     if len(values) != 3 or not all(0 <= v <= 255 for v in values):
-        raise SystemExit(f"reactface render: --background {text!r}: expected R,G,B in 0-255")
+        raise SystemExit(f"reactface render: {option} {text!r}: expected R,G,B in 0-255")
     return values  # type: ignore[return-value]
 
 
@@ -123,7 +129,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from reactface_core.face.render import RenderConfig, make_renderer
-    from reactface_core.face.scene import Camera
+    from reactface_core.face.scene import Appearance, Camera
     from reactface_core.face.video import FrameWriter
 
     # Rendering is deterministic; --seed is accepted like everywhere else.
@@ -131,11 +137,17 @@ def run(args) -> int:
         raise SystemExit("reactface render: give a COEFFICIENTS.npy file or --gallery OUT.png")
     if args.size < 16:
         raise SystemExit(f"reactface render: --size {args.size}: expected at least 16 pixels")
+    looks = {
+        name: tuple(v / 255 for v in _rgb(value, f"--{name}"))
+        for name, value in (("skin", args.skin), ("hair", args.hair))
+        if value is not None
+    }
     config = RenderConfig(
         width=args.size,
         height=args.size,
-        background=_background(args.background),
+        background=_rgb(args.background, "--background"),
         camera=Camera(distance=args.camera_distance, fov_degrees=args.fov),
+        appearance=Appearance(**looks),
     )
     if args.gallery is not None:
         from PIL import Image

@@ -32,7 +32,7 @@ import numpy as np
 
 from reactface_core.face.models import ARKIT_BLENDSHAPES, get_face_model
 from reactface_core.face.safe_pickle import load_npy_object
-from reactface_core.face.scene import Camera, FaceScene, Geometry
+from reactface_core.face.scene import Appearance, Camera, FaceScene, Geometry
 
 MODEL_ENV = "REACTFACE_FACEVERSE_MODEL"
 TRANSLATION_METRES_PER_UNIT = 0.1
@@ -86,9 +86,14 @@ class FaceVerseToArkit:
 class FaceVerseScene:
     """Renders faceverse58 coefficients with the arkit58 face."""
 
-    def __init__(self, model_path: str | Path | None = None, camera: Camera | None = None):
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        camera: Camera | None = None,
+        appearance: Appearance | None = None,
+    ):
         self.mapping = FaceVerseToArkit(model_path)
-        self.face = FaceScene(camera=camera)
+        self.face = FaceScene(camera=camera, appearance=appearance)
         self.camera = self.face.camera
         self.colors, self.materials = self.face.colors, self.face.materials
         self.triangles, self.vertex_count = self.face.triangles, self.face.vertex_count

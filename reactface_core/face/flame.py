@@ -23,7 +23,7 @@ import numpy as np
 
 from reactface_core.face.models import get_face_model
 from reactface_core.face.safe_pickle import load_pickle
-from reactface_core.face.scene import SKIN, Camera, Geometry, _normal_accumulator
+from reactface_core.face.scene import Appearance, Camera, Geometry, _normal_accumulator
 
 SHAPE_COMPONENTS = 300  # FLAME's shapedirs: 300 identity components, then expression ones
 EXPRESSION_COMPONENTS = 50  # used by flame56
@@ -172,14 +172,20 @@ def load_flame(path: str | Path | None = None) -> FlameModel:
 class FlameScene:
     """Geometry for `flame56`: the FLAME mesh in a skin tone, camera on its face."""
 
-    def __init__(self, model_path: str | Path | None = None, camera: Camera | None = None):
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        camera: Camera | None = None,
+        appearance: Appearance | None = None,
+    ):
         self.model = load_flame(model_path)
+        skin = (appearance or Appearance()).skin
         self.camera = camera or Camera()
         template = self.model.v_template
         self.centre = 0.5 * (template.min(0) + template.max(0))  # faces the camera at origin
         self.triangles = self.model.faces
         self.vertex_count = len(template)
-        self.colors = np.tile(np.array(SKIN, np.float32), (self.vertex_count, 1))
+        self.colors = np.tile(np.array(skin, np.float32), (self.vertex_count, 1))
         self.materials = np.tile(np.array([0.18, 14.0], np.float32), (self.vertex_count, 1))
         self._normals = _normal_accumulator(np.arange(self.vertex_count), self.triangles)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reactface_core.face.scene import Camera, Geometry
+from reactface_core.face.scene import Appearance, Camera, Geometry
 
 BACKENDS = ("auto", "moderngl", "numpy")
 
@@ -35,6 +35,7 @@ class RenderConfig:
     height: int = 256
     background: tuple[int, int, int] = (38, 44, 58)  # RGB 0-255
     camera: Camera = field(default_factory=Camera)
+    appearance: Appearance = field(default_factory=Appearance)  # skin, lips, iris, hair
     key_light: tuple[float, float, float] = (-0.45, 0.55, 1.0)  # toward the light
     fill_light: tuple[float, float, float] = (0.7, 0.05, 0.7)
     key_strength: float = 0.72
@@ -377,7 +378,12 @@ def _ragged_arange(counts: np.ndarray) -> np.ndarray:
 # ---- factory -------------------------------------------------------------------------------
 
 
-def make_scene(face_model: str = "arkit58", camera: Camera | None = None, model_path=None):
+def make_scene(
+    face_model: str = "arkit58",
+    camera: Camera | None = None,
+    model_path=None,
+    appearance: Appearance | None = None,
+):
     """Geometry builder for a face model name (`model_path`: FLAME/FaceVerse model file)."""
     from reactface_core.face.models import get_face_model
 
@@ -385,14 +391,14 @@ def make_scene(face_model: str = "arkit58", camera: Camera | None = None, model_
     if name == "arkit58":
         from reactface_core.face.scene import FaceScene
 
-        return FaceScene(camera=camera)
+        return FaceScene(camera=camera, appearance=appearance)
     if name == "faceverse58":
         from reactface_core.face.faceverse import FaceVerseScene
 
-        return FaceVerseScene(model_path, camera=camera)
+        return FaceVerseScene(model_path, camera=camera, appearance=appearance)
     from reactface_core.face.flame import FlameScene
 
-    return FlameScene(model_path, camera=camera)
+    return FlameScene(model_path, camera=camera, appearance=appearance)
 
 
 def make_renderer(
@@ -405,7 +411,7 @@ def make_renderer(
     if backend not in BACKENDS:
         raise ValueError(f"render backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
     config = config or RenderConfig()
-    scene = make_scene(face_model, config.camera, model_path)
+    scene = make_scene(face_model, config.camera, model_path, config.appearance)
     if backend == "numpy":
         return NumpyRenderer(scene, config)
     try:

@@ -76,16 +76,23 @@ def _one_hot(name: str) -> np.ndarray:
     return c
 
 
-# Albedo (sRGB-ish, [0, 1]).
-SKIN = (0.93, 0.74, 0.62)
-LIPS = (0.80, 0.43, 0.42)
-BROWS = (0.27, 0.18, 0.13)
+@dataclass(frozen=True)
+class Appearance:
+    """Albedo of the main materials, RGB in [0, 1]."""
+
+    skin: tuple[float, float, float] = (0.93, 0.74, 0.62)
+    lips: tuple[float, float, float] = (0.80, 0.43, 0.42)
+    iris: tuple[float, float, float] = (0.36, 0.24, 0.14)
+    hair: tuple[float, float, float] = (0.24, 0.16, 0.11)
+
+
+SKIN = Appearance().skin
+
+# Albedo of the details (sRGB-ish, [0, 1]).
 LASH_LINE = (0.18, 0.12, 0.11)
-LOWER_LID = (0.78, 0.56, 0.50)
-BLUSH = (0.96, 0.62, 0.58)
+LOWER_LID = (0.84, 0.76, 0.81)  # times the skin colour
+BLUSH = (1.03, 0.84, 0.94)  # times the skin colour
 SCLERA = (0.96, 0.95, 0.93)
-IRIS = (0.36, 0.24, 0.14)
-IRIS_RIM = (0.20, 0.13, 0.08)
 PUPIL = (0.03, 0.02, 0.02)
 SOCKET = (0.55, 0.33, 0.30)
 TEETH = (0.96, 0.94, 0.87)
@@ -93,8 +100,6 @@ GUMS = (0.80, 0.42, 0.44)
 TONGUE = (0.85, 0.42, 0.45)
 MOUTH_EDGE = (0.45, 0.13, 0.14)
 MOUTH_BACK = (0.07, 0.02, 0.03)
-HAIR = (0.24, 0.16, 0.11)
-NECK = (0.84, 0.65, 0.55)
 
 
 class FaceScene:
@@ -103,9 +108,15 @@ class FaceScene:
     pupil_angle = 0.24  # radians from the gaze axis (eyeball radius 11.5 mm: pupil ~2.7 mm)
     iris_angle = 0.58  # iris radius ~6.3 mm
 
-    def __init__(self, rig: ArkitRig | None = None, camera: Camera | None = None):
+    def __init__(
+        self,
+        rig: ArkitRig | None = None,
+        camera: Camera | None = None,
+        appearance: Appearance | None = None,
+    ):
         self.rig = rig or ArkitRig()
         self.camera = camera or Camera()
+        self.appearance = look = appearance or Appearance()
         mesh = self.rig.mesh
         v = mesh.vertices
         self.eye_loops = (np.array(m.EYE_RIGHT), np.array(m.EYE_LEFT))
@@ -123,13 +134,14 @@ class FaceScene:
         self.eye_centres = np.array(self.eye_centres, np.float32)  # (2, 3)
         lip_z = v[m.UPPER_LIP_INNER, 2]
         self.mouth_y = 0.5 * (v[m.UPPER_LIP_INNER, 1] + v[m.LOWER_LIP_INNER, 1])
-        self._eyeball = _eyeball_template(radius, self.pupil_angle, self.iris_angle)
+        self._eyeball = _eyeball_template(radius, self.pupil_angle, self.iris_angle, look.iris)
         self._upper_teeth = _teeth_template(self.mouth_y, lip_z, upper=True)
         self._lower_teeth = _teeth_template(self.mouth_y, lip_z, upper=False)
         self._tongue = _tongue_template(self.mouth_y, lip_z)
-        self._head = _head_template(v)
+        self._head = _head_template(v, look)
         self._brows = [
-            _brow_template(v, self.rig.mesh, brow) for brow in (m.BROW_RIGHT, m.BROW_LEFT)
+            _brow_template(v, self.rig.mesh, brow, look.hair)
+            for brow in (m.BROW_RIGHT, m.BROW_LEFT)
         ]
         self._parts = self._build_parts(mesh)
         self.colors = np.concatenate([p.colors for p in self._parts]).astype(np.float32)
@@ -169,7 +181,8 @@ class FaceScene:
     # ---- parts -------------------------------------------------------------------------
 
     def _build_parts(self, mesh: m.CanonicalMesh) -> list[_Part]:
-        parts = [_Part(mesh.triangles, _skin_colors(mesh), specular=0.18, shininess=14.0)]
+        colors = _skin_colors(mesh, self.appearance)
+        parts = [_Part(mesh.triangles, colors, specular=0.18, shininess=14.0)]
         for loop in self.eye_loops:
             cup = _socket_points(mesh.vertices[loop][None], depth=SOCKET_DEPTH)[0]
             parts.append(_socket_part(cup, SOCKET, (0.25, 0.14, 0.13)))
@@ -251,12 +264,13 @@ def _grid_triangles(rows: int, cols: int, wrap: bool, x: np.ndarray | None = Non
     return np.array(tris, np.int64)
 
 
-def _eyeball_template(radius: float, pupil: float, iris: float) -> _Template:
+def _eyeball_template(radius: float, pupil: float, iris: float, color) -> _Template:
     """Front of a sphere around +z; rings duplicated at the pupil and iris edges so the
     colours change sharply, smoothing groups shared so shading stays round."""
     segments = 28
     rings = [0.0, pupil, pupil, 0.42, iris, iris, 0.8, 1.05, 1.35, 1.7]
-    colors = [PUPIL, PUPIL, IRIS_RIM, IRIS, IRIS_RIM, SCLERA, SCLERA, SCLERA, SCLERA, SCLERA]
+    rim = tuple(0.55 * np.asarray(color))
+    colors = [PUPIL, PUPIL, rim, color, rim, SCLERA, SCLERA, SCLERA, SCLERA, SCLERA]
     theta = np.array(rings)[:, None]
     phi = np.linspace(0, 2 * np.pi, segments, endpoint=False)[None]
     points = np.stack(
@@ -309,7 +323,7 @@ def _tongue_template(mouth_y: float, lip_z: float) -> _Template:
     return _Template(vertices, triangles, color)
 
 
-def _head_template(v: np.ndarray) -> _Template:
+def _head_template(v: np.ndarray, look: Appearance) -> _Template:
     """Hair over the top and sides of the head and a neck below the jaw, as rings hung from
     the face oval (vertices: per-ring offsets from the oval, then the back point)."""
     oval = v[list(m.FACE_OVAL)].astype(np.float64)  # (36, 3)
@@ -339,8 +353,8 @@ def _head_template(v: np.ndarray) -> _Template:
     triangles = _grid_triangles(len(rings), count, wrap=True, x=oval[:, 0]).tolist()
     last = (len(rings) - 1) * count
     triangles += [(last + i, last + (i + 1) % count, len(offsets)) for i in range(count)]
-    color = hair * np.array(HAIR) + (1 - hair) * np.array(NECK)
-    colors = np.concatenate([np.tile(color, (len(rings), 1)), [HAIR]])
+    color = hair * np.array(look.hair) + (1 - hair) * 0.9 * np.array(look.skin)
+    colors = np.concatenate([np.tile(color, (len(rings), 1)), [look.hair]])
     points = np.concatenate([rings.reshape(-1, 3), back[None]])
     triangles = _orient(points, np.array(triangles), centre=centre)
     return _Template(np.concatenate([offsets, back[None]]), triangles, colors)
@@ -349,7 +363,7 @@ def _head_template(v: np.ndarray) -> _Template:
 BROW_THICKNESS = np.array([0.45, 0.85, 0.95, 0.9, 0.8])  # of the brow band, outer to inner
 
 
-def _brow_template(v: np.ndarray, mesh: m.CanonicalMesh, brow) -> _Template:
+def _brow_template(v: np.ndarray, mesh: m.CanonicalMesh, brow, hair) -> _Template:
     """A crisp brow strip over the skin's brow band (vertices: offsets along the normals)."""
     from reactface_core.face.rig import _vertex_normals
 
@@ -359,7 +373,7 @@ def _brow_template(v: np.ndarray, mesh: m.CanonicalMesh, brow) -> _Template:
     triangles = _orient(
         np.concatenate([v[upper], v[lower]]), _grid_triangles(2, 5, wrap=False), toward=(0, 0, 1)
     )
-    return _Template(lift, triangles, np.tile(BROWS, (10, 1)))
+    return _Template(lift, triangles, np.tile(np.clip(1.12 * np.asarray(hair), 0, 1), (10, 1)))
 
 
 def _brow_points(upper: np.ndarray, lower: np.ndarray, brow: _Template) -> np.ndarray:
@@ -433,28 +447,28 @@ def _gaze_rotation(gaze: np.ndarray) -> np.ndarray:
     return (ry @ rx).astype(np.float32)
 
 
-def _skin_colors(mesh: m.CanonicalMesh) -> np.ndarray:
+def _skin_colors(mesh: m.CanonicalMesh, look: Appearance) -> np.ndarray:
     """Per-vertex albedo: skin, lips, brows, lash line, lower lids, cheeks' blush."""
     from matplotlib.path import Path
 
     v = mesh.vertices
-    colors = np.tile(np.array(SKIN), (len(v), 1))
+    colors = np.tile(np.array(look.skin), (len(v), 1))
     lips = Path(v[list(m.LIPS_OUTER), :2]).contains_points(v[:, :2], radius=1e-6)
     lips[list(m.LIPS_INNER)] = True
-    colors[lips] = LIPS
-    colors[list(m.LIPS_OUTER)] = 0.5 * (np.array(LIPS) + SKIN)
+    colors[lips] = look.lips
+    colors[list(m.LIPS_OUTER)] = 0.5 * (np.array(look.lips) + look.skin)
     for cheek in (v[m.MOUTH_CORNER_LEFT] + np.array([16, 24, 0]) * MM,):
         for centre in (cheek, cheek * [-1, 1, 1]):
             d2 = (((v[:, :2] - centre[:2]) / (16 * MM)) ** 2).sum(1)
             blush = 0.45 * np.clip(1 - d2, 0, None) ** 2
-            colors = colors * (1 - blush[:, None]) + np.array(BLUSH) * blush[:, None]
+            colors = colors * (1 - blush[:, None] + blush[:, None] * np.array(BLUSH))
     brows = list(m.BROW_RIGHT + m.BROW_LEFT)  # a soft shadow under the brow strips
-    colors[brows] = 0.7 * colors[brows] + 0.3 * np.array(BROWS)
+    colors[brows] = 0.7 * colors[brows] + 0.3 * np.array(look.hair)
     for upper, lower in (
         (m.UPPER_EYELID_RIGHT, m.LOWER_EYELID_RIGHT),
         (m.UPPER_EYELID_LEFT, m.LOWER_EYELID_LEFT),
     ):
-        colors[list(lower[1:-1])] = LOWER_LID
+        colors[list(lower[1:-1])] = np.array(look.skin) * LOWER_LID
         colors[list(upper)] = LASH_LINE
     return colors.astype(np.float32)
 
