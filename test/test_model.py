@@ -233,3 +233,10 @@ def test_sampling_decoder_gets_eq4_time_steps(mode, monkeypatch):
         assert seen == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]
     else:  # position inside the window, for sessions longer than the training clips
         assert seen == [[1, 2, 3, 4]] * 3
+
+
+def test_a_window_needs_the_speaker_up_to_its_end():
+    model = tiny_model()
+    state = model.new_listener_state(online=True)
+    with pytest.raises(ValueError, match="speaker known up to frame 0, window needs 4"):
+        model.generate_window(state, 1, None)

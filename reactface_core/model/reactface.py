@@ -79,6 +79,9 @@ class ReactFace(nn.Module):
         """
         w = self.config.window
         start = state.frames
+        remembered = state.memory.face[0].end if state.memory.face else start + w
+        if remembered < start + w:
+            raise ValueError(f"speaker known up to frame {remembered}, window needs {start + w}")
         mean, log_variance = self.cie(state.cie, batch)
         sampled = mean if noise is None else mean + (0.5 * log_variance).exp() * noise
         if state.latent is None:  # first window: no z_{t-w} yet, hold z*_w
