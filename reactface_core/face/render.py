@@ -1,12 +1,13 @@
 """Renderers: face coefficients (T, D) -> uint8 RGB frames (T, H, W, 3).
 
-Two backends draw the same `Geometry` (see `scene.py`) with the same shading (two-sided
-Blinn-Phong, key + fill light, ambient):
+Two backends draw the same `Geometry` (see `scene.py`: front faces wound counter-clockwise,
+back faces culled) with the same shading (Blinn-Phong with a key and a fill light and
+ambient light, normals turned toward the eye):
 - `moderngl`: OpenGL 3.3 offscreen through EGL (Mesa's llvmpipe on a CPU-only machine,
-  the GPU driver where one exists), 4x multisampled;
-- `numpy`: a dependency-light rasterizer (vectorised edge functions, a per-pixel depth
-  test by sorting fragments, per-pixel shading), used automatically, with a warning, when
-  no EGL context can be made.
+  the GPU driver where one exists), multisampled (`RenderConfig.samples`, default 2);
+- `numpy`: a dependency-light rasterizer (each triangle scanned row by row between its
+  edges, a per-pixel depth test, per-pixel shading; frames spread over threads), chosen
+  automatically, with a warning, when no EGL context can be made. No antialiasing.
 
 `make_renderer(face_model, backend="auto")` picks one. All renderers share
 `render(coefficients) -> frames`.
