@@ -53,11 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"reactface {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    common = common_parser()
+    # A fresh parent per command: argparse shares parent actions, so one command changing
+    # a default (train takes its seed from its config) must not change the others'.
     for name in CORE_COMMANDS:
-        importlib.import_module(f"reactface_core.cli.{name}").register(subparsers, common)
+        importlib.import_module(f"reactface_core.cli.{name}").register(subparsers, common_parser())
     for plugin in sorted(entry_points(group=PLUGIN_GROUP), key=lambda ep: ep.name):
-        plugin.load()(subparsers, common)
+        plugin.load()(subparsers, common_parser())
     return parser
 
 

@@ -1,0 +1,188 @@
+"""A trained ReactFace ready to use: offline generation for a dataset split, online streams.
+
+The model works in normalised units (the training data's per-feature mean/std, stored in
+the checkpoint). Everything here takes raw perception features and returns coefficients
+in the face model's own units, so callers (`reactface generate`, `evaluate`, the demo,
+the ROS reaction node) never see the normalisation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from reactface_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from reactface_core.data.dataset import Normalisation, ReactDataset
+from reactface_core.face.models import FaceModel, get_face_model
+from reactface_core.model.config import ReactFaceConfig
+from reactface_core.model.reactface import ReactFace
+from reactface_core.perception.audio import AUDIO_FEATURE_DIM
+from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
+from reactface_core.streaming import ReactionGenerator
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "models" / "reactface_synth.pt"
+
+
+@dataclass
+class TrainedModel:
+    model: ReactFace
+    normalisation: Normalisation
+    checkpoint: Checkpoint
+    path: Path
+
+    @property
+    def face_model(self) -> FaceModel:
+        return get_face_model(self.checkpoint.face_model)
+
+    @property
+    def window(self) -> int:
+        return self.model.config.window
+
+    def stream(
+        self, samples: int = 10, seed: int = 0, deterministic: bool = False
+    ) -> NormalisedReactionGenerator:
+        return NormalisedReactionGenerator(
+            ReactionGenerator(self.model, samples, seed, deterministic), self.normalisation
+        )
+
+
+def load_trained_model(path: str | Path | None = None, device: str = "cpu") -> TrainedModel:
+    """Load a checkpoint (default: the shipped model) into an eval-mode ReactFace."""
+    path = Path(path) if path else DEFAULT_CHECKPOINT
+    if not path.exists() and path == DEFAULT_CHECKPOINT:
+        raise CheckpointError(
+            f"the default model {path} is missing; train it with `make model` (see README)"
+        )
+    checkpoint = load_checkpoint(path, map_location=device)
+    try:
+        config = ReactFaceConfig.from_dict(checkpoint.model_config)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint {path} has an unusable model config: {error}") from None
+    for name, used, produced in (
+        ("visual_dim", config.visual_encoder == "landmarks", VISUAL_FEATURE_DIM),
+        ("audio_dim", config.audio_encoder == "logmel", AUDIO_FEATURE_DIM),
+    ):
+        if used and getattr(config, name) != produced:
+            raise CheckpointError(
+                f"checkpoint {path} expects {name}={getattr(config, name)} but this reactface's "
+                f"perception produces {produced}: it was trained with other features"
+            )
+    model = ReactFace(config)
+    try:
+        model.load_state_dict(checkpoint.state_dict)
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit the ReactFace built from its own config: {error}"
+        ) from None
+    model.to(device).eval()
+    return TrainedModel(model, Normalisation.from_dict(checkpoint.normalization), checkpoint, path)
+
+
+@dataclass
+class ReactionWindowArray:
+    start: int  # index of the window's first frame (25 fps)
+    reactions: np.ndarray  # (N, w, D) in the face model's units
+
+
+class NormalisedReactionGenerator:
+    """`ReactionGenerator` fed raw perception features, giving face-model units back."""
+
+    def __init__(self, generator: ReactionGenerator, normalisation: Normalisation):
+        self.generator = generator
+        self.normalisation = normalisation
+
+    @property
+    def window(self) -> int:
+        return self.generator.window
+
+    @property
+    def samples(self) -> int:
+        return self.generator.samples
+
+    def reset(self) -> None:
+        self.generator.reset()
+
+    def push(
+        self,
+        visual: np.ndarray | None = None,
+        audio: np.ndarray | None = None,
+        visual_valid: np.ndarray | None = None,
+    ) -> list[ReactionWindowArray]:
+        """visual (n, D_v) raw `visual_features`, valid (n,), audio (m, D_a) raw log-mel."""
+        norm = self.normalisation
+        if visual is not None:
+            visual = np.array(visual, dtype=np.float32)
+            valid = np.ones(len(visual), bool) if visual_valid is None else np.asarray(visual_valid)
+            if norm.visual_mean is not None:
+                visual[valid] = (visual[valid] - norm.visual_mean) / norm.visual_std
+            visual_valid = valid
+        if audio is not None and norm.audio_mean is not None:
+            audio = ((np.asarray(audio, np.float32) - norm.audio_mean) / norm.audio_std).astype(
+                np.float32
+            )
+        windows = self.generator.push(visual, audio, visual_valid)
+        return [
+            ReactionWindowArray(w.start, denormalise(w.reactions.cpu().numpy(), norm))
+            for w in windows
+        ]
+
+
+def denormalise(coefficients: np.ndarray, normalisation: Normalisation) -> np.ndarray:
+    """Model-space coefficients back to the face model's units."""
+    if normalisation.coefficient_mean is None:
+        return coefficients
+    return (coefficients * normalisation.coefficient_std + normalisation.coefficient_mean).astype(
+        np.float32
+    )
+
+
+@torch.no_grad()
+def generate_reactions(
+    checkpoint_path: str | Path | None,
+    data_dir: str | Path,
+    split: str = "test",
+    num_samples: int = 10,
+    seed: int = 0,
+    device: str = "cpu",
+    deterministic: bool = False,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> np.ndarray:
+    """(num_speakers, num_samples, T, D) reactions to every distinct speaker clip of a split.
+
+    Speakers are in the order `reactface evaluate` expects (first appearance among the
+    split's items); T is the shortest clip's length. Whole clips run causally, exactly as
+    the online generator would produce them.
+    """
+    trained = load_trained_model(checkpoint_path, device)
+    dataset = ReactDataset(
+        data_dir, split, window=None, random_crop=False, normalisation=trained.normalisation
+    )
+    if dataset.info.face_model != trained.checkpoint.face_model:
+        raise ValueError(
+            f"{data_dir} is in face model {dataset.info.face_model!r}, the checkpoint "
+            f"{trained.path} generates {trained.checkpoint.face_model!r}"
+        )
+    clips = list(dict.fromkeys(item.speaker for item in dataset.items))
+    frames = min(len(dataset.coefficients(clip)) for clip in clips)
+    generator = torch.Generator().manual_seed(seed)
+    outputs = []
+    batches = range(0, len(clips), batch_size)
+    for first in tqdm(batches, desc=f"generating {split}", disable=not progress, unit="batch"):
+        group = clips[first : first + batch_size]
+        visual, valid = zip(*(dataset.speaker_visual(c, 0, frames) for c in group), strict=True)
+        audio = [dataset.speaker_audio(c, 0, frames) for c in group]
+        output = trained.model(
+            torch.from_numpy(np.stack(visual)).to(device),
+            torch.from_numpy(np.stack(audio)).to(device),
+            torch.from_numpy(np.stack(valid)).to(device),
+            samples=num_samples,
+            generator=generator,
+            deterministic=deterministic,
+        )
+        outputs.append(denormalise(output["listener"].cpu().numpy(), trained.normalisation))
+    return np.concatenate(outputs)

@@ -1,0 +1,109 @@
+"""Two-stage training end to end on a tiny synthetic world: checkpoints, resume, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from reactface_core.checkpoint import CheckpointError, load_checkpoint
+from reactface_core.cli import main
+from reactface_core.data.dataset import ReactDataset
+from reactface_core.generate import generate_reactions, load_trained_model
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "seed": 3,
+    "data": {"window": 40, "batch_size": 4, "workers": 0, "max_appropriate": 4},
+    "model": {"dim": 16, "heads": 2, "context": 50, "dropout": 0.0},
+    "stage1": {"epochs": 1, "warmup_steps": 2},
+    "stage2": {"epochs": 1, "warmup_steps": 2, "samples": 2, "diversity": 0.01},
+    "validation": {"speakers": 2, "frames": 48, "samples": 3},
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("world") / "synth"
+    argv = ["synth", "--out", str(root), "--clips", "12", "--seconds", "3", "--seed", "5"]
+    argv += ["--clips-per-speaker", "2", "--listeners-per-speaker", "3", "--workers", "1"]
+    assert main(argv + ["--no-preview", "--quiet"]) == 0
+    return root
+
+
+@pytest.fixture
+def config(tmp_path, world) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "output": str(tmp_path / "run")}))
+    return path
+
+
+def history(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+
+
+def test_two_stages_write_usable_checkpoints(config, world, tmp_path):
+    assert main(["train", "--config", str(config), "--data", str(world), "--device", "cpu"]) == 0
+    run = tmp_path / "run"
+    for name in ("last.pt", "stage1.pt", "best.pt", "history.jsonl", "curves.png", "config.yaml"):
+        assert (run / name).is_file(), name
+    records = history(run)
+    assert [r["stage"] for r in records] == ["stage1", "stage2"]
+    assert "train_rec" in records[0] and "train_rec_appropriate" in records[1]
+    assert "train_diversity" in records[1]
+    for record in records:
+        assert np.isfinite(record["val_FRCorr"]) and record["val_FRDist"] > 0
+
+    best = load_checkpoint(run / "best.pt")
+    assert best.face_model == "arkit58"
+    assert best.training_state == {}  # shipped checkpoints carry no optimiser state
+    assert best.data_fingerprint and best.code_version.startswith("0.1.0")
+    assert len(best.normalization["coefficient_mean"]) == 58
+    assert best.train_config["stage2"]["samples"] == 2
+
+    reactions = generate_reactions(run / "best.pt", world, "test", num_samples=3, progress=False)
+    speakers = load_trained_model(run / "best.pt")
+    assert reactions.shape[1:] == (3, 76, 58) and np.isfinite(reactions).all()
+    assert speakers.face_model.name == "arkit58"
+    # the samples differ (it is a distribution), the deterministic variant does not sample
+    assert np.abs(reactions[:, 0] - reactions[:, 1]).max() > 1e-4
+    fixed = generate_reactions(
+        run / "best.pt", world, "test", num_samples=2, deterministic=True, progress=False
+    )
+    assert np.abs(fixed[:, 0] - fixed[:, 1]).max() < 1e-6
+
+
+def test_resume_continues_and_refuses_another_config(config, world, tmp_path):
+    base = ["train", "--config", str(config), "--data", str(world), "--device", "cpu"]
+    assert main(base) == 0
+    first = history(tmp_path / "run")
+    assert main(base + ["--resume", "--set", "stage2.epochs=2"]) == 0
+    resumed = history(tmp_path / "run")
+    assert len(resumed) == 3 and resumed[:2] == first
+    assert resumed[2]["stage"] == "stage2" and resumed[2]["step"] > first[1]["step"]
+    with pytest.raises(CheckpointError, match="dim: checkpoint 16 vs config 32"):
+        main(base + ["--resume", "--set", "model.dim=32"])
+
+
+def test_torchrun_two_cpu_processes_keep_replicas_in_sync(config, world, tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+    command = [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
+    command += ["--master_port", str(29500 + os.getpid() % 1000), "-m", "reactface_core.cli"]
+    command += ["train", "--config", str(config), "--data", str(world), "--device", "cpu"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = history(tmp_path / "run")
+    assert [r["world_size"] for r in records] == [2, 2]
+    assert all(r["replicas_in_sync"] for r in records)
+    # each process trains on its own half of the items
+    items = len(ReactDataset(world, "train").items)
+    assert records[0]["step"] == (items // 2) // TINY["data"]["batch_size"]
+    assert (tmp_path / "run" / "best.pt").is_file()
