@@ -113,3 +113,30 @@ def test_bad_arguments_fail_with_a_message(world, tmp_path, capsys):
     too_few = ["synth", "--out", str(tmp_path / "x"), "--clips", "4", "--clips-per-speaker", "2"]
     assert main(too_few) == 2
     assert "needs at least 3" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_rendered_speaker_video_shows_the_face_of_the_landmark_files(tmp_path):
+    pytest.importorskip("mediapipe")
+    from reactface_core.perception.face_tracker import FaceLandmarker
+
+    out = tmp_path / "video"
+    args = ["--clips", "3", "--seconds", "2", "--clips-per-speaker", "1"]
+    assert (
+        main(["synth", "--out", str(out), "--quiet", "--no-preview", "--render-video", *args]) == 0
+    )
+    record = json.loads((out / "world_clips.jsonl").read_text().splitlines()[0])
+    base = out / record["split"]
+    frames = react.load_video(react.video_source(base, record["speaker_path"]))
+    landmarks = np.load(react.modality_path(base, "landmarks", record["speaker_path"]))
+    assert frames.shape == (51, 256, 256, 3)
+    errors = []
+    with FaceLandmarker(mode="image") as landmarker:
+        for t in range(0, 51, 10):
+            if np.isfinite(landmarks[t]).all():
+                seen = landmarker(frames[t])
+                errors.append(
+                    np.linalg.norm(seen[:, :2] - landmarks[t, :, :2], axis=1).mean() * 256
+                )
+    assert len(errors) >= 4
+    assert np.mean(errors) < 5.0  # pixels: the video and the landmark files show one face

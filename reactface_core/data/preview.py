@@ -56,6 +56,7 @@ def plot_clip(root: str | Path, speaker_path: str, out: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     root, out = Path(root), Path(out)
     record = find_record(root, speaker_path)
@@ -87,11 +88,16 @@ def plot_clip(root: str | Path, speaker_path: str, out: str | Path) -> Path:
         top.axvspan(start, end, ymin=0.92, ymax=1.0, color="k", alpha=0.5, lw=0)
     for name in ("jawOpen", "mouthSmileLeft", "browInnerUp", "mouthFrownLeft"):
         top.plot(seconds, spk[:, model.index(name)], lw=1, label=name)
-    top.set_title(
-        f"speaker {speaker_path} ({record['split']}): emotions shaded, speech bars on top; "
-        "emotions: " + ", ".join(f"{k}" for k in EMOTION_COLOURS)
-    )
+    top.set_title(f"speaker {speaker_path} ({record['split']}): speech bars on top")
     top.legend(loc="upper left", fontsize=7, ncol=4)
+    fig.legend(
+        handles=[Patch(color=c, alpha=0.5, label=e) for e, c in EMOTION_COLOURS.items()],
+        loc="upper right",
+        ncol=5,
+        fontsize=8,
+        title="speaker emotion",
+        title_fontsize=8,
+    )
     for stress in record["script"]["stress_frames"]:
         top.axvline(stress / react.FPS, color="k", lw=0.3, alpha=0.4)
 
@@ -104,7 +110,7 @@ def plot_clip(root: str | Path, speaker_path: str, out: str | Path) -> Path:
         axis.set_ylabel(panel, fontsize=8)
     axes[1].legend(loc="upper left", fontsize=7, ncol=4)
     axes[-1].set_xlabel("time (s)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90, metadata={"Software": None})
     plt.close(fig)

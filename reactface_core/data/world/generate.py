@@ -169,13 +169,6 @@ def _rig():
     return ArkitRig()
 
 
-@lru_cache(maxsize=1)
-def _renderer():
-    from reactface_core.face.render import make_renderer
-
-    return make_renderer("arkit58")
-
-
 @dataclass
 class ClipData:
     """Everything generated for one speaker clip, in memory."""
@@ -239,7 +232,8 @@ def write_clip(root: Path, plan: WorldPlan, clip: ClipPlan) -> dict:
     for listener_id, reaction in zip(clip.listener_ids, data.listener_coefficients, strict=True):
         np.save(target("coefficients", clip.listener_path(listener_id)), reaction)
     if config.render_video:
-        _write_video(target("video", clip.speaker_path), data.speaker_coefficients, plan, clip)
+        distance = plan.speakers[clip.speaker_id].distance_m
+        _write_video(target("video", clip.speaker_path), data.speaker_coefficients, distance)
     return {
         "index": clip.index,
         "split": clip.split,
@@ -259,16 +253,21 @@ def write_clip(root: Path, plan: WorldPlan, clip: ClipPlan) -> dict:
     }
 
 
-def _write_video(path: Path, coefficients: np.ndarray, plan: WorldPlan, clip: ClipPlan) -> None:
-    """Render the speaker's face (the project's renderer) to a 25 fps 256x256 mp4."""
+def _write_video(path: Path, coefficients: np.ndarray, distance: float) -> None:
+    """Render the speaker's face with the project's renderer, through the same virtual camera
+    as the landmarks, to a 25 fps 256x256 mp4 (so `reactface prepare` finds the same face)."""
     import cv2
 
-    renderer = _renderer()
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), speaker.FPS, (256, 256))
+    from reactface_core.face.render import RenderConfig, make_renderer
+
+    config = RenderConfig(camera=camera.Camera(distance=distance))
+    size = (camera.IMAGE_SIZE, camera.IMAGE_SIZE)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), speaker.FPS, size)
     try:
-        for start in range(0, len(coefficients), 125):
-            for frame in renderer.render(coefficients[start : start + 125]):
-                writer.write(np.ascontiguousarray(frame[..., ::-1]))
+        with make_renderer("arkit58", config=config) as renderer:
+            for start in range(0, len(coefficients), 125):
+                for frame in renderer.render(coefficients[start : start + 125]):
+                    writer.write(np.ascontiguousarray(frame[..., ::-1]))
     finally:
         writer.release()
 

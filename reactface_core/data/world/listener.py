@@ -3,10 +3,10 @@
 Every listener is a person with a style (reaction lag 200-600 ms, expressivity, nod habits,
 blink rate, head motion, resting smile) and one dominant policy:
 
-- `mirror`: copies the speaker's emotional expression (smiles, brows, frowns, wide eyes,
-  not speech) delayed by exactly its lag, and mirrors head yaw/roll a little;
-- `backchannel`: nods (1-3 cycles) and smiles briefly at the speaker's pauses, follows the
-  speaker's emotion loosely;
+- `mirror`: copies the speaker's smiles and brow movements delayed by exactly its lag,
+  mirrors head yaw/roll a little, and shows other emotions (concern, surprise) weakly;
+- `backchannel`: nods (1-3 cycles) at almost every pause of the speaker and smiles briefly
+  at pauses of a neutral or happy speaker, follows the speaker's emotion loosely;
 - `empathic`: shows the emotionally fitting response, strongly: a smile for happy, concern
   (inner brows up, mouth corners down, head tilt) for sad, surprise for surprised, a
   worried frown for concerned;
@@ -14,7 +14,9 @@ blink rate, head motion, resting smile) and one dominant policy:
   syllables, a surprise burst when the speaker becomes surprised;
 - `attentive`: mostly neutral and still, weak emotional following, blinks, small nods.
 
-All policies react only to what the speaker showed at least `lag` earlier (causal), and all
+Every policy nods at some of the speaker's pauses (how often is the policy's; backchannel
+most) and tends to blink there (listeners' blinks synchronise with speakers' pauses):
+listener-specific behaviours that copying the speaker cannot produce. All policies react only to what the speaker showed at least `lag` earlier (causal), and all
 respond to the speaker's emotion with the same sign, so their reactions are appropriate and
 tied to the speaker's behaviour; they differ in form, timing and strength, so the several
 appropriate reactions of one speaker clip really differ. Listeners never speak.
@@ -44,16 +46,26 @@ POLICIES = ("mirror", "backchannel", "empathic", "reactive", "attentive")
 
 CONCERN = blendshapes(
     {
-        "browInnerUp": 0.55,
-        **both("mouthFrown", 0.35),
-        **both("mouthPress", 0.2),
+        "browInnerUp": 0.5,
+        **both("browDown", 0.2),
+        **both("mouthPress", 0.3),
+        **both("mouthFrown", 0.15),
         **both("eyeSquint", 0.1),
     }
 )
 SURPRISE = blendshapes(
     {**both("eyeWide", 0.5), **both("browOuterUp", 0.55), "browInnerUp": 0.45, "jawOpen": 0.12}
 )
-WORRY = blendshapes({**both("browDown", 0.35), "browInnerUp": 0.3, **both("mouthPress", 0.25)})
+WORRY = blendshapes(
+    {
+        **both("browDown", 0.35),
+        "browInnerUp": 0.2,
+        **both("eyeSquint", 0.2),
+        **both("mouthPress", 0.15),
+    }
+)
+# What the mirroring policy copies: the smile and the brows (not frowns, eyes or jaw).
+MIRRORED = np.flatnonzero(SMILE + BROW_FLASH + blendshapes(both("mouthDimple", 1.0)))
 # Fitting response to each speaker emotion (rows: happy, sad, surprised, concerned).
 RESPONSES = np.stack([0.85 * SMILE, CONCERN, SURPRISE, WORRY])
 RESPONSE_POSES = np.array(  # pitch, yaw, roll (rad) that come with each response
@@ -63,25 +75,25 @@ RESPONSE_POSES = np.array(  # pitch, yaw, roll (rad) that come with each respons
 # How strongly each policy follows the speaker's emotion, how fast (s), how often it nods
 # at a pause, and how often it flashes its brows after a stressed syllable.
 POLICY_AFFECT = {
-    "mirror": 0.0,
+    "mirror": 0.3,
     "backchannel": 0.5,
     "empathic": 1.0,
     "reactive": 0.55,
     "attentive": 0.3,
 }
 POLICY_TAU = {
-    "mirror": 0.0,
+    "mirror": 0.5,
     "backchannel": 0.6,
     "empathic": 0.4,
     "reactive": 0.25,
     "attentive": 0.8,
 }
 POLICY_NODS = {
-    "mirror": 0.15,
+    "mirror": 0.35,
     "backchannel": 0.85,
-    "empathic": 0.3,
-    "reactive": 0.2,
-    "attentive": 0.35,
+    "empathic": 0.5,
+    "reactive": 0.45,
+    "attentive": 0.4,
 }
 POLICY_FLASHES = {
     "mirror": 0.0,
@@ -147,12 +159,15 @@ def listener_coefficients(
     seen_affect = signals.delay(script.affect[:, 1:], lag)  # (T, 4) what was visible
     tau = POLICY_TAU[policy] * FPS * rng.uniform(0.8, 1.2)
     felt = signals.smooth(seen_affect, tau) * POLICY_AFFECT[policy] * style.gain
-    face += felt @ RESPONSES
+    response = felt @ RESPONSES
+    if policy == "mirror":
+        response[:, MIRRORED] = 0.0  # these channels are copied from the speaker instead
+    face += response
     pose += felt @ RESPONSE_POSES
     face += style.smile_bias * SMILE
 
     if policy == "mirror":
-        face += style.gain * 0.8 * signals.delay(speaker_expressive, lag)
+        face[:, MIRRORED] += style.gain * 0.8 * signals.delay(speaker_expressive[:, MIRRORED], lag)
         mirrored = signals.delay(speaker_pose[:, 1:3], lag + 0.5 * FPS) * -0.3  # yaw, roll
         pose[:, 1:3] += mirrored - mirrored[:1]
 
@@ -192,7 +207,10 @@ def listener_coefficients(
         burst = signals.pulses(frames, np.array(onsets) + lag, 1.5 * FPS, 0.8 * style.gain)
         face += np.outer(burst, SURPRISE)
 
-    add_blinks(rng, face, style.blink_rate)
+    # Listeners blink at the speaker's pauses (blink synchrony), less while they listen.
+    cued = rng.random(len(pauses)) < 0.7
+    cued_at = pauses[cued] + lag + rng.uniform(0.0, 0.25 * FPS, cued.sum())
+    add_blinks(rng, face, 0.5 * style.blink_rate, cued_at)
     add_gaze(rng, face, spread=0.06 if policy == "attentive" else 0.1)
     np.clip(face, 0.0, 1.0, out=face)
     pose += signals.drift(rng, frames, 1.5 * FPS, style.head_motion, 3) * [1.0, 1.3, 0.6]

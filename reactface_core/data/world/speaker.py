@@ -357,10 +357,15 @@ def speaker_face(
     return SpeakerFace(out.astype(np.float32), expressive)
 
 
-def add_blinks(rng: np.random.Generator, face: np.ndarray, rate: float) -> None:
-    """Add ~240 ms blinks at `rate` per second (at least 0.5 s apart) to face (T, 52)."""
+def add_blinks(
+    rng: np.random.Generator, face: np.ndarray, rate: float, cued: np.ndarray | None = None
+) -> None:
+    """Add ~240 ms blinks to face (T, 52): spontaneous ones at `rate` per second (at least
+    0.5 s apart) and, if given, ones starting at the `cued` frames."""
     frames = len(face)
     blinks = signals.poisson_events(rng, frames, rate / FPS, refractory=0.5 * FPS)
+    if cued is not None:
+        blinks = np.concatenate([blinks, cued])
     face += np.outer(np.minimum(signals.pulses(frames, blinks, 6.0), 1.0), BLINK)
 
 
