@@ -128,7 +128,8 @@ class ReactDataset(Dataset):
             np.concatenate([[i], np.flatnonzero(row)[np.flatnonzero(row) != i]])
             for i, row in enumerate(matrix)
         ]
-        self.speaker_clips = sorted({item.speaker for item in self.items})
+        # Distinct speaker clips in order of first appearance (for REACT: the item order).
+        self.speaker_clips = list(dict.fromkeys(item.speaker for item in self.items))
         position = {clip: k for k, clip in enumerate(self.speaker_clips)}
         self.speaker_of_item = np.array([position[item.speaker] for item in self.items])
 
