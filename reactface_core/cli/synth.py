@@ -17,7 +17,9 @@ are the reactions generated for it.
 Writes into DIR the REACT layout (train/val/test csv, split by speaker; 3D_FV_files,
 Landmark_files, Audio_files, optional Video_files; neighbour_emotion_{split}.npy), plus
 dataset.json (face model, direction policy), world_clips.jsonl, README.md and preview.png.
-The same --seed and arguments give byte-identical files whatever --workers is."""
+The same --seed and arguments give byte-identical files whatever --workers is.
+Size: about 4.2 MB per 30 s clip with 6 listeners (4.2 GB for the default 1000 clips);
+time: about 0.2 CPU-seconds per 30 s clip."""
 
 
 def register(subparsers, common):
