@@ -5,7 +5,9 @@ Every one of the 52 ARKit blendshapes is a displacement field over the 468 verti
 landmarks, a harmonic "jaw weight" field (1 on the lower lip and chin, 0 on the upper lip
 and above; the mouth opening separates the two) and the eyelid margins. Left channels are
 designed once; each Right channel is its exact mirror image through the mirror index, so
-L/R pairs are symmetric by construction. Fields are linear in their weight, like ARKit's.
+L/R pairs are symmetric by construction. Fields are linear in their weight, like ARKit's,
+with two couplings: tongueOut also opens the jaw a quarter of the way, and mouthClose (as
+in ARKit, a corrective of jawOpen) closes the lips only as far as the jaw has opened them.
 
 Gaze (`eyeLook*`) turns the eyeballs, which are not part of the 468-vertex surface: the rig
 reports per-eye gaze angles, jaw rotation and tongue protrusion in `FaceShape` so that a
@@ -56,7 +58,7 @@ class FaceShape:
 
 
 class ArkitRig:
-    """Maps `arkit58` coefficients to canonical-mesh vertices; built once (about 50 ms)."""
+    """Maps `arkit58` coefficients to canonical-mesh vertices; built once (about 0.1 s)."""
 
     def __init__(self, config: RigConfig | None = None):
         self.config = config or RigConfig()
@@ -66,8 +68,7 @@ class ArkitRig:
         self.jaw_weight = _jaw_weight(self.mesh)  # (468,)
         self.deltas = _blendshapes(self.mesh, self.jaw_weight, self.config)  # (52, 468, 3)
         self._flat = self.deltas.reshape(52, -1)
-        index = {name: i for i, name in enumerate(ARKIT_BLENDSHAPES)}
-        self._index = index
+        self._index = {name: i for i, name in enumerate(ARKIT_BLENDSHAPES)}
 
     def expression(self, coefficients: np.ndarray) -> FaceShape:
         """Unposed face: neutral + sum_k w_k * delta_k, plus eye, jaw and tongue state."""
@@ -75,8 +76,7 @@ class ArkitRig:
         channel = self._index
         cfg = self.config
         w = c[:, self.model.expression].copy()  # (T, 52)
-        # The tongue needs room: it opens the jaw a little. mouthClose is, as in ARKit, a
-        # corrective of jawOpen: it closes the lips only as far as the jaw has opened them.
+        # The couplings of the module docstring: the tongue needs room; mouthClose corrects.
         w[:, channel["jawOpen"]] += 0.25 * w[:, channel["tongueOut"]]
         w[:, channel["mouthClose"]] = np.minimum(
             w[:, channel["mouthClose"]], np.clip(w[:, channel["jawOpen"]], 0.0, None)
