@@ -42,13 +42,14 @@ class _FakeChumpy:
 def synthetic_flame(path, protocol: int = 2):
     """A small file with FLAME's keys, types and shapes (N = 40 vertices instead of 5023).
 
-    Vertices 0-19 hang on the root joint, 20-39 on the jaw; the face grid is a flat,
-    camera-facing sheet so it renders as a visible quad.
+    Vertices 0-19 hang on the root joint, 20-39 on the jaw; the face grid is a shallow
+    bowl bulging toward the camera, so it renders as a visible patch with an outside.
     """
     rng = np.random.default_rng(0)
     n = 40
     grid = np.stack(np.meshgrid(np.linspace(-0.06, 0.06, 5), np.linspace(-0.08, 0.08, 8)), -1)
-    template = np.concatenate([grid.reshape(-1, 2), np.zeros((n, 1))], axis=1)
+    xy = grid.reshape(-1, 2)
+    template = np.concatenate([xy, -3.0 * (xy**2).sum(1, keepdims=True)], axis=1)  # a bowl
     shapedirs = np.zeros((n, 3, 400))
     shapedirs[:, :, :300] = rng.normal(0, 1e-3, (n, 3, 300))
     shapedirs[:, 2, 300] = 0.01  # expression 0 pushes every vertex 1 cm toward the camera
@@ -149,6 +150,12 @@ def test_renders_and_jaw_pose_changes_the_image(tmp_path):
     face = np.abs(frames.astype(int) - renderer.config.background).max(-1) > 12
     assert face[0].mean() > 0.1
     assert (face[0] != face[1]).mean() > 0.01  # the lower half swings away
+    flipped = tmp_path / "flipped.pkl"
+    data = load_pickle(path)
+    data["f"] = data["f"][:, ::-1].copy()  # the other winding must render the same
+    data["v_template"], data["shapedirs"] = data["v_template"].x, data["shapedirs"].x
+    flipped.write_bytes(pickle.dumps(data, protocol=2))
+    np.testing.assert_array_equal(NumpyRenderer(FlameScene(flipped)).render(c), frames)
     with pytest.raises(ValueError, match=r"expected \(T, 56\) for face model 'flame56'"):
         renderer.render(np.zeros((1, 58)))
 

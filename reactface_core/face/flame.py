@@ -169,6 +169,13 @@ def load_flame(path: str | Path | None = None) -> FlameModel:
     )
 
 
+def _outward(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """`faces` wound counter-clockwise seen from outside (flipped all together if need be)."""
+    a, b, c = (vertices[faces[:, k]] for k in range(3))
+    outward = (np.cross(b - a, c - a) * ((a + b + c) / 3 - vertices.mean(0))).sum()
+    return faces if outward >= 0 else faces[:, [0, 2, 1]]
+
+
 class FlameScene:
     """Geometry for `flame56`: the FLAME mesh in a skin tone, camera on its face."""
 
@@ -183,7 +190,7 @@ class FlameScene:
         self.camera = camera or Camera()
         template = self.model.v_template
         self.centre = 0.5 * (template.min(0) + template.max(0))  # faces the camera at origin
-        self.triangles = self.model.faces
+        self.triangles = _outward(template, self.model.faces)  # renderers cull back faces
         self.vertex_count = len(template)
         self.colors = np.tile(np.array(skin, np.float32), (self.vertex_count, 1))
         self.materials = np.tile(np.array([0.18, 14.0], np.float32), (self.vertex_count, 1))
