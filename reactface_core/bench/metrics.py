@@ -12,6 +12,7 @@ Example: reactface bench metrics --speakers 20   (a quick run; defaults are the 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -47,9 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--appropriate DTWs (default: 2)",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's choice, one per core); 1 is steadier on a "
+        "machine that other processes keep busy",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
-        default=3,
+        default=5,
         help="runs of each timing but the (long) vectorised FRDist; the fastest counts, which "
         "damps other processes' load on a shared machine (default: 3)",
     )
@@ -58,6 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     rng = seed_everything(args.seed)
     device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     clips = max(args.speakers, args.appropriate)
     shape = (args.speakers, args.samples, args.frames, args.dims)
     predictions = rng.standard_normal(shape).astype(np.float32)
@@ -67,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{args.speakers} speakers x {args.samples} samples x {args.frames} frames x {args.dims} "
         f"dims, {args.appropriate} appropriate reactions each: {pairs} (sample, reaction) pairs; "
-        f"device {device}, {torch.get_num_threads()} torch threads"
+        f"device {device}, {torch.get_num_threads()} torch threads, {_load()}"
     )
 
     rows = []
@@ -123,9 +133,17 @@ def run(args: argparse.Namespace) -> int:
         "\nloop = one (speaker, sample, appropriate reaction) pair at a time; CCC one dimension "
         "at a time, DTW one cell at a time (Python). Its time is measured on the subset shown "
         f"and multiplied by the factor shown. Wall-clock seconds, fastest of {args.repeat} runs "
-        "(vectorised FRDist: one run)."
+        f"(vectorised FRDist: one run). Machine at the end: {_load()}."
     )
     return 1 if failed else 0
+
+
+def _load() -> str:
+    """The 1-minute load average and core count: other processes skew wall-clock times."""
+    try:
+        return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    except OSError:
+        return f"{os.cpu_count()} cores"
 
 
 def _timed(function, repeat: int = 1):
