@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reactface_core.metrics.baselines import BASELINES
+from reactface_core.metrics.baselines import BASELINES, NEEDS_TRAINING
 
 EPILOG = """\
 prediction file (--pred): a .npy array (num_speakers, num_samples, T, D) with one row per
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         name = args.name or args.checkpoint.stem
     num_samples = predictions.shape[1]
     if data.train_speakers is None:
-        skipped = [b for b in baselines if b in ("Random", "MeanSeq", "MeanFr", "Retrieval")]
+        skipped = [b for b in baselines if b in NEEDS_TRAINING]
         if skipped:
             print(
                 f"warning: {args.data} has no train split; skipping {', '.join(skipped)}",
@@ -148,17 +148,21 @@ def run(args: argparse.Namespace) -> int:
 
     max_lag = default_max_lag(data.fps) if args.max_lag is None else args.max_lag
     settings = MetricSettings(scale=args.scale, max_lag=max_lag, device=device, progress=True)
-    results = evaluate(
-        data,
-        {name: predictions},
-        baselines,
-        num_samples,
-        args.seed,
-        args.part,
-        args.grouped_frdist,
-        settings,
-        args.keep_constant,
-    )
+    try:
+        results = evaluate(
+            data,
+            {name: predictions},
+            baselines,
+            num_samples,
+            args.seed,
+            args.part,
+            args.grouped_frdist,
+            settings,
+            args.keep_constant,
+        )
+    except ValueError as error:
+        raise SystemExit(f"reactface evaluate: {error}") from None
+    data = data.cut(predictions.shape[2])
     columns = scored_columns(data, args.part, args.keep_constant)
     notes = [
         "",
@@ -167,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         f"{data.face_model}, {len(columns)} columns ({args.part}"
         f"{'' if args.keep_constant else ', constant ones dropped'}); "
         f"FRCorr/FRDist scale: {args.scale}; "
-        f"FRDist: {'grouped, 1/size weights' if args.grouped_frdist else 'one DTW, all columns'}; "
+        f"FRDist: {'per group, 1/size weights' if args.grouped_frdist else 'one DTW'}; "
         f"FRSyn lags within +-{max_lag} frames; seed {args.seed}.",
     ]
     print()
@@ -182,8 +186,6 @@ def run(args: argparse.Namespace) -> int:
 
         count = min(args.plot_speakers, len(data.speakers))
         chosen = np.linspace(0, len(data.speakers) - 1, count).round().astype(int)
-        frames = predictions.shape[2]
-        data = data.cut(frames)
         plot_reactions(
             args.out / "reactions.png",
             predictions,
