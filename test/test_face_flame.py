@@ -155,7 +155,8 @@ def test_renders_and_jaw_pose_changes_the_image(tmp_path):
     data["f"] = data["f"][:, ::-1].copy()  # the other winding must render the same
     data["v_template"], data["shapedirs"] = data["v_template"].x, data["shapedirs"].x
     flipped.write_bytes(pickle.dumps(data, protocol=2))
-    np.testing.assert_array_equal(NumpyRenderer(FlameScene(flipped)).render(c), frames)
+    again = NumpyRenderer(FlameScene(flipped)).render(c)
+    assert np.abs(again.astype(int) - frames).max() <= 1  # rounding only
     with pytest.raises(ValueError, match=r"expected \(T, 56\) for face model 'flame56'"):
         renderer.render(np.zeros((1, 58)))
 

@@ -1,8 +1,8 @@
 """Renderers: face coefficients (T, D) -> uint8 RGB frames (T, H, W, 3).
 
 Two backends draw the same `Geometry` (see `scene.py`: front faces wound counter-clockwise,
-back faces culled) with the same shading (Blinn-Phong with a key and a fill light and
-ambient light, normals turned toward the eye):
+back faces culled) with the same colours: `shade` lights every vertex once on the CPU
+(Blinn-Phong, key and fill light, ambient), and both interpolate across triangles:
 - `moderngl`: OpenGL 3.3 offscreen through EGL (Mesa's llvmpipe on a CPU-only machine,
   the GPU driver where one exists), multisampled (`RenderConfig.samples`, default 2);
 - `numpy`: a dependency-light rasterizer (each triangle scanned row by row between its
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reactface_core.face.scene import Appearance, Camera, Geometry
+from reactface_core.face.scene import Appearance, Camera
 
 BACKENDS = ("auto", "moderngl", "numpy")
 
@@ -70,7 +70,17 @@ class Renderer:
         c = self.face_model.check(coefficients)
         frames = np.empty((len(c), self.config.height, self.config.width, 3), np.uint8)
         for start, chunk in self.chunks(c):
-            frames[start : start + len(chunk)] = self._draw(self.scene.geometry(chunk))
+            geometry = self.scene.geometry(chunk)
+            lit = shade(
+                self.config,
+                geometry.positions,
+                geometry.normals,
+                geometry.colors,
+                geometry.materials,
+            )
+            frames[start : start + len(chunk)] = self._draw(
+                geometry.positions, lit, geometry.triangles
+            )
         return frames
 
     def chunks(self, coefficients: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
@@ -78,7 +88,8 @@ class Renderer:
         for start in range(0, len(coefficients), step):
             yield start, coefficients[start : start + step]
 
-    def _draw(self, geometry: Geometry) -> np.ndarray:
+    def _draw(self, positions: np.ndarray, lit: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+        """(T, N, 3) camera-frame positions and lit colours -> (T, H, W, 3) uint8."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -92,25 +103,28 @@ class Renderer:
 
 
 def shade(config: RenderConfig, position, normal, color, material) -> np.ndarray:
-    """Shading shared by both backends (mirrors the GLSL below); arrays (M, 3), float32."""
+    """Lit colour of each vertex, (..., 3) float32 in [0, 1]: Blinn-Phong with a key and a
+    fill light and ambient light, normals turned toward the eye. Both backends interpolate
+    these colours across triangles (Gouraud shading), so they agree by construction."""
 
     def dot(u, v):
-        return np.einsum("mi,mi->m", u, v)
+        return np.einsum("...i,...i->...", u, v)
 
     def normalise(u):
-        return u / np.sqrt(np.maximum(dot(u, u), 1e-24))[:, None]
+        return u / np.sqrt(np.maximum(dot(u, u), 1e-24))[..., None]
 
-    to_eye = normalise(-position)
-    normal = normalise(normal)
-    normal *= np.where(dot(normal, to_eye) < 0, -1.0, 1.0).astype(normal.dtype)[:, None]
+    to_eye = normalise(-np.asarray(position, np.float32))
+    normal = normalise(np.asarray(normal, np.float32))
+    normal = normal * np.where(dot(normal, to_eye) < 0, -1.0, 1.0).astype(np.float32)[..., None]
     key, fill = _unit(config.key_light), _unit(config.fill_light)
     diffuse = (
         config.ambient
         + config.key_strength * np.maximum(normal @ key, 0)
         + config.fill_strength * np.maximum(normal @ fill, 0)
     )
-    gloss = np.maximum(dot(normal, normalise(to_eye + key)), 0) ** material[:, 1]
-    return color * diffuse[:, None] + (config.key_strength * material[:, 0] * gloss)[:, None]
+    gloss = np.maximum(dot(normal, normalise(to_eye + key)), 0) ** material[..., 1]
+    lit = color * diffuse[..., None] + (config.key_strength * material[..., 0] * gloss)[..., None]
+    return np.clip(lit, 0.0, 1.0).astype(np.float32)
 
 
 def _unit(vector) -> np.ndarray:
@@ -124,41 +138,20 @@ _VERTEX_SHADER = """
 #version 330
 uniform mat4 projection;
 in vec3 in_position;
-in vec3 in_normal;
 in vec3 in_color;
-in vec2 in_material;
-out vec3 v_position;
-out vec3 v_normal;
 out vec3 v_color;
-out vec2 v_material;
 void main() {
-    v_position = in_position;
-    v_normal = in_normal;
     v_color = in_color;
-    v_material = in_material;
     gl_Position = projection * vec4(in_position, 1.0);
 }
 """
 
 _FRAGMENT_SHADER = """
 #version 330
-uniform vec3 key_light;
-uniform vec3 fill_light;
-uniform vec3 strengths;  // key, fill, ambient
-in vec3 v_position;
-in vec3 v_normal;
 in vec3 v_color;
-in vec2 v_material;
 out vec4 color;
 void main() {
-    vec3 to_eye = normalize(-v_position);
-    vec3 n = normalize(v_normal);
-    if (dot(n, to_eye) < 0.0) n = -n;
-    float diffuse = strengths.z + strengths.x * max(dot(n, key_light), 0.0)
-                  + strengths.y * max(dot(n, fill_light), 0.0);
-    vec3 h = normalize(to_eye + key_light);
-    float specular = strengths.x * v_material.x * pow(max(dot(n, h), 0.0), v_material.y);
-    color = vec4(clamp(v_color * diffuse + specular, 0.0, 1.0), 1.0);
+    color = vec4(v_color, 1.0);
 }
 """
 
@@ -189,30 +182,21 @@ class ModernGLRenderer(Renderer):
             vertex_shader=_VERTEX_SHADER, fragment_shader=_FRAGMENT_SHADER
         )
         self.program["projection"].write(self.projection.T.copy().tobytes())
-        self.program["key_light"].value = tuple(_unit(cfg.key_light))
-        self.program["fill_light"].value = tuple(_unit(cfg.fill_light))
-        self.program["strengths"].value = (cfg.key_strength, cfg.fill_strength, cfg.ambient)
-        n = scene.vertex_count
-        self.dynamic = self.ctx.buffer(reserve=n * 6 * 4, dynamic=True)
-        static = np.concatenate([scene.colors, scene.materials], axis=1).astype("f4")
-        self.static = self.ctx.buffer(static.tobytes())
+        self.dynamic = self.ctx.buffer(reserve=scene.vertex_count * 6 * 4, dynamic=True)
         self.index = self.ctx.buffer(scene.triangles.astype("i4").tobytes())
         self.vao = self.ctx.vertex_array(
             self.program,
-            [
-                (self.dynamic, "3f 3f", "in_position", "in_normal"),
-                (self.static, "3f 2f", "in_color", "in_material"),
-            ],
+            [(self.dynamic, "3f 3f", "in_position", "in_color")],
             index_buffer=self.index,
             index_element_size=4,
         )
         self.clear = tuple(c / 255.0 for c in cfg.background)
 
-    def _draw(self, geometry: Geometry) -> np.ndarray:
+    def _draw(self, positions: np.ndarray, lit: np.ndarray, triangles: np.ndarray) -> np.ndarray:
         import moderngl
 
         cfg = self.config
-        data = np.concatenate([geometry.positions, geometry.normals], axis=2).astype("f4")
+        data = np.concatenate([positions, lit], axis=2).astype("f4")
         out = np.empty((len(data), cfg.height, cfg.width, 3), np.uint8)
         with self.ctx:  # several contexts may exist; draw in ours
             self.ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)  # scenes wind front faces CCW
@@ -230,7 +214,7 @@ class ModernGLRenderer(Renderer):
         if self.vao is None:
             return
         with self.ctx:
-            for resource in (self.vao, self.index, self.static, self.dynamic, self.program):
+            for resource in (self.vao, self.index, self.dynamic, self.program):
                 resource.release()
             for resource in (self.msaa, self.resolved, *self.attachments):
                 resource.release()
@@ -254,7 +238,7 @@ def _shared_context():
 
 
 class NumpyRenderer(Renderer):
-    """Pure numpy rasterizer: same geometry and shading, no antialiasing."""
+    """Pure numpy rasterizer: same geometry and lit colours, no antialiasing."""
 
     backend = "numpy"
 
@@ -262,10 +246,10 @@ class NumpyRenderer(Renderer):
         super().__init__(scene, config)
         self.threads = threads if threads is not None else min(os.cpu_count() or 1, 4)
 
-    def _draw(self, geometry: Geometry) -> np.ndarray:
+    def _draw(self, positions: np.ndarray, lit: np.ndarray, triangles: np.ndarray) -> np.ndarray:
         cfg = self.config
-        t, n = geometry.positions.shape[:2]
-        clip = np.concatenate([geometry.positions, np.ones((t, n, 1), np.float32)], axis=2)
+        t, n = positions.shape[:2]
+        clip = np.concatenate([positions, np.ones((t, n, 1), np.float32)], axis=2)
         clip = clip @ self.projection.T  # (T, N, 4)
         ndc = clip[..., :3] / clip[..., 3:4]
         screen = np.empty((t, n, 3), np.float32)
@@ -273,36 +257,23 @@ class NumpyRenderer(Renderer):
         screen[..., 1] = (1 - ndc[..., 1]) * 0.5 * cfg.height  # row 0 at the top
         screen[..., 2] = ndc[..., 2]
         out = np.empty((t, cfg.height, cfg.width, 3), np.uint8)
-        attributes = np.concatenate(
-            [
-                geometry.positions,
-                geometry.normals,
-                np.broadcast_to(geometry.colors, (t, n, 3)),
-                np.broadcast_to(geometry.materials, (t, n, 2)),
-            ],
-            axis=2,
-        )  # (T, N, 11)
         if self.threads > 1 and t > 1:  # numpy releases the GIL in its heavy loops
             with ThreadPoolExecutor(self.threads) as pool:
-                frames = pool.map(self._frame, screen, attributes, [geometry.triangles] * t)
-                out[:] = np.stack(list(frames))
+                out[:] = np.stack(list(pool.map(self._frame, screen, lit, [triangles] * t)))
         else:
             for i in range(t):
-                out[i] = self._frame(screen[i], attributes[i], geometry.triangles)
+                out[i] = self._frame(screen[i], lit[i], triangles)
         return out
 
-    def _frame(self, screen: np.ndarray, attributes: np.ndarray, triangles: np.ndarray):
+    def _frame(self, screen: np.ndarray, lit: np.ndarray, triangles: np.ndarray) -> np.ndarray:
         cfg = self.config
-        width, height = cfg.width, cfg.height
-        image = np.empty((height * width, 3), np.uint8)
+        image = np.empty((cfg.height * cfg.width, 3), np.uint8)
         image[:] = cfg.background
-        pixel, face, weights = rasterize(screen, triangles, width, height)
+        pixel, face, weights = rasterize(screen, triangles, cfg.width, cfg.height)
         if len(pixel):
-            corners = attributes[triangles[face]]  # (M, 3, 11)
-            values = np.einsum("mk,mka->ma", weights, corners)
-            rgb = shade(cfg, values[:, 0:3], values[:, 3:6], values[:, 6:9], values[:, 9:11])
-            image[pixel] = np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
-        return image.reshape(height, width, 3)
+            rgb = np.einsum("mk,mkc->mc", weights, lit[triangles[face]])  # (M, 3)
+            image[pixel] = (rgb * 255 + 0.5).astype(np.uint8)
+        return image.reshape(cfg.height, cfg.width, 3)
 
 
 def rasterize(screen: np.ndarray, triangles: np.ndarray, width: int, height: int):

@@ -330,11 +330,11 @@ def _head_template(v: np.ndarray, look: Appearance) -> _Template:
     centre = np.array([0.0, 12.0, -75.0]) * MM  # head ellipsoid, metres
     axes = np.array([80.0, 98.0, 100.0]) * MM
     angle = np.degrees(np.arctan2(np.abs(oval[:, 0]), oval[:, 1]))  # 0 at the top, 180 chin
-    hair = _smoothstep((140.0 - angle) / 25.0)[:, None]  # 1 over the top and sides
+    hair = _smoothstep((132.0 - angle) / 12.0)[:, None]  # 1 over the top and sides
     neck_axis = np.array([0.0, 0.0, -60.0]) * MM  # a vertical elliptic cylinder
     neck_radii = np.array([52.0, 0.0, 42.0]) * MM
     rings = [oval]
-    for k, fraction in enumerate((0.12, 0.35, 0.6, 0.85), start=1):
+    for fraction in (0.05, 0.12, 0.2, 0.28, 0.37, 0.47, 0.6, 0.75, 0.9):  # toward the back
         outward = (oval - centre) / axes
         direction = (1 - fraction) * outward / np.linalg.norm(outward, axis=1, keepdims=True)
         direction += fraction * np.array([0.0, 0.15, -1.0])
@@ -344,16 +344,18 @@ def _head_template(v: np.ndarray, look: Appearance) -> _Template:
         neck = neck_axis + neck_radii * np.concatenate(
             [np.sin(around), np.zeros_like(around), np.cos(around)], axis=1
         )
-        neck[:, 1] = oval[:, 1] - (8.0, 30.0, 70.0, 120.0)[k - 1] * MM
+        drop = np.interp(fraction, (0.0, 0.12, 0.35, 0.6, 0.85, 1.0), (0, 8, 30, 70, 120, 150))
+        neck[:, 1] = oval[:, 1] - drop * MM
         rings.append(hair * on_head + (1 - hair) * neck)
-    rings = np.stack(rings)  # (5, 36, 3)
+    rings = np.stack(rings)  # (10, 36, 3)
     offsets = (rings - oval).reshape(-1, 3)
     back = centre + np.array([0.0, -20.0, -110.0]) * MM
     count = len(m.FACE_OVAL)
     triangles = _grid_triangles(len(rings), count, wrap=True, x=oval[:, 0]).tolist()
     last = (len(rings) - 1) * count
     triangles += [(last + i, last + (i + 1) % count, len(offsets)) for i in range(count)]
-    color = hair * np.array(look.hair) + (1 - hair) * 0.9 * np.array(look.skin)
+    dark = _smoothstep((142.0 - angle) / 10.0)[:, None]  # hair colour reaches a little lower
+    color = dark * np.array(look.hair) + (1 - dark) * 0.9 * np.array(look.skin)
     colors = np.concatenate([np.tile(color, (len(rings), 1)), [look.hair]])
     points = np.concatenate([rings.reshape(-1, 3), back[None]])
     triangles = _orient(points, np.array(triangles), centre=centre)
