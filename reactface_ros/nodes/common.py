@@ -8,6 +8,7 @@ with a clear message. Each node publishes a `diagnostic_msgs/DiagnosticArray` on
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections import deque
 from collections.abc import Callable
@@ -177,6 +178,9 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # A Ctrl-C reaches a node twice (from the terminal's process group and forwarded by
+        # `ros2 launch` / `reactface run`): the second must not interrupt the clean-up.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         code = int(getattr(node, "exit_code", 0))
         close = getattr(node, "close", None)
         if close is not None:

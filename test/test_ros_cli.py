@@ -1,0 +1,185 @@
+"""`reactface run` and `reactface bag`: the same nodes and YAML as the launch file, as processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+pytest.importorskip("rclpy")
+sys.path.insert(0, str(Path(__file__).parent / "peers"))
+
+from ros_helpers import RosPeer  # noqa: E402
+
+from reactface_core.cli import build_parser  # noqa: E402
+from reactface_ros.launch_config import NODES, default_config  # noqa: E402
+
+REACTFACE = [sys.executable, "-m", "reactface_core.cli"]
+
+
+@pytest.fixture
+def peer(ros_domain):
+    peer = RosPeer()
+    yield peer
+    peer.close()
+
+
+def node_params(name: str):
+    import importlib
+
+    return importlib.import_module(f"reactface_ros.nodes.{name}").PARAMS
+
+
+def test_yaml_sets_every_declared_parameter_to_its_default():
+    config = yaml.safe_load(default_config().read_text())
+    assert set(config) == {spec.name for spec in NODES}
+    for spec in NODES:
+        values = config[spec.name]["ros__parameters"]
+        declared = {p.name: p.default for p in node_params(spec.name)}
+        assert values == declared, f"config/reactface.yaml [{spec.name}] differs from the node"
+        for value, default in zip(values.values(), declared.values(), strict=True):
+            assert type(value) is type(default)  # 25.0 stays a float, "0" a string
+
+
+def test_every_parameter_has_a_description_and_a_sane_range():
+    for spec in NODES:
+        for param in node_params(spec.name):
+            assert len(param.description) > 15, f"{spec.name}.{param.name} is not described"
+            descriptor = param.descriptor()
+            if param.range is not None:
+                assert param.range[0] <= param.default <= param.range[1]
+                assert descriptor.integer_range or descriptor.floating_point_range
+            if param.choices:
+                assert param.default in param.choices
+
+
+def run_args(*argv):
+    return build_parser().parse_args(["run", *argv])
+
+
+def test_run_builds_the_same_node_commands_as_the_launch_file():
+    from reactface_ros.cli import node_commands
+
+    args = run_args(
+        "--checkpoint",
+        "models/m.pt",
+        "--no-microphone",
+        "--camera-topic",
+        "/head/image",
+        "--device",
+        "cpu",
+        "--seed",
+        "3",
+    )
+    commands = dict(node_commands(args))
+    assert list(commands) == ["reaction", "render"]
+    reaction = commands["reaction"]
+    assert reaction[:4] == [sys.executable, "-m", "reactface_ros.nodes.reaction", "--ros-args"]
+    assert reaction[reaction.index("--params-file") + 1] == str(default_config())
+    pairs = [(reaction[i], reaction[i + 1]) for i in range(4, len(reaction) - 1, 2)]
+    assert ("-p", "checkpoint:='models/m.pt'") in pairs
+    assert ("-p", "device:=cpu") in pairs and ("-p", "seed:=3") in pairs
+    assert ("-r", "camera/image_raw:=/head/image") in pairs
+    assert ("-r", "camera/image_raw/compressed:=/head/image/compressed") in pairs
+    assert not any(flag == "-r" and rule.startswith("audio/") for flag, rule in pairs)
+    with_all = dict(node_commands(run_args("--use-camera", "--camera-device", "0", "--no-render")))
+    assert list(with_all) == ["camera", "microphone", "reaction"]
+    assert "device:='0'" in with_all["camera"]  # stays a string parameter
+
+
+@pytest.mark.slow
+def test_run_starts_the_nodes_as_processes_and_stops_them(peer, tmp_path):
+    process = subprocess.Popen(
+        [*REACTFACE, "run", "--no-microphone", "--duration", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        def topics():
+            return dict(peer.node.get_topic_names_and_types())
+
+        peer.spin_until(
+            lambda: {"/reactface/reaction", "/reactface/face_image"} <= set(topics()),
+            90.0,
+            "the reaction and render nodes' topics on the graph",
+            process,
+        )
+        assert {"reaction", "render"} <= set(peer.node.get_node_names())
+        topics = topics()
+        assert topics["/reactface/reaction"] == ["reactface_ros/msg/ReactionWindow"]
+        assert topics["/reactface/face_image"] == ["sensor_msgs/msg/Image"]
+        assert topics["/camera/image_raw"] == ["sensor_msgs/msg/Image"]
+    finally:
+        process.send_signal(__import__("signal").SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "starting reaction, render" in output and "discovery LOCALHOST" in output
+
+
+@pytest.mark.slow
+def test_run_fails_when_a_node_fails(ros_domain):
+    # no audio input device here: the microphone node exits 1, so `run` stops and says why
+    sounddevice = pytest.importorskip("sounddevice")
+    if any(d["max_input_channels"] > 0 for d in sounddevice.query_devices()):
+        pytest.skip("this machine has an audio input device")
+    start = time.monotonic()
+    result = subprocess.run(
+        [*REACTFACE, "run", "--use-microphone", "--no-render", "--duration", "60"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 1
+    assert "node microphone exited with status 1" in result.stderr
+    assert "no audio input device found" in result.stderr
+    assert time.monotonic() - start < 60  # it did not wait for --duration
+
+
+@pytest.mark.slow
+def test_bag_replay_and_record_round_trip_across_processes(tmp_path, ros_domain):
+    from reactface_ros.bag.interaction import Interaction, write_interaction_bag
+    from reactface_ros.bag.store import read_raw
+
+    rng = np.random.default_rng(0)
+    frames = 25
+    images = rng.integers(0, 256, (frames, 24, 32, 3), dtype=np.uint8)
+    audio = rng.uniform(-1, 1, frames * 640).astype(np.float32)
+    write_interaction_bag(tmp_path / "in.mcap", Interaction(images, frames, audio))
+    recorder = subprocess.Popen(
+        [*REACTFACE, "bag", "record", str(tmp_path / "out.mcap"), "--topics", "/camera/image_raw",
+         "/audio/chunk", "--idle-stop", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    start = time.monotonic()
+    replay = subprocess.run(
+        [*REACTFACE, "bag", "replay", str(tmp_path / "in.mcap")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "replayed 75 messages (/audio/chunk 50, /camera/image_raw 25)" in replay.stdout
+    output, _ = recorder.communicate(timeout=60)
+    assert recorder.returncode == 0, output
+    assert time.monotonic() - start > 1.0  # 1 s of stamps took real time to play
+    sent = {(t, bytes(d)) for t, _, _, d in read_raw(tmp_path / "in.mcap")}
+    received = [(t, bytes(d)) for t, _, _, d in read_raw(tmp_path / "out.mcap")]
+    assert len(received) == 75 and set(received) == sent  # every message, byte for byte
+
+
+def test_bag_cli_errors_are_clear(tmp_path, capsys):
+    from reactface_core.cli import main
+
+    assert main(["bag", "evaluate", str(tmp_path / "none.mcap"), "--reference", "x.mcap"]) == 2
+    assert "reactface bag evaluate: bag x.mcap does not exist" in capsys.readouterr().err
+    assert main(["bag", "from-synth", "--data", str(tmp_path), "--out", "x.mcap"]) == 2
+    assert "test.csv not found" in capsys.readouterr().err
+    assert main(["bag", "replay", str(tmp_path / "none.mcap")]) == 2
+    assert "does not exist" in capsys.readouterr().err
