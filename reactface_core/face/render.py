@@ -4,7 +4,7 @@ Two backends draw the same `Geometry` (see `scene.py`: front faces wound counter
 back faces culled) with the same colours: `shade` lights every vertex once on the CPU
 (Blinn-Phong, key and fill light, ambient), and both interpolate across triangles:
 - `moderngl`: OpenGL 3.3 offscreen through EGL (Mesa's llvmpipe on a CPU-only machine,
-  the GPU driver where one exists), multisampled (`RenderConfig.samples`, default 2);
+  the GPU driver where one exists), 4x multisampled (`RenderConfig.samples`);
 - `numpy`: a dependency-light rasterizer (each triangle scanned row by row between its
   edges, a per-pixel depth test, per-pixel shading; frames spread over threads), chosen
   automatically, with a warning, when no EGL context can be made. No antialiasing.
@@ -42,7 +42,7 @@ class RenderConfig:
     key_strength: float = 0.72
     fill_strength: float = 0.28
     ambient: float = 0.30
-    samples: int = 2  # moderngl multisampling per pixel (antialiasing); 0 turns it off
+    samples: int = 4  # moderngl multisamples per pixel (antialiasing; llvmpipe does 4 or 0)
     chunk: int = 64  # frames built into geometry at once (bounds memory)
 
 

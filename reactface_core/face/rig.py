@@ -119,7 +119,7 @@ class ArkitRig:
         c = self.model.check(coefficients)
         rotation = head_rotation(c[:, self.model.head_rotation])  # (T, 3, 3)
         pivot = np.asarray(self.config.pivot, np.float32)
-        posed = np.einsum("tij,tnj->tni", rotation, points - pivot) + pivot
+        posed = (points - pivot) @ rotation.transpose(0, 2, 1) + pivot  # R (v - pivot) + pivot
         return (posed + c[:, None, self.model.translation]).astype(np.float32)
 
 

@@ -212,7 +212,7 @@ class FaceScene:
         for eye in range(2):
             out.append(_socket_points(skin[:, self.eye_loops[eye]], depth=SOCKET_DEPTH))
             rotation = _gaze_rotation(shape.gaze[:, eye])  # (T, 3, 3)
-            ball = np.einsum("tij,nj->tni", rotation, self._eyeball.vertices)
+            ball = self._eyeball.vertices.astype(np.float32) @ rotation.transpose(0, 2, 1)
             out.append(ball + self.eye_centres[eye])
         out.append(_mouth_points(skin[:, self.mouth_loop]))
         out.append(
