@@ -66,7 +66,7 @@ def test_surface_is_an_oriented_manifold_with_eye_and_mouth_openings(mesh):
 
 def test_cache_round_trip_is_deterministic(tmp_path, monkeypatch, mesh):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert face_mesh.cache_path() == tmp_path / "reactface" / "canonical_mesh_v1.npz"
+    assert face_mesh.cache_path() == tmp_path / "reactface" / "canonical_mesh_v2.npz"
     face_mesh._canonical_mesh.cache_clear()
     try:
         built = canonical_mesh()  # rebuilt from mediapipe into the empty cache

@@ -17,7 +17,7 @@ native bindings either). Everything needed to rebuild an equivalent mesh *is* in
   lips; a neutral face has a closed, relaxed mouth); the left/right twin of every vertex
   is found by mirroring and optimal assignment, and the average is made exactly symmetric.
 
-The result is cached (`$XDG_CACHE_HOME/reactface/canonical_mesh_v1.npz`, default
+The result is cached (`$XDG_CACHE_HOME/reactface/canonical_mesh_v2.npz`, default
 `~/.cache/...`), so only the first call anywhere needs mediapipe (about a second);
 later calls load the cache in milliseconds. The construction is deterministic.
 
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bump whenever the construction changes: stale caches are then ignored
 NUM_VERTICES = 468
 BIOCULAR_WIDTH_M = 0.09  # outer eye corner to outer eye corner
 
