@@ -90,5 +90,5 @@ def run(args) -> int:
         mark = "meets" if fps >= targets[backend] else "MISSES"
         print(f"{backend:>9}: {fps:8.1f} frames/s  ({mark} the {targets[backend]:.0f} fps target)")
     if len(results) == 2:
-        print(f"    ratio: moderngl / numpy = {results['moderngl'] / results['numpy']:.1f}x")
+        print(f"    ratio: moderngl / numpy = {results['moderngl'] / results['numpy']:.2f}x")
     return 0 if results else 1
