@@ -197,6 +197,11 @@ def test_backends_agree_on_silhouettes(renderers):
 def test_bad_coefficient_shape_names_the_layout(renderers, backend):
     with pytest.raises(ValueError, match=r"expected \(T, 58\) for face model 'arkit58'"):
         renderers[backend].render(np.zeros((4, 56), np.float32))
+    c = MODEL.neutral(5)
+    c[3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite values in 1 frame.*frame 3"):
+        renderers[backend].render(c)
+    assert renderers[backend].render(MODEL.neutral(0)).shape == (0, SIZE, SIZE, 3)
 
 
 def test_factory_falls_back_to_numpy_with_a_warning(monkeypatch):

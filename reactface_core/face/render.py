@@ -68,6 +68,12 @@ class Renderer:
     def render(self, coefficients: np.ndarray) -> np.ndarray:
         """(T, D) coefficients of the scene's face model -> (T, H, W, 3) uint8 frames."""
         c = self.face_model.check(coefficients)
+        bad = np.flatnonzero(~np.isfinite(c).all(1))
+        if len(bad):
+            raise ValueError(
+                f"coefficients have NaN or infinite values in {len(bad)} frame(s), first at "
+                f"frame {bad[0]}; fill or drop them before rendering"
+            )
         frames = np.empty((len(c), self.config.height, self.config.width, 3), np.uint8)
         for start, chunk in self.chunks(c):
             geometry = self.scene.geometry(chunk)
