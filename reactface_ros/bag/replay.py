@@ -5,7 +5,8 @@ A message is released when a live robot would have had it: at its header stamp, 
 bag's log time. Release times are sorted within a look-ahead of 2 s of log time, so a
 recorded bag whose arrival order differs from its stamps still plays in stamp order. `rate` scales
 the pace (2 = twice as fast). Before the first message the replayer waits until every
-topic listed in `wait_for` has a subscriber, so nothing is lost to DDS discovery.
+topic listed in `wait_for` has a subscriber, and then `settle` seconds more, so nothing is
+lost to DDS discovery.
 """
 
 from __future__ import annotations
@@ -82,13 +83,15 @@ def replay(
     topics: list[str] | None = None,
     wait_for: list[str] | None = None,
     wait_timeout: float = 30.0,
+    settle: float = 0.5,
     spin: Callable[[float], None] | None = None,
     on_publish: Callable[[str, object, float], None] | None = None,
 ) -> ReplayStats:
     """Publish the bag's messages from `node` at their release times / `rate`.
 
     spin(seconds) lets the caller service its own subscriptions while waiting (default:
-    sleep). on_publish(topic, msg, wall_time) is called after each publication.
+    sleep). settle: seconds between the subscribers appearing and the first message.
+    on_publish(topic, msg, wall_time) is called after each publication.
     """
     if rate <= 0:
         raise ValueError(f"rate must be > 0, got {rate}")
@@ -106,6 +109,10 @@ def replay(
         return publishers[topic]
 
     _wait_for_subscribers(node, publishers, wait_for or [], wait_timeout, spin, publisher, path)
+    if wait_for and settle > 0:
+        # the publisher sees a subscriber slightly before that subscriber has discovered the
+        # publisher, and a best-effort reader drops samples of writers it does not know yet
+        spin(settle)
 
     start_release = first[0]
     start_wall = time.monotonic()

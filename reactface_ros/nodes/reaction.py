@@ -13,11 +13,19 @@ grid frame goes through the face tracker and the log-mel front end
 
 A bad message (unknown encoding, wrong size, stamp going backwards, wrong sample rate) is
 logged and skipped; the node keeps running.
+
+Threads: the subscription callbacks only decode messages and place them on the grid, so
+the executor drains the camera and audio queues promptly and in stamp order; a worker
+thread runs perception and generation on the grid frames. If it falls more than
+`max_backlog` frames behind, it skips the face tracker (holding the last face) until it
+has caught up, so latency stays bounded on a busy CPU.
 """
 
 from __future__ import annotations
 
+import queue
 import sys
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -55,6 +63,7 @@ from reactface_ros.nodes.common import (
 )
 
 FPS = 25.0  # the model's frame rate (contract 1)
+NEW_SESSION = object()  # work-queue mark: reset the models' state before the next frames
 SAMPLES_PER_FRAME = 640  # 16 kHz samples per frame: k = 2 log-mel steps of 320
 
 PARAMS = [
@@ -117,6 +126,13 @@ PARAMS = [
         "seconds of stamp jump (backwards, or forwards after both inputs were silent) that "
         "start a new interaction (buffers and generator reset)",
         range=(0.1, 3600.0),
+    ),
+    Param(
+        "max_backlog",
+        25,
+        "frames waiting for perception beyond which the face tracker is skipped (the last "
+        "face is held) until the node has caught up; 0: never skip",
+        range=(0, 1000),
     ),
     Param("threads", 0, "torch CPU threads; 0: torch's default", range=(0, 64)),
     Param("frame_id", "reactface_listener", "frame_id of the published reactions"),
@@ -199,7 +215,6 @@ class ReactionNode(Node):
         self.logmel = StreamingLogMel()
         self.selector = SampleSelector(self.p["selection"], self.p["seed"])
         self._warm_up()
-        self._new_session(first=True)
 
         self.counts = dict.fromkeys(
             (
@@ -210,15 +225,21 @@ class ReactionNode(Node):
                 "windows_published",
                 "face_frames_published",
                 "face_frames_dropped",
+                "frames_tracker_skipped",
                 "sessions",
             ),
             0,
         )
-        self.counts["sessions"] = 1
         self.latency = RollingStats()  # s, last input message -> ReactionWindow published
         self.compute = RollingStats()  # s, perception + generation per window
         self.face_queue: deque[tuple[int, np.ndarray, int]] = deque()
         self._last_skip_log = 0.0
+        self.work: queue.Queue = queue.Queue()  # grid frames (or a new-session mark) to process
+        self.backlog = 0  # grid frames in `work`
+        self._new_session(first=True)
+        self.running = True
+        self.worker = threading.Thread(target=self._work_loop, name="reaction-worker", daemon=True)
+        self.worker.start()
 
         self.window_pub = self.create_publisher(ReactionWindow, "reactface/reaction", OUTPUT_QOS)
         self.face_pub = self.create_publisher(FaceCoefficients, "reactface/face", OUTPUT_QOS)
@@ -252,7 +273,7 @@ class ReactionNode(Node):
             self.buffer.add_frame(stamp, rgb)
         except Rejected as error:
             return self._skip("camera", "frames_skipped", error)
-        self._process(arrival)
+        self._enqueue(arrival)
 
     def _on_audio(self, msg: AudioChunk) -> None:
         arrival = time.perf_counter()
@@ -268,7 +289,7 @@ class ReactionNode(Node):
             self.buffer.add_audio(stamp, samples, rate)
         except Rejected as error:
             return self._skip("audio", "audio_chunks_skipped", error)
-        self._process(arrival)
+        self._enqueue(arrival)
 
     def _skip(self, source: str, counter: str, error: Exception) -> None:
         """Log a skipped message: every one at first, then at most one line per 5 s."""
@@ -280,30 +301,59 @@ class ReactionNode(Node):
             self.get_logger().warning(f"skipped {source} message: {error}")
 
     def _new_session(self, first: bool = False) -> None:
-        """Start a new interaction: fresh grid, tracker, audio features and generator."""
+        """Start a new interaction: a fresh grid here, fresh models' state in the worker."""
         self.buffer = SpeakerBuffer(
             fps=FPS,
             samples_per_frame=SAMPLES_PER_FRAME,
             max_delay=self.p["max_delay"],
             sample_rate=self.p["audio_sample_rate"],
         )
+        self.work.put(NEW_SESSION)
+        self.counts["sessions"] += 1
+        if not first:
+            self.get_logger().info("input stamps jumped: starting a new interaction")
+
+    def _enqueue(self, arrival: float) -> None:
+        frames = self.buffer.pop_ready()
+        if frames:
+            self.backlog += len(frames)
+            self.work.put((frames, arrival))
+
+    # -- work (worker thread) ------------------------------------------------------------
+
+    def _work_loop(self) -> None:
+        while self.running:
+            try:
+                item = self.work.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is NEW_SESSION:
+                self._reset_models()
+                continue
+            frames, arrival = item
+            try:
+                self._process(frames, arrival)
+            except Exception as error:  # noqa: BLE001  (a worker must not die silently)
+                self.get_logger().error(f"processing failed, interaction restarted: {error!r}")
+                self._reset_models()
+            finally:
+                self.backlog -= len(frames)
+
+    def _reset_models(self) -> None:
         self.generator.reset()
         self.logmel.reset()
         self.selector.reset()
-        self._cached_visual = (None, None)  # (source stamp, (features, valid))
-        if not first:
-            self.landmarker.reset()
-            self.face_queue.clear()
-            self.counts["sessions"] += 1
-            self.get_logger().info("input stamps jumped: starting a new interaction")
+        self.landmarker.reset()
+        self.face_queue.clear()
+        self.frame_stamps: dict[int, int] = {}  # generator frame index -> stamp
+        self.frames_fed = 0
+        self._cached_visual = (None, (np.zeros(0, np.float32), False))
 
-    # -- work --------------------------------------------------------------------------
-
-    def _process(self, arrival: float) -> None:
-        frames = self.buffer.pop_ready()
-        if not frames:
-            return
+    def _process(self, frames, arrival: float) -> None:
         start = time.perf_counter()
+        for frame in frames:
+            self.frame_stamps[self.frames_fed] = frame.stamp_ns
+            self.frames_fed += 1
         visual, valid = self._visual_features(frames)
         audio = self.logmel(np.concatenate([frame.audio for frame in frames]))
         for window in self.generator.push(visual, audio, valid):
@@ -314,11 +364,14 @@ class ReactionNode(Node):
 
         rows = np.zeros((len(frames), VISUAL_FEATURE_DIM), np.float32)
         valid = np.zeros(len(frames), bool)
+        behind = self.backlog - len(frames) > self.p["max_backlog"] > 0
         for i, frame in enumerate(frames):
             if frame.visual is None:
                 continue
             source, cached = self._cached_visual
-            if source != frame.source_stamp_ns:
+            if source != frame.source_stamp_ns and behind and source is not None:
+                self.counts["frames_tracker_skipped"] += 1  # catching up: hold the last face
+            elif source != frame.source_stamp_ns:
                 height, width = frame.visual.shape[:2]
                 landmarks = self.landmarker(frame.visual)
                 features, ok = visual_features(landmarks[None], aspect=height / width)
@@ -329,7 +382,9 @@ class ReactionNode(Node):
 
     def _publish_window(self, window, arrival: float, start: float) -> None:
         reactions = window.reactions.detach().cpu().numpy()  # (N, w, D)
-        stamp = self.buffer.slot_stamp(window.start)
+        stamp = self.frame_stamps[window.start]
+        for index in range(window.start, window.start + reactions.shape[1]):
+            self.frame_stamps.pop(index, None)
         chosen = self.selector(reactions)
         msg = window_to_message(reactions, self.face_model, stamp, FPS, chosen)
         msg.header.frame_id = self.p["frame_id"]
@@ -377,7 +432,7 @@ class ReactionNode(Node):
             "frames_held": stats.held,
             "frames_audio_zero_filled": stats.audio_filled,
             "late_audio_ms": stats.late_audio_samples / 16.0,
-            "queue_depth": self.buffer.queue_depth,
+            "queue_depth": self.buffer.queue_depth + self.backlog,
             "face_queue_depth": len(self.face_queue),
             "latency_ms_p50": 1000 * self.latency.percentile(50),
             "latency_ms_p95": 1000 * self.latency.percentile(95),
@@ -399,6 +454,8 @@ class ReactionNode(Node):
         return level, message, values
 
     def close(self) -> None:
+        self.running = False
+        self.worker.join(timeout=5.0)
         self.landmarker.close()
 
 
