@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import time
 
@@ -81,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"ReactFace d={config.dim} heads={config.heads} params={params / 1e6:.2f}M, "
         f"w={w} N={args.samples} context={config.context} frames, device={device}, "
-        f"threads={torch.get_num_threads()}"
+        f"threads={torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} "
+        f"(other work on the machine inflates and scatters every time below)"
     )
     print(f"{'step':<44}{'median ms':>14}")
     print(f"{f'streaming, window ending at t={early}':<44}{1000 * ours[early]:>14.2f}")
