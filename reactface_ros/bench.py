@@ -18,6 +18,7 @@ own compute time from /diagnostics.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -54,12 +55,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import os
-
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     with tempfile.TemporaryDirectory(prefix="reactface-bench-ros-") as scratch:
         bag = args.bag or _synthetic_bag(Path(scratch), args.seconds, args.seed, args.image_format)
+        load_before = os.getloadavg()[0]
         result = _measure(args, bag)
+        result["load"] = (load_before, os.getloadavg()[0])
     _print(result, args)
     return 0
 
@@ -208,6 +209,8 @@ def _print(result: dict, args) -> None:
             f"device {node.get('device')}"
         )
     print(f"  replay: worst delay behind schedule {result['late_ms_max']:.1f} ms")
+    before, after = result["load"]
+    print(f"  machine: {os.cpu_count()} CPUs, load average {before:.2f} before, {after:.2f} after")
     verdict = (
         "met" if len(frame) and np.percentile(frame, 95) <= TARGET_MS and dropped == 0 else "MISSED"
     )

@@ -223,3 +223,34 @@ def test_frames_for_slots_already_emitted_are_rejected_as_late():
         buffer2.add_frame(T0 + 2 * FRAME, 2)
     buffer2.add_frame(T0 + 3 * FRAME, 3)
     assert [(f.index, f.held) for f in buffer2.pop_ready()] == [(3, False)]
+
+
+def test_sample_selection_policies():
+    from reactface_core.online import SampleSelector
+
+    # three samples of a window (N=3, w=4, D=2): constant levels 0, 1 and 10
+    windows = np.stack([np.full((4, 2), level, np.float32) for level in (0.0, 1.0, 10.0)])
+    assert SampleSelector("first")(windows) == 0
+    assert SampleSelector("most_typical")(windows) == 1  # nearest the mean level 3.67
+    sticky = SampleSelector("sticky")
+    assert sticky(windows) == 1  # no history yet: most typical
+    later = np.stack([np.full((4, 2), level, np.float32) for level in (9.0, 2.0, 0.5)])
+    assert sticky(later) == 2  # 0.5 continues the last shown level 1.0 most smoothly
+    picks = [SampleSelector("random", seed=3)(windows) for _ in range(2)]
+    assert picks[0] == picks[1]  # seeded
+    chooser = SampleSelector("random", seed=0)
+    assert set(chooser(windows) for _ in range(50)) == {0, 1, 2}
+    with pytest.raises(ValueError, match="one of first, random, most_typical, sticky"):
+        SampleSelector("best")
+
+
+def test_new_session_when_stamps_jump_back_or_resume_after_silence():
+    buffer = SpeakerBuffer()
+    buffer.add_frame(T0, 0)
+    buffer.add_audio(T0, np.zeros(640), 16_000)
+    assert not buffer.starts_new_session(T0 + FRAME, camera=True, gap=2.0)
+    assert not buffer.starts_new_session(T0 - FRAME, camera=True, gap=2.0)  # rejected, not new
+    assert buffer.starts_new_session(T0 - 3 * 10**9, camera=True, gap=2.0)  # a bag played again
+    assert buffer.starts_new_session(T0 - 3 * 10**9, camera=False, gap=2.0)
+    assert buffer.starts_new_session(T0 + 5 * 10**9, camera=True, gap=2.0)  # both were silent
+    assert not buffer.starts_new_session(T0 + 1 * 10**9, camera=False, gap=2.0)
