@@ -153,11 +153,19 @@ def test_writer_refuses_to_overwrite_and_reader_names_the_bad_file(tmp_path):
         topics_of(tmp_path / "missing.mcap")
 
 
-def recorded_bag(path, interaction, w=4, shift_ns=0, drop=()):
+def recorded_bag(path, interaction, w=4, shift_ns=0, drop=(), camera=False):
     """What the reaction node would have published: here the appropriate reactions
-    themselves (sample k = appropriate reaction k), one window per w frames."""
+    themselves (sample k = appropriate reaction k), one window per w frames, each arriving
+    3 frames after its last frame; with `camera`, the camera frames as they arrived."""
+    from reactface_ros.convert import ns_to_stamp
+    from reactface_ros.image import rgb_to_image
+
     reactions = interaction.appropriate
     with BagWriter(path) as writer:
+        for i in range(interaction.num_frames if camera else 0):
+            image = rgb_to_image(interaction.frames[i])
+            image.header.stamp = ns_to_stamp(DEFAULT_START_NS + i * FRAME_NS)
+            writer.write("/camera/image_raw", image, DEFAULT_START_NS + i * FRAME_NS)
         for n, first in enumerate(range(0, interaction.num_frames - w + 1, w)):
             if n in drop:
                 continue
@@ -179,6 +187,9 @@ def test_evaluate_scores_perfect_reactions_perfectly(tmp_path):
     assert report["FRDiv"] > 0.1  # three different reactions
     # the bag recorded no camera frames, so no latency can be claimed
     assert "latency_ms_p50" not in report
+    recorded_bag(tmp_path / "with_camera.mcap", interaction, camera=True)
+    report = evaluate_bags(tmp_path / "with_camera.mcap", tmp_path / "in.mcap")
+    assert report["latency_ms_p50"] == report["latency_ms_p95"] == pytest.approx(120.0)
 
 
 def test_evaluate_reports_missing_and_misaligned_windows(tmp_path):

@@ -103,56 +103,75 @@ def load_recorded(path: str | Path, topic: str = REACTION_TOPIC) -> Recorded:
     return Recorded([windows[i] for i in order], np.asarray(arrivals)[order], frames)
 
 
+@dataclass
+class OnGrid:
+    """Recorded windows put back on the speaker's frame grid."""
+
+    reactions: np.ndarray  # (N, T, D), NaN on frames no window covers
+    covered: np.ndarray  # (T,) bool
+    window_frames: int  # w
+    misaligned: int  # windows whose stamp is no speaker frame
+    duplicates: int  # windows covering frames another window covered already
+    latencies_ms: list[float]  # last frame arrival -> window arrival (when recorded)
+
+
+def reactions_on_grid(recorded: Recorded, frame_stamps: np.ndarray) -> OnGrid:
+    """Place every window at the frame its stamp names (within STAMP_TOLERANCE_NS)."""
+    first = recorded.windows[0]
+    samples, w, dim = first.coefficients.shape
+    total = len(frame_stamps)
+    reactions = np.full((samples, total, dim), np.nan, np.float32)
+    misaligned, duplicates, latencies = 0, 0, []
+    for window, arrival in zip(recorded.windows, recorded.arrivals, strict=True):
+        index = int(np.searchsorted(frame_stamps, window.stamp_ns - STAMP_TOLERANCE_NS))
+        if index >= total or abs(frame_stamps[index] - window.stamp_ns) > STAMP_TOLERANCE_NS:
+            misaligned += 1
+            continue
+        if window.coefficients.shape != (samples, w, dim):
+            raise BagError(
+                f"recorded windows change shape ({first.coefficients.shape} then "
+                f"{window.coefficients.shape}): were two reaction nodes publishing?"
+            )
+        span = slice(index, min(index + w, total))
+        if not np.isnan(reactions[:, span]).all():
+            duplicates += 1
+        reactions[:, span] = window.coefficients[:, : span.stop - span.start]
+        last_frame = recorded.frame_arrivals.get(int(frame_stamps[span.stop - 1]))
+        if last_frame is not None:
+            latencies.append((arrival - last_frame) / 1e6)
+    covered = ~np.isnan(reactions[0, :, 0])
+    return OnGrid(reactions, covered, w, misaligned, duplicates, latencies)
+
+
 def evaluate_bags(
     recorded_path: str | Path, reference_path: str | Path, topic: str = REACTION_TOPIC
 ) -> dict:
     """Everything `reactface bag evaluate` reports, as a dict."""
     reference = load_reference(reference_path)
     recorded = load_recorded(recorded_path, topic)
-    stamps = reference.frame_stamps
     first = recorded.windows[0]
-    samples, w, dim = first.coefficients.shape
-    total = len(stamps)
-    predictions = np.full((samples, total, dim), np.nan, np.float32)
-    misaligned, duplicates = 0, 0
-    latencies = []
-    for window, arrival in zip(recorded.windows, recorded.arrivals, strict=True):
-        index = int(np.searchsorted(stamps, window.stamp_ns - STAMP_TOLERANCE_NS))
-        if index >= total or abs(stamps[index] - window.stamp_ns) > STAMP_TOLERANCE_NS:
-            misaligned += 1
-            continue
-        if window.coefficients.shape != (samples, w, dim):
-            raise BagError(f"{recorded_path}: windows change shape ({window.coefficients.shape})")
-        span = slice(index, min(index + w, total))
-        if not np.isnan(predictions[:, span]).all():
-            duplicates += 1
-        predictions[:, span] = window.coefficients[:, : span.stop - span.start]
-        last_frame = recorded.frame_arrivals.get(int(stamps[span.stop - 1]))
-        if last_frame is not None:
-            latencies.append((arrival - last_frame) / 1e6)
-
-    covered = ~np.isnan(predictions[0, :, 0])
-    expected = total // w
-    report = {
-        "windows": len(recorded.windows),
-        "windows_expected": expected,
-        "windows_misaligned": misaligned,
-        "windows_duplicated": duplicates,
-        "window_frames": w,
-        "samples": samples,
-        "frames": total,
-        "frames_covered": int(covered.sum()),
-        "stamps_match_frames": misaligned == 0,
-        "face_model": first.face_model.name,
-    }
-    if latencies:
-        report["latency_ms_p50"] = float(np.percentile(latencies, 50))
-        report["latency_ms_p95"] = float(np.percentile(latencies, 95))
     if reference.face_model is not None and reference.face_model != first.face_model.name:
         raise BagError(
             f"recorded reactions are {first.face_model.name}, the reference is {reference.face_model}"
         )
-    report.update(_metrics(predictions, covered, reference))
+    grid = reactions_on_grid(recorded, reference.frame_stamps)
+    total = len(reference.frame_stamps)
+    report = {
+        "windows": len(recorded.windows),
+        "windows_expected": total // grid.window_frames,
+        "windows_misaligned": grid.misaligned,
+        "windows_duplicated": grid.duplicates,
+        "window_frames": grid.window_frames,
+        "samples": grid.reactions.shape[0],
+        "frames": total,
+        "frames_covered": int(grid.covered.sum()),
+        "stamps_match_frames": grid.misaligned == 0,
+        "face_model": first.face_model.name,
+    }
+    if grid.latencies_ms:
+        report["latency_ms_p50"] = float(np.percentile(grid.latencies_ms, 50))
+        report["latency_ms_p95"] = float(np.percentile(grid.latencies_ms, 95))
+    report.update(_metrics(grid.reactions, grid.covered, reference))
     return report
 
 
