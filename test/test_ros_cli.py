@@ -106,7 +106,10 @@ def test_run_starts_the_nodes_as_processes_and_stops_them(peer, tmp_path):
             return dict(peer.node.get_topic_names_and_types())
 
         peer.spin_until(
-            lambda: {"/reactface/reaction", "/reactface/face_image"} <= set(topics()),
+            lambda: (
+                {"/reactface/reaction", "/reactface/face_image", "/camera/image_raw"}
+                <= set(topics())
+            ),
             90.0,
             "the reaction and render nodes' topics on the graph",
             process,

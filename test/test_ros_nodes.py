@@ -287,6 +287,7 @@ def test_camera_node_publishes_a_video_file_as_images(peer, tmp_path):
         (("-p", "samples:=0"), "invalid parameter 'samples': expected int in [1, 64]"),
         (("-p", "selection:=best"), "parameter 'selection' is 'best'; expected one of first,"),
         (("-p", "device:=tpu"), "parameter 'device' is 'tpu'; expected one of auto, cpu, cuda"),
+        (("-p", "checkpoint:=/nonexistent/model.pt"), "checkpoint /nonexistent/model.pt does not"),
     ],
 )
 def test_bad_parameters_stop_the_node_at_start_with_the_allowed_values(
@@ -296,3 +297,46 @@ def test_bad_parameters_stop_the_node_at_start_with_the_allowed_values(
     assert node.process.wait(timeout=60) == 1
     node.stop()
     assert message in node.output()
+
+
+def test_reaction_generator_from_a_checkpoint_returns_face_model_units(tmp_path):
+    """A checkpoint (as `reactface train` writes it) drives the node's generator, with its
+    normalisation undone: outputs come back in the face model's units."""
+    import torch
+
+    from reactface_core.checkpoint import Checkpoint, save_checkpoint
+    from reactface_core.data.dataset import Normalisation
+    from reactface_core.model import ReactFace, ReactFaceConfig
+    from reactface_core.perception.audio import AUDIO_FEATURE_DIM
+    from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
+    from reactface_ros.nodes.common import NodeStartupError
+    from reactface_ros.nodes.reaction import load_generator
+
+    config = ReactFaceConfig(visual_dim=VISUAL_FEATURE_DIM, audio_dim=AUDIO_FEATURE_DIM, window=4)
+    torch.manual_seed(0)
+    model = ReactFace(config)
+    shift = np.full(58, 100.0, np.float32)  # training data centred at 100: outputs must be too
+    normalisation = Normalisation(coefficient_mean=shift, coefficient_std=np.ones(58, np.float32))
+    path = save_checkpoint(
+        Checkpoint(
+            model_config=config.to_dict(),
+            face_model="arkit58",
+            state_dict=model.state_dict(),
+            normalization=normalisation.to_dict(),
+        ),
+        tmp_path / "model.pt",
+    )
+    generator, face_model, w, name = load_generator(str(path), 8, "cpu", 3, 0, False)
+    assert (face_model, w, name) == ("arkit58", 4, "model.pt")  # w comes from the checkpoint
+    (window,) = generator.push(
+        np.zeros((4, VISUAL_FEATURE_DIM), np.float32),
+        np.zeros((8, AUDIO_FEATURE_DIM), np.float32),
+        np.ones(4, bool),
+    )
+    assert window.start == 0 and window.reactions.shape == (3, 4, 58)
+    assert np.abs(window.reactions - 100.0).max() < 20.0
+    with pytest.raises(NodeStartupError, match="does not exist"):
+        load_generator(str(tmp_path / "missing.pt"), 8, "cpu", 3, 0, False)
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(NodeStartupError, match="not a readable reactface checkpoint"):
+        load_generator(str(tmp_path / "junk.pt"), 8, "cpu", 3, 0, False)

@@ -28,7 +28,6 @@ import sys
 import threading
 import time
 from collections import deque
-from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
@@ -70,8 +69,9 @@ PARAMS = [
     Param(
         "checkpoint",
         "",
-        "trained model file written by `reactface train`; empty: a randomly initialised model "
-        "(for testing the plumbing only; a warning is logged)",
+        "trained model file written by `reactface train`; 'default': the shipped model "
+        "(models/reactface_synth.pt); empty: a randomly initialised model (for testing the "
+        "plumbing only; a warning is logged)",
     ),
     Param(
         "device",
@@ -145,39 +145,46 @@ PARAMS = [
 ]
 
 
-def load_model(checkpoint: str, window: int, device: str):
-    """The ReactFace model to run: from `checkpoint`, or randomly initialised when empty.
+def load_generator(
+    checkpoint: str, window: int, device: str, samples: int, seed: int, deterministic: bool
+):
+    """The online generator to run, fed raw perception features, giving face-model units.
 
-    Returns (model, description). The random model uses the perception feature sizes, so
-    the whole pipeline runs exactly as with a trained one.
+    checkpoint: a file written by `reactface train`; "default": the shipped model; "": a
+    randomly initialised model of window `window` with the perception feature sizes, so
+    the whole pipeline runs exactly as with a trained one. Returns (generator, face model
+    name, w, description).
     """
     import torch
 
-    from reactface_core.checkpoint import CheckpointError, load_checkpoint
+    from reactface_core.checkpoint import CheckpointError
+    from reactface_core.data.dataset import Normalisation
+    from reactface_core.generate import NormalisedReactionGenerator, load_trained_model
     from reactface_core.model import ReactFace, ReactFaceConfig
     from reactface_core.perception.audio import AUDIO_FEATURE_DIM
     from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
+    from reactface_core.streaming import ReactionGenerator
 
     if not checkpoint:
         config = ReactFaceConfig(
             visual_dim=VISUAL_FEATURE_DIM, audio_dim=AUDIO_FEATURE_DIM, window=window
         )
-        torch.manual_seed(0)
-        return ReactFace(config).to(device), "random init (no checkpoint)"
-    try:
-        saved = load_checkpoint(checkpoint, map_location=device)
-        config = ReactFaceConfig.from_dict(saved.model_config)
-        model = ReactFace(config)
-        model.load_state_dict(saved.state_dict)
-    except (CheckpointError, ValueError, RuntimeError) as error:
-        raise NodeStartupError(f"checkpoint {checkpoint}: {error}") from None
-    if config.visual_dim != VISUAL_FEATURE_DIM or config.audio_dim != AUDIO_FEATURE_DIM:
-        raise NodeStartupError(
-            f"checkpoint {checkpoint} expects visual_dim={config.visual_dim}, "
-            f"audio_dim={config.audio_dim}; this perception gives {VISUAL_FEATURE_DIM}, "
-            f"{AUDIO_FEATURE_DIM}"
+        torch.manual_seed(seed)
+        model = ReactFace(config).to(device)
+        generator = NormalisedReactionGenerator(
+            ReactionGenerator(model, samples, seed, deterministic), Normalisation()
         )
-    return model.to(device), f"{Path(checkpoint).name}"
+        return generator, config.face_model, config.window, "random init (no checkpoint)"
+    try:
+        trained = load_trained_model(None if checkpoint == "default" else checkpoint, device)
+    except CheckpointError as error:
+        raise NodeStartupError(f"checkpoint {checkpoint!r}: {error}") from None
+    except Exception as error:  # noqa: BLE001  (torch.load raises many kinds on a bad file)
+        raise NodeStartupError(
+            f"checkpoint {checkpoint!r} is not a readable reactface checkpoint: {error!r}"
+        ) from None
+    generator = trained.stream(samples, seed, deterministic)
+    return generator, trained.face_model.name, trained.window, trained.path.name
 
 
 class ReactionNode(Node):
@@ -188,7 +195,6 @@ class ReactionNode(Node):
 
         from reactface_core.perception.audio import StreamingLogMel
         from reactface_core.perception.face_tracker import FaceLandmarker
-        from reactface_core.streaming import ReactionGenerator
         from reactface_core.utils import resolve_device
 
         if self.p["threads"]:
@@ -197,20 +203,19 @@ class ReactionNode(Node):
             self.device = resolve_device(self.p["device"])
         except RuntimeError as error:
             raise NodeStartupError(str(error)) from None
-        self.model, self.model_name = load_model(
-            self.p["checkpoint"], self.p["window"], self.device
+        self.generator, self.face_model, self.w, self.model_name = load_generator(
+            self.p["checkpoint"],
+            self.p["window"],
+            self.device,
+            self.p["samples"],
+            self.p["seed"],
+            self.p["deterministic"],
         )
         if not self.p["checkpoint"]:
             self.get_logger().warning(
                 "no checkpoint given: running a RANDOMLY INITIALISED model (reactions are "
                 "noise-like); set the `checkpoint` parameter to a trained model"
             )
-        config = self.model.config
-        self.face_model = config.face_model
-        self.w = config.window
-        self.generator = ReactionGenerator(
-            self.model, self.p["samples"], self.p["seed"], self.p["deterministic"]
-        )
         self.landmarker = FaceLandmarker(mode="video")
         self.logmel = StreamingLogMel()
         self.selector = SampleSelector(self.p["selection"], self.p["seed"])
@@ -381,7 +386,7 @@ class ReactionNode(Node):
         return rows, valid
 
     def _publish_window(self, window, arrival: float, start: float) -> None:
-        reactions = window.reactions.detach().cpu().numpy()  # (N, w, D)
+        reactions = np.asarray(window.reactions, np.float32)  # (N, w, D), face-model units
         stamp = self.frame_stamps[window.start]
         for index in range(window.start, window.start + reactions.shape[1]):
             self.frame_stamps.pop(index, None)
