@@ -23,13 +23,13 @@ SWITCHES = {
     "use_camera": ("false", "start the OpenCV camera node (for robots without a camera driver)"),
     "use_render": ("true", "start the render node (face images for a screen)"),
 }
-OVERRIDES = {  # launch argument -> (node, parameter, type), applied only when given
-    "checkpoint": ("reaction", "checkpoint", str),
-    "device": ("reaction", "device", str),
-    "samples": ("reaction", "samples", int),
-    "selection": ("reaction", "selection", str),
-    "camera_device": ("camera", "device", str),
-    "show_window": ("render", "show_window", bool),
+OVERRIDES = {  # launch argument -> (node, parameter, type, meaning); applied only when given
+    "checkpoint": ("reaction", "checkpoint", str, "model file, or 'default' (shipped model)"),
+    "device": ("reaction", "device", str, "auto, cpu or cuda"),
+    "samples": ("reaction", "samples", int, "N reactions per window"),
+    "selection": ("reaction", "selection", str, "first, random, most_typical or sticky"),
+    "camera_device": ("camera", "device", str, "camera index, /dev/videoN or video file"),
+    "show_window": ("render", "show_window", bool, "true: show the face in a window"),
 }
 
 
@@ -44,12 +44,14 @@ def generate_launch_description() -> LaunchDescription:
     ]
     arguments += [
         DeclareLaunchArgument(
-            name, default_value="", description=f"{node} parameter {param} (default: the YAML's)"
+            name,
+            default_value="",
+            description=f"{node} node's {param}: {meaning}; empty: the YAML's",
         )
-        for name, (node, param, _) in OVERRIDES.items()
+        for name, (node, param, _, meaning) in OVERRIDES.items()
     ]
     arguments += [
-        DeclareLaunchArgument(key, default_value=default, description=f"topic ({default})")
+        DeclareLaunchArgument(key, default_value=default, description=f"remap the {default} topic")
         for key, (_, default) in TOPICS.items()
     ]
     return LaunchDescription([*arguments, OpaqueFunction(function=_nodes)])
@@ -67,7 +69,7 @@ def _nodes(context):
             continue
         overrides = {
             param: _typed(value(argument), kind)
-            for argument, (node, param, kind) in OVERRIDES.items()
+            for argument, (node, param, kind, _) in OVERRIDES.items()
             if node == spec.name and value(argument) != ""
         }
         nodes.append(
