@@ -17,8 +17,6 @@ import os
 import statistics
 import time
 
-EARLY, LATE = 64, 750  # frames: 2.6 s and 30 s into an interaction
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -31,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=250,
         help="frames every attention looks back (default 250 = 10 s)",
+    )
+    parser.add_argument(
+        "--early", type=int, default=64, help="first time point, frames (default 64 = 2.6 s)"
+    )
+    parser.add_argument(
+        "--late", type=int, default=750, help="second time point, frames (default 750 = 30 s)"
     )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument(
@@ -54,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
     config = ReactFaceConfig(window=args.window, context=args.context)
     model = ReactFace(config).to(device).eval()
     w, k = config.window, config.audio_ratio
-    late = -(-LATE // w) * w  # the windows holding frames 64 and 750 (752 for w = 8)
-    early = -(-EARLY // w) * w
+    late = -(-args.late // w) * w  # the windows holding those frames (752 for 750, w = 8)
+    early = -(-args.early // w) * w
+    if not w <= early < late:
+        raise SystemExit(f"need w <= --early < --late, got {args.early}, {args.late}")
     g = torch.Generator().manual_seed(args.seed)
     visual = torch.randn(late, config.visual_dim, generator=g).to(device)
     audio = torch.randn(k * late, config.audio_dim, generator=g).to(device)
