@@ -239,6 +239,7 @@ class ReactionNode(Node):
         self.compute = RollingStats()  # s, perception + generation per window
         self.face_queue: deque[tuple[int, np.ndarray, int]] = deque()
         self._last_skip_log = 0.0
+        self.earlier = {"held": 0, "audio_filled": 0}  # filled-in frames of past sessions
         self.work: queue.Queue = queue.Queue()  # grid frames (or a new-session mark) to process
         self.backlog = 0  # grid frames in `work`
         self._new_session(first=True)
@@ -307,6 +308,9 @@ class ReactionNode(Node):
 
     def _new_session(self, first: bool = False) -> None:
         """Start a new interaction: a fresh grid here, fresh models' state in the worker."""
+        if not first:  # keep the filled-in counts of earlier interactions in the diagnostics
+            self.earlier["held"] += self.buffer.stats.held
+            self.earlier["audio_filled"] += self.buffer.stats.audio_filled
         self.buffer = SpeakerBuffer(
             fps=FPS,
             samples_per_frame=SAMPLES_PER_FRAME,
@@ -320,9 +324,20 @@ class ReactionNode(Node):
 
     def _enqueue(self, arrival: float) -> None:
         frames = self.buffer.pop_ready()
-        if frames:
-            self.backlog += len(frames)
-            self.work.put((frames, arrival))
+        if not frames:
+            return
+        self.backlog += len(frames)
+        self.work.put((frames, arrival))
+        held = sum(frame.held for frame in frames)
+        filled = sum(frame.audio_filled > 0 for frame in frames)
+        if held or filled:
+            stats = self.buffer.stats
+            self.get_logger().warning(
+                f"filling in late or missing input: {held} frame(s) without a camera frame (last "
+                f"one held; {stats.held} so far), {filled} with zero-filled audio "
+                f"({stats.audio_filled} so far)",
+                throttle_duration_sec=5.0,
+            )
 
     # -- work (worker thread) ------------------------------------------------------------
 
@@ -434,8 +449,8 @@ class ReactionNode(Node):
         stats = self.buffer.stats
         values = {
             **self.counts,
-            "frames_held": stats.held,
-            "frames_audio_zero_filled": stats.audio_filled,
+            "frames_held": stats.held + self.earlier["held"],
+            "frames_audio_zero_filled": stats.audio_filled + self.earlier["audio_filled"],
             "late_audio_ms": stats.late_audio_samples / 16.0,
             "queue_depth": self.buffer.queue_depth + self.backlog,
             "face_queue_depth": len(self.face_queue),
@@ -452,7 +467,7 @@ class ReactionNode(Node):
             problems.append("random model")
         if self.counts["frames_skipped"] or self.counts["audio_chunks_skipped"]:
             problems.append("skipped input messages")
-        if stats.held or stats.audio_filled:
+        if values["frames_held"] or values["frames_audio_zero_filled"]:
             problems.append("filled-in frames")
         level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
         message = "; ".join(problems) if problems else "ok"
