@@ -222,16 +222,19 @@ class ReactDataset(Dataset):
                 f"landmark file {path} not found (expected (T, 468, 3) face-mesh landmarks); "
                 f"extract them from the videos with `reactface prepare --data {self.base}`"
             )
-        raw = np.asarray(react.open_landmarks(path)[start:stop], dtype=np.float32)
-        missing = (stop - start) - len(raw)
+        clip_features, clip_valid = _clip_visual_features(str(path))
+        features, valid = clip_features[start:stop].copy(), clip_valid[start:stop].copy()
+        missing = (stop - start) - len(features)
         if missing > FRAME_SLACK:
             raise ValueError(
-                f"landmark file {path} has {start + len(raw)} frames, expected at least {stop} "
-                f"(window frames {start}..{stop - 1})"
+                f"landmark file {path} has {start + len(features)} frames, expected at least "
+                f"{stop} (window frames {start}..{stop - 1})"
             )
         if missing > 0:  # a frame or two short at the end: no face there
-            raw = np.concatenate([raw, np.full((missing, 468, 3), np.nan, np.float32)])
-        features, valid = visual_features(raw)
+            features = np.concatenate(
+                [features, np.zeros((missing, features.shape[1]), np.float32)]
+            )
+            valid = np.concatenate([valid, np.zeros(missing, bool)])
         norm = self.normalisation
         if normalise and norm.visual_mean is not None:
             features[valid] = _standardise(features[valid], norm.visual_mean, norm.visual_std)
@@ -247,7 +250,7 @@ class ReactDataset(Dataset):
             source = cache
         else:
             source = self.path("audio", clip)
-            steps = _log_mel_window(source, first, last)
+            steps = _clip_log_mel(str(source))[first:last].copy()
         missing = (last - first) - len(steps)
         if missing > STEPS_PER_FRAME * FRAME_SLACK:
             raise ValueError(
@@ -283,36 +286,26 @@ def _load_logmel(path: Path) -> np.ndarray:
     return array
 
 
-def _log_mel_window(path: Path, first: int, last: int) -> np.ndarray:
-    """Log-mel steps [first, last) of a wav: reads only that stretch of a 16 kHz mono file.
+@lru_cache(maxsize=1024)
+def _clip_visual_features(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Visual features (T, D_v) and validity (T,) of a whole clip, computed once per process.
 
-    Step j needs samples [(j + 1) * HOP - WINDOW, (j + 1) * HOP); starting the read one hop
-    early and dropping the first computed step reproduces the whole-clip values exactly.
-    """
-    import soundfile
+    Features are per frame, so slicing them equals computing them on a window; training
+    revisits every clip each epoch, and this is most of an item's cost."""
+    features, valid = visual_features(np.asarray(react.open_landmarks(path), dtype=np.float32))
+    features.setflags(write=False)
+    valid.setflags(write=False)
+    return features, valid
 
-    hop = audio_features.HOP
-    if not path.exists():
+
+@lru_cache(maxsize=1024)
+def _clip_log_mel(path: str) -> np.ndarray:
+    """Causal log-mel (2T, D_a) of a whole speaker wav, computed once per process."""
+    if not Path(path).exists():
         raise FileNotFoundError(f"audio file {path} not found (expected a wav of the speaker)")
-    try:
-        info = soundfile.info(str(path))
-    except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise ValueError(f"cannot read audio file {path}: {error} (expected a WAV file)") from error
-    lead = 1 if first > 0 else 0
-    begin, end = (first - lead) * hop, last * hop
-    if info.samplerate == audio_features.SAMPLE_RATE:
-        try:
-            samples, _ = soundfile.read(
-                str(path), start=begin, stop=end, dtype="float32", always_2d=True
-            )
-        except (RuntimeError, soundfile.LibsndfileError) as error:
-            raise ValueError(f"cannot read audio file {path}: {error}") from error
-        samples = samples.mean(axis=1)
-    else:
-        samples = audio_features.load_audio(path)[begin:end]
-    whole_steps = len(samples) // hop
-    samples = samples[: whole_steps * hop]
-    return audio_features.log_mel(samples)[lead:]
+    steps = audio_features.log_mel(audio_features.load_audio(path))
+    steps.setflags(write=False)
+    return steps
 
 
 # ---- batching ------------------------------------------------------------------------------
