@@ -10,12 +10,12 @@ the same nodes with the same YAML from a pip install (reactface_ros.launch_confi
 one table both read).
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from launch import LaunchDescription
 from reactface_ros.launch_config import NODES, PACKAGE, TOPICS, remappings
 
 SWITCHES = {

@@ -10,9 +10,7 @@ trained on, so a checkpoint can never be silently used with the wrong layout or 
 from __future__ import annotations
 
 import hashlib
-import pickle
 import subprocess
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +58,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         raw = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
+    except Exception as error:  # noqa: BLE001 - any failure to unpickle means "not loadable"
         first_line = (
             str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         )

@@ -63,6 +63,13 @@ def test_pickle_that_would_run_code_is_refused(tmp_path):
         load_checkpoint(plain)
 
 
+def test_tiny_junk_file(tmp_path):
+    path = tmp_path / "junk.pt"
+    path.write_bytes(b"\x80\x02K")
+    with pytest.raises(CheckpointError, match="junk.pt is not a readable"):
+        load_checkpoint(path)
+
+
 def test_foreign_torch_file(tmp_path):
     path = tmp_path / "weights.pt"
     torch.save({"weight": torch.zeros(2)}, path)

@@ -62,9 +62,8 @@ def launch_module():
 def launched_nodes(**arguments):
     """The Node actions the launch file creates for `arguments`, substitutions performed."""
     module = launch_module()  # skips without launch_ros
-    from launch.actions import DeclareLaunchArgument, OpaqueFunction
-
     from launch import LaunchContext
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
     description = module.generate_launch_description()
     context = LaunchContext()
