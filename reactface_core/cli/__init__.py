@@ -2,7 +2,7 @@
 
 Each subcommand lives in its own module `reactface_core.cli.<name>` exposing
 `register(subparsers, common)`; heavy imports happen inside the command, so `--help` is
-instant. Commands that need ROS (`run`, `bag`) are contributed by `reactface_ros` through
+instant. Commands that need ROS (`demo`, `run`, `bag`) are contributed by `reactface_ros` through
 the `reactface.commands` entry-point group, which keeps this package free of ROS imports.
 """
 
@@ -15,7 +15,6 @@ from importlib.metadata import entry_points
 
 # Order is the order `reactface --help` lists them in.
 CORE_COMMANDS = (
-    "demo",
     "synth",
     "prepare",
     "train",
