@@ -26,6 +26,7 @@ class LossWeights:
     smooth: float = 1.0
     diversity: float = 0.01
     diversity_scale: float = 0.01  # sigma_d per coefficient (mean squared difference)
+    diversity_pool: int = 1  # frames averaged before Eq. 6 compares samples (1: the paper)
     smooth_l1_beta: float = 1.0  # transition point of the smooth L1 loss
 
     def to_dict(self) -> dict:
@@ -70,16 +71,21 @@ def appropriate_reconstruction_loss(
     return nearest_distance.mean(), nearest
 
 
-def diversity_loss(listener: torch.Tensor, scale: float = 0.01) -> torch.Tensor:
+def diversity_loss(listener: torch.Tensor, scale: float = 0.01, pool: int = 1) -> torch.Tensor:
     """Eq. 6: mean RBF energy exp(-|R_i - R_j|^2 / sigma_d) over sample pairs i != j.
 
     The squared distance is taken per coefficient (averaged over T and D), so `scale`
     does not depend on the clip length; the paper's sigma_d equals scale * T * D.
+    `pool` > 1 compares the samples' means over consecutive blocks of `pool` frames, so
+    frame-to-frame jitter cannot pass for diversity; only slower differences count.
     Lower is more diverse. Fewer than two samples have no pairs and give 0.
     """
     batch, samples = listener.shape[:2]
     if samples < 2:
         return listener.new_zeros(())
+    if pool > 1:
+        frames = listener.shape[2] // pool * pool
+        listener = listener[:, :, :frames].unflatten(2, (-1, pool)).mean(3)  # (B, M, T/pool, D)
     flat = listener.reshape(batch, samples, -1)
     squared = (flat[:, :, None] - flat[:, None]).square().mean(-1)  # (B, M, M)
     energy = torch.exp(-squared / scale)
@@ -146,7 +152,7 @@ def stage2_loss(
         "rec_appropriate": rec,
         "kl": kl_loss(output["mu"], output["logvar"]),
         "smooth": smoothness_loss(listener, matched),
-        "diversity": diversity_loss(listener, weights.diversity_scale),
+        "diversity": diversity_loss(listener, weights.diversity_scale, weights.diversity_pool),
     }
     terms["total"] = (
         rec

@@ -71,11 +71,17 @@ class StageConfig:
     smooth: float = 1.0  # lambda_smo
     diversity: float = 0.0  # lambda_div (stage 2)
     diversity_scale: float = 0.01  # sigma_d per coefficient
+    diversity_pool: int = 1  # frames averaged before Eq. 6 compares samples (1: the paper)
     smooth_l1_beta: float = 1.0
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(
-            self.kl, self.smooth, self.diversity, self.diversity_scale, self.smooth_l1_beta
+            kl=self.kl,
+            smooth=self.smooth,
+            diversity=self.diversity,
+            diversity_scale=self.diversity_scale,
+            diversity_pool=self.diversity_pool,
+            smooth_l1_beta=self.smooth_l1_beta,
         )
 
 

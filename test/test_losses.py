@@ -112,3 +112,15 @@ def test_stage_totals_combine_terms_and_train_the_model():
     assert 0.0 < two["diversity"].item() <= 1.0
     two["total"].backward()
     assert model.cie.tokens.grad.abs().sum() > 0
+
+
+def test_pooled_diversity_ignores_jitter_but_sees_slow_differences():
+    torch.manual_seed(0)
+    base = torch.randn(1, 1, 64, 4).repeat(1, 2, 1, 1)
+    jitter = base.clone()
+    jitter[:, 1] += 0.3 * torch.tensor([1.0, -1.0]).repeat(32)[:, None]  # alternates per frame
+    assert diversity_loss(jitter, scale=0.1) < 0.5  # frame by frame, jitter looks diverse
+    assert diversity_loss(jitter, scale=0.1, pool=8) == pytest.approx(1.0)  # block means agree
+    offset = base.clone()
+    offset[:, 1] += 0.3  # a slow, lasting difference
+    assert diversity_loss(offset, scale=0.1, pool=8) < 0.5
