@@ -95,6 +95,13 @@ def test_clip_paths_mirror_the_react_layout(dataset):
     assert "Landmark_files/RECOLA/group-1/P25/2.npy" in targets
 
 
+def test_split_folders_of_the_challenge_release_are_walked(tmp_path):
+    for split in ("train", "val"):
+        write_wav(tmp_path / split / "Audio_files" / f"{CLIP}.wav", seconds=0.2)
+    targets = {str(job.target.relative_to(tmp_path)) for job in find_jobs(tmp_path)}
+    assert targets == {f"train/Logmel_files/{CLIP}.npy", f"val/Logmel_files/{CLIP}.npy"}
+
+
 def test_not_a_dataset_is_a_clear_error(tmp_path, capsys):
     assert main(["prepare", "--data", str(tmp_path)]) == 2
     assert "Video_files/" in capsys.readouterr().err

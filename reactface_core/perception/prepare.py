@@ -30,6 +30,7 @@ KINDS = {  # kind: (input folder, output folder)
     "landmarks": ("Video_files", "Landmark_files"),
     "logmel": ("Audio_files", "Logmel_files"),
 }
+SPLIT_FOLDERS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -47,21 +48,29 @@ class Summary:
 
 
 def find_jobs(root: str | Path, kinds: tuple[str, ...] = tuple(KINDS)) -> list[Job]:
-    """All (source, target) pairs of a dataset root, sorted; raises if the root is not one."""
+    """All (source, target) pairs of a dataset root, sorted; raises if the root is not one.
+
+    The modality folders may sit in the root itself or, as in the REACT challenge release,
+    in its split folders (`train/Video_files`, `val/...`, `test/...`)."""
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"dataset root {root} is not a directory")
-    folders = [root / KINDS[kind][0] for kind in kinds]
-    if not any(folder.is_dir() for folder in folders):
+    bases = [root] + [root / split for split in SPLIT_FOLDERS]
+    bases = [b for b in bases if any((b / KINDS[kind][0]).is_dir() for kind in kinds)]
+    if not bases:
         expected = " or ".join(f"{KINDS[kind][0]}/" for kind in kinds)
-        raise ValueError(f"dataset root {root} has no {expected} (REACT layout expected)")
+        raise ValueError(
+            f"dataset root {root} has no {expected}, in itself or in "
+            f"{'/, '.join(SPLIT_FOLDERS)}/ (REACT layout expected)"
+        )
     jobs = []
-    for kind in kinds:
-        source_root, target_root = (root / name for name in KINDS[kind])
-        for source in _sources(kind, source_root):
-            clip = source.relative_to(source_root)
-            clip = clip.with_suffix("") if source.is_file() else clip
-            jobs.append(Job(kind, source, target_root / f"{clip}.npy"))
+    for base in bases:
+        for kind in kinds:
+            source_root, target_root = (base / name for name in KINDS[kind])
+            for source in _sources(kind, source_root):
+                clip = source.relative_to(source_root)
+                clip = clip.with_suffix("") if source.is_file() else clip
+                jobs.append(Job(kind, source, target_root / f"{clip}.npy"))
     return sorted(jobs, key=lambda job: (job.kind, str(job.source)))
 
 
