@@ -17,6 +17,7 @@ CORE_BENCHMARKS = {
     "perception": "face landmarks per frame and log-mel per second of audio",
 }
 PLUGIN_GROUP = "reactface.benchmarks"
+PLUGIN_HELP = {"ros": "reaction node over DDS: latency p50/p95 and dropped windows in a replay"}
 
 
 def register(subparsers, common):
@@ -29,7 +30,7 @@ def register(subparsers, common):
     for name, help_text in CORE_BENCHMARKS.items():
         _add(names, common, name, help_text, f"reactface_core.bench.{name}")
     for plugin in sorted(entry_points(group=PLUGIN_GROUP), key=lambda ep: ep.name):
-        _add(names, common, plugin.name, f"{plugin.name} benchmark", plugin.value)
+        _add(names, common, plugin.name, PLUGIN_HELP.get(plugin.name, plugin.name), plugin.value)
 
 
 def _add(names, common, name, help_text, module_name):
