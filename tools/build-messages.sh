@@ -11,7 +11,7 @@ python="$venv/bin/python"
 export _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
 python_include=$("$python" -c "import sysconfig; print(sysconfig.get_paths()['include'])")
 numpy_include=$("$python" -c "import numpy; print(numpy.get_include())")
-grep -rl --include='*.cmake' "/opt/python/cp311-cp311" "$venv/share" 2>/dev/null \
+{ grep -rl --include='*.cmake' "/opt/python/cp311-cp311" "$venv/share" 2>/dev/null || true; } \
     | xargs -r sed -i \
         -e "s#/opt/python/cp311-cp311/include/python3.11#$python_include#g" \
         -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$numpy_include#g"
