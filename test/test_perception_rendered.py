@@ -11,21 +11,11 @@ import pytest
 
 pytest.importorskip("mediapipe")
 
+from reactface_core.data.world.camera import project  # noqa: E402
 from reactface_core.face.models import ARKIT_BLENDSHAPES  # noqa: E402
 from reactface_core.face.render import make_renderer  # noqa: E402
 from reactface_core.perception.face_tracker import FaceLandmarker  # noqa: E402
 from reactface_core.perception.landmarks import POSE_DIM, visual_features  # noqa: E402
-
-
-def project(vertices, camera, size):
-    """Rig vertices (T, 468, 3), face frame -> raw landmarks as seen by the render camera."""
-    points = vertices - np.asarray(camera.target)
-    focal = size / 2 / np.tan(np.radians(camera.fov_degrees) / 2)
-    depth = camera.distance - points[..., 2]
-    x = size / 2 + focal * points[..., 0] / depth
-    y = size / 2 - focal * points[..., 1] / depth
-    centre = depth.mean(axis=1, keepdims=True)
-    return np.stack([x, y, (depth - centre) * focal / centre], axis=-1) / size
 
 
 @pytest.fixture(scope="module")
