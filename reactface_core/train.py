@@ -405,7 +405,7 @@ class Trainer:
         )
         if self.dist.world_size > 1:
             record["world_size"] = self.dist.world_size
-            checksum = float(sum(p.double().sum() for p in self.model.parameters()))
+            checksum = float(sum(p.detach().double().sum() for p in self.model.parameters()))
             record["replicas_in_sync"] = self.dist.same_on_all_ranks(checksum)
         self.history.append(record)
         if self.dist.main:
