@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMPS := $(VENV)/.stamps
 
-.PHONY: help demo test lint format bootstrap messages clean distclean
+.PHONY: help demo test lint format model bootstrap messages clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,6 +17,13 @@ demo: bootstrap  ## run the end-to-end demo on the embedded default model (write
 
 test: bootstrap lint  ## run the whole test suite (ROS, slow and all)
 	$(BIN)/python -m pytest
+
+model: bootstrap  ## retrain the shipped model from scratch: synthetic world + 2-process training (~40 min)
+	rm -rf data/synth runs/synth
+	$(BIN)/reactface synth --out data/synth --clips 400 --seed 0
+	$(BIN)/torchrun --standalone --nproc_per_node 2 -m reactface_core.cli train --config config/train_synth.yaml
+	mkdir -p reactface_core/models
+	cp runs/synth/best.pt reactface_core/models/reactface_synth.pt
 
 lint: bootstrap  ## ruff: lint and formatting check
 	$(BIN)/ruff check .

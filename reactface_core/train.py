@@ -4,7 +4,8 @@ Stage 1 (Eq. 14) fits the speaker reconstruction and the real listener's reactio
 KL and smoothness; stage 2 (Eq. 15) replaces the real listener by the nearest appropriate
 reaction (Eq. 5) and adds the RBF diversity of M samples (Eq. 6). Every hyper-parameter
 comes from a YAML file (`config/train_synth.yaml`); the run directory gets `last.pt`
-(resumable), `best.pt` (best validation FRDist of stage 2), `stage1.pt`, `history.jsonl`
+(resumable), `best.pt` (the stage-2 epoch with the best `validation.select` metric),
+`stage1.pt`, `history.jsonl`
 and `curves.png`.
 """
 
@@ -47,6 +48,7 @@ from reactface_core.perception.audio import AUDIO_FEATURE_DIM
 from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
 
 STAGES = ("stage1", "stage2")
+SELECT_SIGN = {"FRCorr": -1.0, "FRDist": 1.0}  # best.pt minimises sign * metric
 
 
 @dataclass
@@ -91,6 +93,13 @@ class ValidationConfig:
     speakers: int = 24  # validation speaker clips scored (deterministic: the first ones)
     frames: int = 250  # frames per validation clip
     samples: int = 5  # N generated reactions per speaker
+    select: str = "FRCorr"  # metric choosing best.pt in stage 2: FRCorr (higher) or FRDist (lower)
+
+    def __post_init__(self) -> None:
+        if self.select not in SELECT_SIGN:
+            raise ValueError(
+                f"validation.select must be one of {sorted(SELECT_SIGN)}, got {self.select!r}"
+            )
 
 
 @dataclass
@@ -418,8 +427,10 @@ class Trainer:
         if self.dist.main:
             record.update(validation_metrics(self.model, self.val_set, self.config))
             tqdm.write(_format_record(record, prefix="  val"))
-            if self.stage == "stage2" and record["val_FRDist"] < self.best:
-                self.best = record["val_FRDist"]
+            select = self.config.validation.select
+            score = SELECT_SIGN[select] * record[f"val_{select}"]
+            if self.stage == "stage2" and score < self.best:
+                self.best = score
                 self._save("best.pt")
         self.dist.barrier()
 

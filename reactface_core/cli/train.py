@@ -21,10 +21,10 @@ def register(subparsers, common):
         help="train ReactFace (stage 1: Eq. 14, stage 2: Eq. 15) from a YAML config",
         description=(
             "Train ReactFace in two stages on a REACT-layout dataset (the REACT challenge data "
-            "or `reactface synth` output). Writes last.pt (resumable), stage1.pt, best.pt (best "
-            "validation FRDist), history.jsonl and curves.png into the run directory. --seed "
-            "overrides the config's seed. Runs "
-            "unchanged under torchrun (DDP: gloo on CPU, nccl on GPUs)."
+            "or `reactface synth` output). Writes last.pt (resumable), stage1.pt, best.pt (the "
+            "stage-2 epoch with the best validation.select metric), history.jsonl and curves.png "
+            "into the run directory. --seed overrides the config's seed. Runs unchanged under "
+            "torchrun (DDP: gloo on CPU, nccl on GPUs)."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
