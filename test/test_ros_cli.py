@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -105,22 +106,23 @@ def test_run_starts_the_nodes_as_processes_and_stops_them(peer, tmp_path):
         def topics():
             return dict(peer.node.get_topic_names_and_types())
 
+        # endpoints and node names are discovered separately: wait for both
         peer.spin_until(
             lambda: (
                 {"/reactface/reaction", "/reactface/face_image", "/camera/image_raw"}
                 <= set(topics())
+                and {"reaction", "render"} <= set(peer.node.get_node_names())
             ),
             90.0,
-            "the reaction and render nodes' topics on the graph",
+            "the reaction and render nodes and their topics on the graph",
             process,
         )
-        assert {"reaction", "render"} <= set(peer.node.get_node_names())
         topics = topics()
         assert topics["/reactface/reaction"] == ["reactface_ros/msg/ReactionWindow"]
         assert topics["/reactface/face_image"] == ["sensor_msgs/msg/Image"]
         assert topics["/camera/image_raw"] == ["sensor_msgs/msg/Image"]
     finally:
-        process.send_signal(__import__("signal").SIGINT)
+        process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert "starting reaction, render" in output and "discovery LOCALHOST" in output
