@@ -37,7 +37,7 @@ def register_run(subparsers, common):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "examples:\n"
-            "  reactface run --use-camera --use-microphone --checkpoint models/reactface.pt\n"
+            "  reactface run --use-camera --use-microphone --checkpoint runs/synth/best.pt\n"
             "  reactface run --camera-topic /robot/head_camera/image_raw --no-render\n"
             "  reactface run --duration 30   # stop after 30 s (for scripts)"
         ),

@@ -140,7 +140,7 @@ def test_ros2_launch_starts_the_nodes(ros_domain, tmp_path):
         peer.spin_until(
             lambda: (
                 {"/reactface/reaction", "/robot/face_screen"} <= set(topics())
-                and "ready: model random init" in (tmp_path / "launch.log").read_text()
+                and "ready: model reactface_synth.pt" in (tmp_path / "launch.log").read_text()
             ),
             120.0,
             "the launched nodes' topics and the reaction node ready",
@@ -154,4 +154,4 @@ def test_ros2_launch_starts_the_nodes(ros_domain, tmp_path):
         peer.close()
         log.close()
     output = (tmp_path / "launch.log").read_text()
-    assert "ready: model random init" in output and "Traceback" not in output
+    assert "ready: model reactface_synth.pt" in output and "Traceback" not in output

@@ -22,7 +22,7 @@ from reactface_ros.bag.interaction import (  # noqa: E402
 )
 
 pytestmark = pytest.mark.ros
-W = 8  # frames per window of the (random) model under test
+W = 8  # frames per window (the shipped model's w)
 
 
 @pytest.fixture
@@ -184,7 +184,7 @@ def test_replayed_bag_gives_one_window_per_w_frames_and_bad_messages_are_skipped
     finally:
         node.stop()
     log = node.output()
-    assert "RANDOMLY INITIALISED" in log
+    assert f"ready: model reactface_synth.pt (arkit58, w={W}, N=3)" in log  # the shipped default
     final = diagnostics[-1]
     assert int(final["frames_skipped"]) >= 3 and int(final["audio_chunks_skipped"]) >= 3
     assert final["windows_published"] == "10"

@@ -68,10 +68,10 @@ SAMPLES_PER_FRAME = 640  # 16 kHz samples per frame: k = 2 log-mel steps of 320
 PARAMS = [
     Param(
         "checkpoint",
-        "",
+        "default",
         "trained model file written by `reactface train`; 'default': the shipped model "
-        "(models/reactface_synth.pt); empty: a randomly initialised model (for testing the "
-        "plumbing only; a warning is logged)",
+        "(reactface_core/models/reactface_synth.pt); empty: a randomly initialised model "
+        "(for testing the plumbing only; a warning is logged)",
     ),
     Param(
         "device",

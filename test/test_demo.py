@@ -1,0 +1,35 @@
+"""`reactface demo` end to end: nodes as processes, a real-time replay, scored reactions, video."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.ros]
+
+
+def test_demo_publishes_one_window_per_w_frames_and_writes_the_video(tmp_path, ros_domain):
+    out = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "reactface_core.cli", "demo", "--out", str(out)]
+        + ["--seconds", "4", "--samples", "4", "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    report = json.loads((out / "summary.json").read_text())
+    assert report["windows"] == report["windows_expected"] == report["frames"] // 8
+    assert report["stamps_match_frames"] and report["windows_duplicated"] == 0
+    assert report["samples"] == 4 and report["face_model"] == "arkit58"
+    assert 0 < report["FRDist"] and -1 <= report["FRCorr"] <= 1
+    assert "latency" in result.stdout and "FRCorr" in result.stdout
+
+    video = cv2.VideoCapture(str(out / "reaction.mp4"))
+    frames = int(video.get(cv2.CAP_PROP_FRAME_COUNT))
+    width = int(video.get(cv2.CAP_PROP_FRAME_WIDTH))
+    assert frames == report["frames"] and width == 4 * 256  # speaker + 3 reactions
