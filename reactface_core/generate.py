@@ -115,29 +115,17 @@ class NormalisedReactionGenerator:
         """visual (n, D_v) raw `visual_features`, valid (n,), audio (m, D_a) raw log-mel."""
         norm = self.normalisation
         if visual is not None:
-            visual = np.array(visual, dtype=np.float32)
-            valid = np.ones(len(visual), bool) if visual_valid is None else np.asarray(visual_valid)
-            if norm.visual_mean is not None:
-                visual[valid] = (visual[valid] - norm.visual_mean) / norm.visual_std
-            visual_valid = valid
-        if audio is not None and norm.audio_mean is not None:
-            audio = ((np.asarray(audio, np.float32) - norm.audio_mean) / norm.audio_std).astype(
-                np.float32
+            visual_valid = (
+                np.ones(len(visual), bool) if visual_valid is None else np.asarray(visual_valid)
             )
+            visual = norm.visual(np.array(visual, dtype=np.float32), visual_valid)
+        if audio is not None:
+            audio = norm.audio(np.asarray(audio, np.float32))
         windows = self.generator.push(visual, audio, visual_valid)
         return [
-            ReactionWindowArray(w.start, denormalise(w.reactions.cpu().numpy(), norm))
+            ReactionWindowArray(w.start, norm.raw_coefficients(w.reactions.cpu().numpy()))
             for w in windows
         ]
-
-
-def denormalise(coefficients: np.ndarray, normalisation: Normalisation) -> np.ndarray:
-    """Model-space coefficients back to the face model's units."""
-    if normalisation.coefficient_mean is None:
-        return coefficients
-    return (coefficients * normalisation.coefficient_std + normalisation.coefficient_mean).astype(
-        np.float32
-    )
 
 
 @torch.no_grad()
@@ -184,5 +172,5 @@ def generate_reactions(
             generator=generator,
             deterministic=deterministic,
         )
-        outputs.append(denormalise(output["listener"].cpu().numpy(), trained.normalisation))
+        outputs.append(trained.normalisation.raw_coefficients(output["listener"].cpu().numpy()))
     return np.concatenate(outputs)

@@ -40,7 +40,6 @@ from reactface_core.data.dataset import (
     collate,
     compute_normalisation,
 )
-from reactface_core.generate import denormalise
 from reactface_core.losses import LossWeights, stage1_loss, stage2_loss
 from reactface_core.model.config import ReactFaceConfig
 from reactface_core.model.reactface import ReactFace
@@ -483,8 +482,8 @@ def validation_metrics(model: ReactFace, dataset: ReactDataset, config: TrainCon
         generator=torch.Generator().manual_seed(config.seed),
     )
     norm = dataset.normalisation
-    predictions = denormalise(output["listener"].cpu().numpy(), norm)  # (B, N, T, D)
-    appropriate = denormalise(batch["appropriate"].numpy(), norm)  # (B, K, T, D)
+    predictions = norm.raw_coefficients(output["listener"].cpu().numpy())  # (B, N, T, D)
+    appropriate = norm.raw_coefficients(batch["appropriate"].numpy())  # (B, K, T, D)
     valid = batch["appropriate_valid"].numpy()
     rows, width = appropriate.shape[:2]
     listeners = appropriate.reshape(rows * width, *appropriate.shape[2:])

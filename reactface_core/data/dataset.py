@@ -65,6 +65,25 @@ class Normalisation:
     def from_dict(cls, data: dict) -> Normalisation:
         return cls(**{k: None if v is None else np.asarray(v, np.float32) for k, v in data.items()})
 
+    def coefficients(self, x: np.ndarray) -> np.ndarray:
+        """Face-model units -> model space."""
+        return _standardise(x, self.coefficient_mean, self.coefficient_std)
+
+    def raw_coefficients(self, x: np.ndarray) -> np.ndarray:
+        """Model space -> face-model units (the inverse of `coefficients`)."""
+        if self.coefficient_mean is None:
+            return x
+        return (x * self.coefficient_std + self.coefficient_mean).astype(np.float32)
+
+    def visual(self, features: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Standardise the rows with a face in place (masked rows stay as they are)."""
+        if self.visual_mean is not None:
+            features[valid] = _standardise(features[valid], self.visual_mean, self.visual_std)
+        return features
+
+    def audio(self, steps: np.ndarray) -> np.ndarray:
+        return _standardise(steps, self.audio_mean, self.audio_std)
+
 
 def _standardise(x: np.ndarray, mean, std) -> np.ndarray:
     if mean is None:
@@ -177,7 +196,7 @@ class ReactDataset(Dataset):
         appropriate = np.zeros((self.max_appropriate, frames, self.face_model.dim), np.float32)
         for k, other in enumerate(chosen):
             reaction = self._window(self.items[other].listener, start, stop)
-            appropriate[k] = _standardise(reaction, norm.coefficient_mean, norm.coefficient_std)
+            appropriate[k] = norm.coefficients(reaction)
         valid = np.arange(self.max_appropriate) < len(chosen)
         appropriate_index = np.full(self.max_appropriate, -1, np.int64)
         appropriate_index[: len(chosen)] = chosen
@@ -187,11 +206,7 @@ class ReactDataset(Dataset):
             "speaker_visual": torch.from_numpy(visual),
             "speaker_visual_valid": torch.from_numpy(visual_valid),
             "speaker_audio": torch.from_numpy(self.speaker_audio(item.speaker, start, stop)),
-            "speaker_coefficients": torch.from_numpy(
-                _standardise(
-                    speaker[start:stop].copy(), norm.coefficient_mean, norm.coefficient_std
-                )
-            ),
+            "speaker_coefficients": torch.from_numpy(norm.coefficients(speaker[start:stop].copy())),
             "listener_coefficients": torch.from_numpy(appropriate[0].copy()),
             "appropriate": torch.from_numpy(appropriate),
             "appropriate_valid": torch.from_numpy(valid),
@@ -235,9 +250,8 @@ class ReactDataset(Dataset):
                 [features, np.zeros((missing, features.shape[1]), np.float32)]
             )
             valid = np.concatenate([valid, np.zeros(missing, bool)])
-        norm = self.normalisation
-        if normalise and norm.visual_mean is not None:
-            features[valid] = _standardise(features[valid], norm.visual_mean, norm.visual_std)
+        if normalise:
+            self.normalisation.visual(features, valid)
         return features, valid
 
     def speaker_audio(self, clip: str, start: int, stop: int, normalise: bool = True) -> np.ndarray:
@@ -263,7 +277,7 @@ class ReactDataset(Dataset):
             steps = np.concatenate([steps, silence.astype(np.float32)])
         if not normalise:
             return steps
-        return _standardise(steps, self.normalisation.audio_mean, self.normalisation.audio_std)
+        return self.normalisation.audio(steps)
 
 
 @lru_cache(maxsize=512)
