@@ -241,7 +241,8 @@ class ReactionNode(Node):
         self._last_skip_log = 0.0
         self.earlier = {"held": 0, "audio_filled": 0}  # filled-in frames of past sessions
         self.work: queue.Queue = queue.Queue()  # grid frames (or a new-session mark) to process
-        self.backlog = 0  # grid frames in `work`
+        self.backlog = 0  # grid frames in `work`; changed by both threads, under the lock
+        self.backlog_lock = threading.Lock()
         self._new_session(first=True)
         self.running = True
         self.worker = threading.Thread(target=self._work_loop, name="reaction-worker", daemon=True)
@@ -326,7 +327,8 @@ class ReactionNode(Node):
         frames = self.buffer.pop_ready()
         if not frames:
             return
-        self.backlog += len(frames)
+        with self.backlog_lock:
+            self.backlog += len(frames)
         self.work.put((frames, arrival))
         held = sum(frame.held for frame in frames)
         filled = sum(frame.audio_filled > 0 for frame in frames)
@@ -357,7 +359,8 @@ class ReactionNode(Node):
                 self.get_logger().error(f"processing failed, interaction restarted: {error!r}")
                 self._reset_models()
             finally:
-                self.backlog -= len(frames)
+                with self.backlog_lock:
+                    self.backlog -= len(frames)
 
     def _reset_models(self) -> None:
         self.generator.reset()
