@@ -110,10 +110,16 @@ def run(args) -> int:
             _stop(process)
 
     step(3, "scoring the recorded reactions and writing reaction.mp4")
-    from reactface_ros.bag.evaluate import evaluate_bags, format_report
+    from reactface_ros.bag.evaluate import (
+        evaluate_recording,
+        format_report,
+        load_recorded,
+        load_reference,
+    )
 
-    report = evaluate_bags(recorded, bag)
-    video, frames = write_side_by_side(recorded, bag, out / "reaction.mp4")
+    windows, reference = load_recorded(recorded), load_reference(bag)
+    report = evaluate_recording(windows, reference)
+    video, frames = write_side_by_side(windows, reference, bag, out / "reaction.mp4")
     (out / "summary.json").write_text(json.dumps(report, indent=2))
     summary = format_report(report)
     (out / "summary.txt").write_text(summary + "\n")
@@ -125,20 +131,19 @@ def run(args) -> int:
     return 0
 
 
-def write_side_by_side(recorded: Path, bag: Path, path: Path) -> tuple[Path, int]:
-    """Speaker camera frames beside the first sampled reactions, rendered, labelled."""
+def write_side_by_side(windows, reference, bag: Path, path: Path) -> tuple[Path, int]:
+    """Speaker camera frames (from `bag`) beside the first sampled reactions of the
+    recorded `windows`, rendered and labelled; `reference` is the bag's frame grid."""
     import cv2
 
     from reactface_core.face.render import RenderConfig, make_renderer
     from reactface_core.face.scene import Appearance
     from reactface_core.face.video import FrameWriter
-    from reactface_ros.bag.evaluate import load_recorded, load_reference, reactions_on_grid
+    from reactface_ros.bag.evaluate import reactions_on_grid
     from reactface_ros.bag.interaction import INPUT_TOPICS
     from reactface_ros.bag.store import read_messages
     from reactface_ros.image import to_rgb
 
-    reference = load_reference(bag)
-    windows = load_recorded(recorded)
     grid = reactions_on_grid(windows, reference.frame_stamps)
     shown = min(SHOWN_SAMPLES, grid.reactions.shape[0])
     reactions = np.nan_to_num(grid.reactions[:shown])  # frames before the first window: neutral

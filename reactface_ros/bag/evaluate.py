@@ -147,8 +147,12 @@ def evaluate_bags(
     recorded_path: str | Path, reference_path: str | Path, topic: str = REACTION_TOPIC
 ) -> dict:
     """Everything `reactface bag evaluate` reports, as a dict."""
-    reference = load_reference(reference_path)
-    recorded = load_recorded(recorded_path, topic)
+    reference = load_reference(reference_path)  # first: a missing reference is named first
+    return evaluate_recording(load_recorded(recorded_path, topic), reference)
+
+
+def evaluate_recording(recorded: Recorded, reference: Reference) -> dict:
+    """`evaluate_bags` on bags already read."""
     first = recorded.windows[0]
     if reference.face_model is not None and reference.face_model != first.face_model.name:
         raise BagError(
