@@ -256,20 +256,15 @@ def write_clip(root: Path, plan: WorldPlan, clip: ClipPlan) -> dict:
 def _write_video(path: Path, coefficients: np.ndarray, distance: float) -> None:
     """Render the speaker's face with the project's renderer, through the same virtual camera
     as the landmarks, to a 25 fps 256x256 mp4 (so `reactface prepare` finds the same face)."""
-    import cv2
-
     from reactface_core.face.render import RenderConfig, make_renderer
+    from reactface_core.face.video import FrameWriter
 
-    config = RenderConfig(camera=camera.Camera(distance=distance))
-    size = (camera.IMAGE_SIZE, camera.IMAGE_SIZE)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), speaker.FPS, size)
-    try:
-        with make_renderer("arkit58", config=config) as renderer:
-            for start in range(0, len(coefficients), 125):
-                for frame in renderer.render(coefficients[start : start + 125]):
-                    writer.write(np.ascontiguousarray(frame[..., ::-1]))
-    finally:
-        writer.release()
+    config = RenderConfig(
+        width=camera.IMAGE_SIZE, height=camera.IMAGE_SIZE, camera=camera.Camera(distance=distance)
+    )
+    with make_renderer("arkit58", config=config) as renderer, FrameWriter(path, speaker.FPS) as out:
+        for _, chunk in renderer.chunks(coefficients):
+            out.write(renderer.render(chunk))
 
 
 _worker_state: dict = {}
