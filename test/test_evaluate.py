@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
@@ -217,14 +215,6 @@ def test_prediction_files_are_checked_against_the_split(tmp_path, data):
         assert name in str(error.value)
     with pytest.raises(FileNotFoundError, match="missing.npy"):
         load_predictions(tmp_path / "missing.npy", data)
-
-
-def test_checkpoint_evaluation_names_the_missing_generation_function(monkeypatch, tmp_path):
-    from reactface_core.cli import main
-
-    monkeypatch.setitem(sys.modules, "reactface_core.generate", None)  # as if not installed
-    with pytest.raises(SystemExit, match="generate_reactions"):
-        main(["evaluate", "--data", str(tmp_path), "--checkpoint", str(tmp_path / "m.pt")])
 
 
 # ---- the command on a REACT-layout folder -------------------------------------------------

@@ -34,18 +34,8 @@ def register(subparsers, common):
 
 
 def _add(names, common, name, help_text, module_name):
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name != module_name:
-            raise
-        from reactface_core.cli._stub import register_stub
-
-        return register_stub(names, common, name, help_text, issue=_ISSUES[name])
+    module = importlib.import_module(module_name)
     parser = names.add_parser(name, parents=[common], help=help_text, description=module.__doc__)
     module.add_arguments(parser)
     parser.set_defaults(func=module.run)
     return parser
-
-
-_ISSUES = {"render": 3, "streaming": 5, "metrics": 6, "perception": 8, "ros": 9}

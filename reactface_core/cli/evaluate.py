@@ -121,7 +121,6 @@ def run(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
     device = resolve_device(args.device)
     baselines = _baseline_names(args.baselines)
-    generate = _generation_function() if args.checkpoint is not None else None  # fail fast
     data = load_evaluation_set(args.data, args.split)
     if args.pred is not None:
         try:
@@ -130,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"reactface evaluate: {error}") from None
         name = args.name or args.pred.stem
     else:
-        reactions = generate(
+        from reactface_core.generate import generate_reactions
+
+        reactions = generate_reactions(
             args.checkpoint, args.data, args.split, args.num_samples, args.seed, device
         )
         what = f"reactions generated from {args.checkpoint}"
@@ -225,19 +226,3 @@ def load_evaluation_set(data_dir: Path, split: str):
         return load_react_split(data_dir, split)
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"reactface evaluate: {error}") from None
-
-
-def _generation_function():
-    """`reactface_core.generate.generate_reactions`, or a clear message that it is missing."""
-    try:
-        from reactface_core.generate import generate_reactions
-    except ModuleNotFoundError as error:
-        if error.name != "reactface_core.generate":
-            raise
-        raise SystemExit(
-            "reactface evaluate --checkpoint needs "
-            "reactface_core.generate.generate_reactions(checkpoint_path, data_dir, split, "
-            "num_samples, seed, device), which is not in this installation yet (issue #7). "
-            "Generate the reactions another way and pass them with --pred."
-        ) from None
-    return generate_reactions
