@@ -131,9 +131,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         from reactface_core.generate import generate_reactions
 
-        reactions = generate_reactions(
-            args.checkpoint, args.data, args.split, args.num_samples, args.seed, device
-        )
+        try:
+            reactions = generate_reactions(
+                args.checkpoint, args.data, args.split, args.num_samples, args.seed, device
+            )
+        except (FileNotFoundError, ValueError) as error:  # CheckpointError is a ValueError
+            raise SystemExit(f"reactface evaluate: {error}") from None
         what = f"reactions generated from {args.checkpoint}"
         predictions = check_predictions_against(reactions, data, what)
         name = args.name or args.checkpoint.stem

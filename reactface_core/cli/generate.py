@@ -39,15 +39,18 @@ def run(args) -> int:
     from reactface_core.generate import generate_reactions
     from reactface_core.utils import resolve_device
 
-    predictions = generate_reactions(
-        args.checkpoint,
-        args.data,
-        args.split,
-        args.samples,
-        seed=args.seed,
-        device=resolve_device(args.device),
-        deterministic=args.deterministic,
-    )
+    try:
+        predictions = generate_reactions(
+            args.checkpoint,
+            args.data,
+            args.split,
+            args.samples,
+            seed=args.seed,
+            device=resolve_device(args.device),
+            deterministic=args.deterministic,
+        )
+    except (FileNotFoundError, ValueError) as error:  # CheckpointError is a ValueError
+        raise SystemExit(f"reactface generate: {error}") from None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, predictions.astype(np.float32))
     print(f"wrote {args.out}: {predictions.shape} (speakers, samples, frames, coefficients)")

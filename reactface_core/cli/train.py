@@ -61,7 +61,11 @@ def run(args) -> int:
         overrides["output"] = args.output
     if args.seed is not None:
         overrides["seed"] = args.seed
-    config = load_train_config(args.config, overrides)
-    best = Trainer(config, resolve_device(args.device), resume=args.resume).run()
+    try:
+        config = load_train_config(args.config, overrides)
+        trainer = Trainer(config, resolve_device(args.device), resume=args.resume)
+    except (FileNotFoundError, ValueError) as error:  # config, data or --resume checkpoint
+        raise SystemExit(f"reactface train: {error}") from None
+    best = trainer.run()
     print(f"best checkpoint: {best}")
     return 0
