@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 from scipy.signal import firwin
 
+from reactface_core.contract import AUDIO_RATE, FPS, SAMPLES_PER_FRAME
+
 NANOSECONDS = 1_000_000_000
-AUDIO_RATE = 16_000  # Hz, the model's audio rate (contract 3)
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8_000, 192_000
 
 
@@ -139,8 +140,8 @@ class SpeakerBuffer:
     within which consecutive audio chunks count as contiguous (default: half a chunk).
     """
 
-    fps: float = 25.0
-    samples_per_frame: int = 640
+    fps: float = FPS
+    samples_per_frame: int = SAMPLES_PER_FRAME
     max_delay: float = 0.2
     sample_rate: int = 0
     jitter: float | None = None

@@ -89,7 +89,8 @@ def _measure(args, bag: Path) -> dict:
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
 
-    from reactface_ros.bag.interaction import AUDIO_TOPIC, CAMERA_TOPIC
+    from reactface_core import contract
+    from reactface_ros.bag.interaction import AUDIO_TOPIC, CAMERA_TOPIC, INPUT_TOPICS
     from reactface_ros.bag.replay import replay
     from reactface_ros.bag.store import topics_of
     from reactface_ros.convert import stamp_to_ns
@@ -97,7 +98,7 @@ def _measure(args, bag: Path) -> dict:
     from reactface_ros.nodes.common import OUTPUT_QOS
 
     inputs = [t for t in topics_of(bag) if t.startswith(CAMERA_TOPIC) or t == AUDIO_TOPIC]
-    compressed = any(t.endswith("/compressed") for t in inputs)
+    compressed = INPUT_TOPICS[1] in inputs
     command = [
         sys.executable, "-m", "reactface_ros.nodes.reaction", "--ros-args",
         "-p", f"window:={args.window}", "-p", f"samples:={args.samples}",
@@ -122,8 +123,10 @@ def _measure(args, bag: Path) -> dict:
             if status.name.endswith("reaction"):
                 diagnostics.append({kv.key: kv.value for kv in status.values})
 
-    receiver.create_subscription(ReactionWindow, "/reactface/reaction", on_window, OUTPUT_QOS)
-    receiver.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+    receiver.create_subscription(
+        ReactionWindow, contract.absolute(contract.REACTION_TOPIC), on_window, OUTPUT_QOS
+    )
+    receiver.create_subscription(DiagnosticArray, contract.DIAGNOSTICS_TOPIC, on_diagnostics, 10)
     executor = SingleThreadedExecutor()
     executor.add_node(receiver)
     spinning = threading.Thread(target=executor.spin, daemon=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from builtin_interfaces.msg import Time
 
+from reactface_core.contract import FPS
 from reactface_core.face.models import FaceModel, get_face_model
 from reactface_ros.msg import AudioChunk, FaceCoefficients, ReactionWindow
 
@@ -120,7 +121,7 @@ def window_to_message(
     coefficients: np.ndarray,
     face_model: FaceModel | str,
     stamp_ns: int,
-    fps: float = 25.0,
+    fps: float = FPS,
     selected_sample: int = 0,
 ) -> ReactionWindow:
     """N sampled reactions (N, w, D) of one window -> ReactionWindow."""

@@ -10,16 +10,21 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from reactface_core import contract
+
 PACKAGE = "reactface_ros"
 CONFIG_NAME = "reactface.yaml"
 
-# Default topic names (absolute); nodes use the relative names on the left.
+# Launch argument -> (the node's relative topic name, its default absolute name).
 TOPICS = {
-    "camera_topic": ("camera/image_raw", "/camera/image_raw"),
-    "audio_topic": ("audio/chunk", "/audio/chunk"),
-    "reaction_topic": ("reactface/reaction", "/reactface/reaction"),
-    "face_topic": ("reactface/face", "/reactface/face"),
-    "face_image_topic": ("reactface/face_image", "/reactface/face_image"),
+    key: (name, contract.absolute(name))
+    for key, name in (
+        ("camera_topic", contract.CAMERA_TOPIC),
+        ("audio_topic", contract.AUDIO_TOPIC),
+        ("reaction_topic", contract.REACTION_TOPIC),
+        ("face_topic", contract.FACE_TOPIC),
+        ("face_image_topic", contract.FACE_IMAGE_TOPIC),
+    )
 }
 
 
@@ -58,7 +63,8 @@ def remappings(spec: NodeSpec, topics: dict[str, str]) -> list[tuple[str, str]]:
         chosen = topics.get(key) or TOPICS[key][1]
         rules.append((default, chosen))
         if key == "camera_topic":  # image_transport's compressed sub-topic follows along
-            rules.append((default + "/compressed", chosen + "/compressed"))
+            suffix = contract.COMPRESSED_SUFFIX
+            rules.append((default + suffix, chosen + suffix))
     return rules
 
 

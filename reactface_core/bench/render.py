@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+from reactface_core.contract import FPS
+
 BACKENDS = ("moderngl", "numpy")
 
 
@@ -48,7 +50,7 @@ def reaction_batch(frames: int, rng: np.random.Generator) -> np.ndarray:
     from reactface_core.face.models import get_face_model
 
     model = get_face_model("arkit58")
-    t = np.arange(frames)[:, None] / 25.0
+    t = np.arange(frames)[:, None] / FPS
     phase = rng.uniform(0, 2 * np.pi, (1, model.dim))
     rate = rng.uniform(0.1, 0.6, (1, model.dim))
     wave = 0.5 + 0.5 * np.sin(2 * np.pi * rate * t + phase)  # (T, 58) in [0, 1]

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reactface_core.contract import FPS
 from reactface_core.face.models import DEFAULT_FACE_MODEL, FACE_MODELS
 
 if TYPE_CHECKING:
@@ -70,7 +71,9 @@ def register(subparsers, common):
     parser.add_argument(
         "--size", type=int, default=256, help="frame width and height in pixels (default: 256)"
     )
-    parser.add_argument("--fps", type=float, default=25.0, help="frames per second (default: 25)")
+    parser.add_argument(
+        "--fps", type=float, default=float(FPS), help=f"frames per second (default: {FPS})"
+    )
     parser.add_argument(
         "--background",
         default="38,44,58",

@@ -3,7 +3,7 @@
 One item is one (speaker, listener) pair of the split (both directions or the csv's only,
 per `dataset.json`; see `react.py`) cut to a window of `window` frames: a random crop per
 epoch for training, the start of the clip (or the whole clip, `window=None`) otherwise.
-Item dict (shared contract 5; T = window frames, K = `max_appropriate`):
+Item dict (contract 5; T = window frames, K = `max_appropriate`):
 
     speaker_visual         (T, D_v) float32  `perception.landmarks.visual_features` of
                                              Landmark_files/<speaker>.npy (zeros where lost)

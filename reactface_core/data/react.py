@@ -59,9 +59,10 @@ from pathlib import Path
 
 import numpy as np
 
+from reactface_core.contract import FPS
+
 SPLITS = ("train", "val", "test")
 DIRECTIONS = ("both", "speaker_to_listener")
-FPS = 25
 REACT_CLIP_FRAMES = 751
 METADATA_FILE = "dataset.json"
 CSV_HEADER = ("", "speaker_path", "listener_path")

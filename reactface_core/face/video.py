@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reactface_core.contract import FPS
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov")
 
 
@@ -16,7 +18,7 @@ class FrameWriter:
     GIF, no suffix -> a folder of `frame_00000.png` files.
     """
 
-    def __init__(self, path: str | Path, fps: float = 25.0):
+    def __init__(self, path: str | Path, fps: float = FPS):
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.path, self.fps = Path(path), float(fps)

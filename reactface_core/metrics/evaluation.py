@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from reactface_core.contract import FPS
 from reactface_core.face.models import get_face_model
 from reactface_core.metrics.baselines import BaselineData, baseline_predictions
 from reactface_core.metrics.dims import frdist_groups, part_columns
@@ -41,7 +42,7 @@ class EvaluationSet:
     true_listener: np.ndarray  # (K,) row of `listeners` that really answered speaker k
     appropriate: list[np.ndarray]  # A(k): rows of `listeners` appropriate for speaker k
     face_model: str = "arkit58"
-    fps: float = 25.0
+    fps: float = FPS
     train_speakers: np.ndarray | None = None  # (K_train, T', D), for the baselines
     train_listeners: np.ndarray | None = None
     speaker_clips: tuple[str, ...] = ()  # names of the rows of `speakers`, when known

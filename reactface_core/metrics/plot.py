@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reactface_core.contract import FPS
+
 
 def most_active_dims(sequences: np.ndarray, count: int, smoothing: int = 12) -> list[int]:
     """`count` informative coefficient columns of `sequences` (..., T, D) to plot.
@@ -39,7 +41,7 @@ def plot_reactions(
     appropriate_lists: Sequence[np.ndarray],
     speaker_indices: Sequence[int],
     dim_names: Sequence[str],
-    fps: float = 25.0,
+    fps: float = FPS,
     dims: Sequence[int] | None = None,
     title: str = "",
 ) -> list[int]:

@@ -22,12 +22,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from reactface_core.contract import FPS
 from reactface_core.metrics.sets import check_predictions, check_sequences
 
 CONSTANT_VARIANCE = 1e-20  # a window whose variance is below this counts as constant
 
 
-def default_max_lag(fps: float = 25.0, seconds: float = 2.0) -> int:
+def default_max_lag(fps: float = FPS, seconds: float = 2.0) -> int:
     """Largest lag the REACT scripts scan: int(seconds * fps) - 1 frames (49 at 25 fps)."""
     return int(seconds * fps) - 1
 

@@ -1,4 +1,4 @@
-"""Speaker audio features (shared contract 3): 16 kHz mono and causal log-mel at 50 Hz.
+"""Speaker audio features (contract 3): 16 kHz mono and causal log-mel at 50 Hz.
 
 Log-mel step j summarises the WINDOW samples that end at sample (j + 1) * HOP, i.e.
 samples [(j + 1) * HOP - WINDOW, (j + 1) * HOP), with zeros before the start of the clip.
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from reactface_core.contract import AUDIO_RATE as SAMPLE_RATE
+
 HOP = 320  # 20 ms: 50 steps per second, two per 25 fps video frame
 WINDOW = 400  # 25 ms analysis window ending at the step's last sample
 N_FFT = 512

@@ -1,4 +1,4 @@
-"""Raw speaker landmarks from camera frames (shared contract 1) with the legacy MediaPipe mesh.
+"""Raw speaker landmarks from camera frames (contract 1) with the legacy MediaPipe mesh.
 
 The legacy `mp.solutions.face_mesh` graph ships its models inside the `mediapipe==0.10.21`
 wheel, so nothing is downloaded. One `FaceLandmarker` serves both worlds:
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from reactface_core.contract import FPS
 from reactface_core.perception.landmarks import NUM_LANDMARKS
 
-VIDEO_FPS = 25.0  # contract 1: one landmark row per frame at 25 fps
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
@@ -139,14 +139,14 @@ def _video_frames(path: Path) -> Iterator[np.ndarray]:
     if not ok:
         capture.release()
         raise ValueError(f"cannot decode video file {path} (expected an mp4/avi OpenCV can read)")
-    fps = capture.get(cv2.CAP_PROP_FPS) or VIDEO_FPS
+    fps = capture.get(cv2.CAP_PROP_FPS) or FPS
 
     def frames():
         try:
             frame, index, instant = first, 0, 0
             while frame is not None:
                 # 25 fps instant k shows source frame floor(k * fps / 25)
-                while np.floor(instant * fps / VIDEO_FPS + 1e-9) <= index:
+                while np.floor(instant * fps / FPS + 1e-9) <= index:
                     yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
                     instant += 1
                 ok, frame = capture.read()

@@ -1,4 +1,4 @@
-"""Speaker visual features from raw face-mesh landmarks (shared contract 2).
+"""Speaker visual features from raw face-mesh landmarks (contract 2).
 
 Raw landmarks (contract 1) are 468 MediaPipe face-mesh points per frame: x, y normalised by
 image width/height, z a relative depth in the units of x (smaller = nearer the camera).

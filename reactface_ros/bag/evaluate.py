@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reactface_core import contract
 from reactface_ros.bag.interaction import (
     APPROPRIATE_TOPIC,
     INPUT_TOPICS,
@@ -28,7 +29,7 @@ from reactface_ros.bag.interaction import (
 from reactface_ros.bag.store import BagError, read_messages
 from reactface_ros.convert import message_to_coefficients, message_to_window, stamp_to_ns
 
-REACTION_TOPIC = "/reactface/reaction"
+REACTION_TOPIC = contract.absolute(contract.REACTION_TOPIC)
 STAMP_TOLERANCE_NS = 1_000_000  # 1 ms: a window stamp this close to a frame stamp matches it
 
 

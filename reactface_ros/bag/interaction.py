@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reactface_core import contract
+from reactface_core.contract import FPS, FRAME_NS
 from reactface_core.face.models import get_face_model
 from reactface_ros.bag.store import BagWriter
 from reactface_ros.convert import (
@@ -35,16 +37,14 @@ from reactface_ros.convert import (
 )
 from reactface_ros.image import rgb_to_compressed, rgb_to_image
 
-FPS = 25.0
-FRAME_NS = NANOSECONDS // 25  # 40 ms
 DEFAULT_START_NS = 1_700_000_000 * NANOSECONDS  # a fixed, realistic stamp: bags are reproducible
-CAMERA_TOPIC = "/camera/image_raw"
-AUDIO_TOPIC = "/audio/chunk"
+CAMERA_TOPIC = contract.absolute(contract.CAMERA_TOPIC)
+AUDIO_TOPIC = contract.absolute(contract.AUDIO_TOPIC)
 SPEAKER_TOPIC = "/reference/speaker_face"
 LISTENER_TOPIC = "/reference/listener_face"
 APPROPRIATE_TOPIC = "/reference/appropriate"
 REFERENCE_WINDOW = 25  # frames per /reference/appropriate message
-INPUT_TOPICS = (CAMERA_TOPIC, CAMERA_TOPIC + "/compressed", AUDIO_TOPIC)
+INPUT_TOPICS = (CAMERA_TOPIC, CAMERA_TOPIC + contract.COMPRESSED_SUFFIX, AUDIO_TOPIC)
 
 
 @dataclass
@@ -60,7 +60,7 @@ class Interaction:
     frames: np.ndarray | Iterable[np.ndarray]
     num_frames: int
     audio: np.ndarray
-    sample_rate: int = 16_000
+    sample_rate: int = contract.AUDIO_RATE
     face_model: str = "arkit58"
     speaker: np.ndarray | None = None
     listener: np.ndarray | None = None
@@ -93,7 +93,9 @@ def write_interaction_bag(
     others = list(_audio_events(interaction, start_ns, chunk_ms))
     others += _reference_events(interaction, model, start_ns)
     heapq.heapify(others)
-    camera_topic = CAMERA_TOPIC if image_format == "raw" else CAMERA_TOPIC + "/compressed"
+    camera_topic = (
+        CAMERA_TOPIC if image_format == "raw" else CAMERA_TOPIC + contract.COMPRESSED_SUFFIX
+    )
     frames = iter(interaction.frames)
     if progress:
         from tqdm import tqdm

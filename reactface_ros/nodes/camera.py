@@ -18,6 +18,8 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
+from reactface_core import contract
+from reactface_core.contract import FPS
 from reactface_ros.image import rgb_to_image
 from reactface_ros.nodes.common import (
     CAMERA_QOS,
@@ -39,7 +41,7 @@ PARAMS = [
     Param("height", 480, "requested capture height in pixels", range=(16, 8192)),
     Param(
         "fps",
-        25.0,
+        float(FPS),
         "requested frame rate (Hz); video files are paced at this rate",
         range=(1.0, 240.0),
     ),
@@ -90,7 +92,7 @@ class CameraNode(Node):
         self.pending = frame  # first frame, published by the capture thread
         self.counts = {"frames_published": 0, "read_failures": 0}
         self.exit_code = 0
-        self.publisher = self.create_publisher(Image, "camera/image_raw", CAMERA_QOS)
+        self.publisher = self.create_publisher(Image, contract.CAMERA_TOPIC, CAMERA_QOS)
         self.diagnostics = Diagnostics(self, self.p["diagnostics_period"], self._diagnose)
         self.running = True
         self.thread = threading.Thread(target=self._capture_loop, daemon=True)

@@ -24,6 +24,8 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from reactface_core import contract
+
 # Sensors: best effort (a late frame is worthless, never block the driver), keep the newest.
 CAMERA_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
@@ -135,7 +137,7 @@ class Diagnostics:
         collect: Callable[[], tuple[int, str, dict[str, Any]]],
     ):
         self.node, self.collect = node, collect
-        self.publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.publisher = node.create_publisher(DiagnosticArray, contract.DIAGNOSTICS_TOPIC, 10)
         self.timer = node.create_timer(period, self.publish) if period > 0 else None
 
     def publish(self) -> None:

@@ -34,6 +34,8 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 
+from reactface_core import contract
+from reactface_core.contract import FPS, SAMPLES_PER_FRAME
 from reactface_core.online import (
     SELECTION_POLICIES,
     Rejected,
@@ -61,9 +63,7 @@ from reactface_ros.nodes.common import (
     run,
 )
 
-FPS = 25.0  # the model's frame rate (contract 1)
 NEW_SESSION = object()  # work-queue mark: reset the models' state before the next frames
-SAMPLES_PER_FRAME = 640  # 16 kHz samples per frame: k = 2 log-mel steps of 320
 
 PARAMS = [
     Param(
@@ -248,16 +248,19 @@ class ReactionNode(Node):
         self.worker = threading.Thread(target=self._work_loop, name="reaction-worker", daemon=True)
         self.worker.start()
 
-        self.window_pub = self.create_publisher(ReactionWindow, "reactface/reaction", OUTPUT_QOS)
-        self.face_pub = self.create_publisher(FaceCoefficients, "reactface/face", OUTPUT_QOS)
+        self.window_pub = self.create_publisher(ReactionWindow, contract.REACTION_TOPIC, OUTPUT_QOS)
+        self.face_pub = self.create_publisher(FaceCoefficients, contract.FACE_TOPIC, OUTPUT_QOS)
         self.face_timer = self.create_timer(1.0 / FPS, self._publish_face)
         if self.p["image_transport"] == "compressed":
             self.create_subscription(
-                CompressedImage, "camera/image_raw/compressed", self._on_image, CAMERA_QOS
+                CompressedImage,
+                contract.CAMERA_TOPIC + contract.COMPRESSED_SUFFIX,
+                self._on_image,
+                CAMERA_QOS,
             )
         else:
-            self.create_subscription(Image, "camera/image_raw", self._on_image, CAMERA_QOS)
-        self.create_subscription(AudioChunk, "audio/chunk", self._on_audio, AUDIO_QOS)
+            self.create_subscription(Image, contract.CAMERA_TOPIC, self._on_image, CAMERA_QOS)
+        self.create_subscription(AudioChunk, contract.AUDIO_TOPIC, self._on_audio, AUDIO_QOS)
         self.diagnostics = Diagnostics(self, self.p["diagnostics_period"], self._diagnose)
         self.get_logger().info(
             f"ready: model {self.model_name} ({self.face_model}, w={self.w}, "

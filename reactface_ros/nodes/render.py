@@ -17,6 +17,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
+from reactface_core import contract
 from reactface_ros.convert import MessageError, message_to_coefficients
 from reactface_ros.image import rgb_to_image
 from reactface_ros.msg import FaceCoefficients
@@ -64,8 +65,8 @@ class RenderNode(Node):
             self.show = False
         self.counts = {"frames_received": 0, "frames_skipped": 0, "images_published": 0}
         self.latency = RollingStats()
-        self.publisher = self.create_publisher(Image, "reactface/face_image", OUTPUT_QOS)
-        self.create_subscription(FaceCoefficients, "reactface/face", self._on_face, OUTPUT_QOS)
+        self.publisher = self.create_publisher(Image, contract.FACE_IMAGE_TOPIC, OUTPUT_QOS)
+        self.create_subscription(FaceCoefficients, contract.FACE_TOPIC, self._on_face, OUTPUT_QOS)
         self.diagnostics = Diagnostics(self, self.p["diagnostics_period"], self._diagnose)
         self._renderer("arkit58")  # build the default renderer now, not on the first frame
         self.get_logger().info(

@@ -3,7 +3,7 @@
 Rig vertices (face frame, metres; `reactface_core.face.rig`) are projected through the
 same pinhole camera the face renderer uses (`face.scene.Camera`: on the +z axis, looking at
 the face centre, 19 degree vertical field of view) onto a 256x256 image, and written in
-the MediaPipe face-mesh convention of shared contract 1: x, y in [0, 1] of the image
+the MediaPipe face-mesh convention of contract 1: x, y in [0, 1] of the image
 width/height (y down), z a relative depth in units of x (smaller = nearer the camera, 0 at
 the face's mean depth). So a rendered video of the same coefficients run through MediaPipe
 gives (nearly) the same landmarks, and `perception.landmarks.visual_features` treats both

@@ -22,10 +22,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from reactface_core.contract import FPS
 from reactface_core.data.world import signals
 from reactface_core.face.models import get_face_model
 
-FPS = 25
 EMOTIONS = ("neutral", "happy", "sad", "surprised", "concerned")
 VOWELS = ("a", "e", "i", "o", "u")
 CONSONANTS = ("none", "plosive", "fricative", "nasal")

@@ -17,11 +17,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import butter, lfilter
 
+from reactface_core.contract import AUDIO_RATE as SAMPLE_RATE
+from reactface_core.contract import FPS, SAMPLES_PER_FRAME
 from reactface_core.data.world import signals
-from reactface_core.data.world.speaker import FPS, SpeakerScript, SpeakerStyle, Syllables
+from reactface_core.data.world.speaker import SpeakerScript, SpeakerStyle, Syllables
 
-SAMPLE_RATE = 16_000
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640: a clip of T frames has T * 640 samples
 N_FFT, HOP = 512, 256
 ENVELOPE_RATE = 4000  # Hz at which envelopes are evaluated before interpolation
 
