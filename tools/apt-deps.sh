@@ -4,8 +4,9 @@
 #   libegl1 libegl-mesa0 libgl1-mesa-dri   offscreen EGL rendering (moderngl)
 #   cmake g++                              building the ROS 2 messages from msg/
 #   python3-venv                           `python3 -m venv` on a Debian system Python
+#   espeak-ng                              real speech for the synthetic world and the test clips
 set -euo pipefail
-packages=(libportaudio2 libegl1 libegl-mesa0 libgl1-mesa-dri cmake g++)
+packages=(libportaudio2 libegl1 libegl-mesa0 libgl1-mesa-dri cmake g++ espeak-ng)
 if ! "${PYTHON:-python3}" -c "import ensurepip, venv" 2>/dev/null; then
     packages+=(python3-venv)
 fi
