@@ -3,8 +3,10 @@
 A checkpoint is a `torch.save`d dict of tensors and plain Python values, loaded with
 `torch.load(..., weights_only=True)`: a file from somewhere else cannot run code on load.
 It carries the model config, the face model (coefficient layout), the normalisation
-statistics of the training data, the code version and a fingerprint of the data it was
-trained on, so a checkpoint can never be silently used with the wrong layout or config.
+statistics of the training data, the version of the speaker features it was trained on
+(`perception.landmarks.FEATURE_VERSION`), the code version and a fingerprint of the data it
+was trained on, so a checkpoint can never be silently used with the wrong layout, config or
+features.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from typing import Any
 
 import torch
 
+from reactface_core.perception.landmarks import FEATURE_VERSION
+
 FORMAT = "reactface-checkpoint"
 FORMAT_VERSION = 1
+UNVERSIONED_FEATURES = 1  # checkpoints written before features carried a version
 
 
 class CheckpointError(ValueError):
@@ -36,6 +41,7 @@ class Checkpoint:
     data_fingerprint: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     training_state: dict[str, Any] = field(default_factory=dict)  # optimiser, step: for --resume
+    feature_version: int = FEATURE_VERSION  # speaker features the model was trained on
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **self.__dict__}
@@ -74,6 +80,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"reads version {FORMAT_VERSION}"
         )
     fields = {key: value for key, value in raw.items() if key not in ("format", "format_version")}
+    found = fields.setdefault("feature_version", UNVERSIONED_FEATURES)
+    if found != FEATURE_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} was trained on speaker features version {found}, this reactface "
+            f"computes version {FEATURE_VERSION}: retrain it (`make model`)"
+        )
     try:
         return Checkpoint(**fields)
     except TypeError as error:

@@ -22,8 +22,9 @@ Data contracts (the numbered "contract N" that module docstrings cite)
     1  raw landmarks: (T, 468, 3) MediaPipe face-mesh points per frame at FPS, x and y in
        [0, 1] of the image width and height (y down), z a relative depth in units of x;
        NaN rows where no face was found (`perception.face_tracker`, the synthetic camera)
-    2  speaker visual features: (T, D_v) from raw landmarks by
-       `perception.landmarks.visual_features` (its docstring defines the columns)
+    2  speaker visual features: (T, D_v) from raw landmarks by the stateful
+       `perception.landmarks.SpeakerFeatures`, one per session from its first frame (its
+       docstring defines the columns; checkpoints record its FEATURE_VERSION)
     3  speaker audio: AUDIO_RATE mono, causal log-mel with AUDIO_STEPS_PER_FRAME steps per
        frame (`perception.audio`)
     4  listener reactions: (T, D) face-model coefficients at FPS (`face.models`)

@@ -87,3 +87,24 @@ def test_config_mismatch_names_the_keys(tmp_path):
     with pytest.raises(CheckpointError, match=r"dim: checkpoint 8 vs config 16"):
         check_config(checkpoint, {"dim": 16, "window": 8}, "model.pt")
     check_config(checkpoint, {"dim": 8, "window": 8}, "model.pt")
+
+
+def test_checkpoint_of_other_speaker_features_is_refused_naming_both_versions(tmp_path):
+    from reactface_core.perception.landmarks import FEATURE_VERSION
+
+    path = save_checkpoint(make_checkpoint(), tmp_path / "model.pt")
+    assert load_checkpoint(path).feature_version == FEATURE_VERSION
+    older = make_checkpoint()
+    older.feature_version = FEATURE_VERSION - 1
+    save_checkpoint(older, path)
+    expected = (
+        rf"model\.pt was trained on speaker features version {FEATURE_VERSION - 1}, "
+        rf"this reactface computes version {FEATURE_VERSION}"
+    )
+    with pytest.raises(CheckpointError, match=expected):
+        load_checkpoint(path)
+    unversioned = make_checkpoint().to_dict()  # written before features had a version: 1
+    del unversioned["feature_version"]
+    torch.save(unversioned, path)
+    with pytest.raises(CheckpointError, match="speaker features version 1, "):
+        load_checkpoint(path)

@@ -16,7 +16,7 @@ from reactface_core.perception.face_tracker import (  # noqa: E402
     landmarks_from_video,
     read_frames,
 )
-from reactface_core.perception.landmarks import visual_features  # noqa: E402
+from reactface_core.perception.landmarks import align_faces, visual_features  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +41,10 @@ def test_shipped_portraits_give_468_landmarks_inside_the_face(static):
     assert 150 < x.min() < x.max() < 290 and 40 < y.min() < y.max() < 200
     assert raw[33, 0] < raw[263, 0] and raw[10, 1] < raw[152, 1] < raw[0, 1] + 0.2
     hopper = grace_hopper()  # 600 x 512 (H x W)
-    features, valid = visual_features(static(hopper)[None], aspect=600 / 512)
-    assert valid.all()
-    assert np.abs(features[0, :3]).max() < 0.3  # a near-frontal portrait
-    assert -1.5 < features[0, 5] < 0.5  # face size within a few times the reference
+    faces = align_faces(static(hopper)[None], aspect=600 / 512)
+    assert faces.valid.all()
+    assert np.abs(faces.head_pose()).max() < 0.3  # a near-frontal portrait
+    assert 0.1 < faces.scale[0] < 0.4  # outer eye corners ~ a fifth of the image width apart
 
 
 def test_flipped_and_rotated_images_give_mirrored_and_rolled_pose(static):
@@ -52,19 +52,22 @@ def test_flipped_and_rotated_images_give_mirrored_and_rolled_pose(static):
     rotation = cv2.getRotationMatrix2D((256, 256), 20, 1.0)  # 20 deg counter-clockwise
     rolled = cv2.warpAffine(image, rotation, (512, 512), borderMode=cv2.BORDER_REFLECT)
     frames = [image, image[:, ::-1], rolled, rolled[:, ::-1]]
-    features, valid = visual_features(np.stack([static(f) for f in frames]))
-    assert valid.all()
-    pose = features[:, :6]
+    faces = align_faces(np.stack([static(f) for f in frames]))
+    assert faces.valid.all()
+    pose = faces.head_pose()
     for original, mirror in ((0, 1), (2, 3)):
         assert pose[mirror, 0] == pytest.approx(pose[original, 0], abs=0.03)  # pitch
         assert pose[mirror, 1] == pytest.approx(-pose[original, 1], abs=0.03)  # yaw
         assert pose[mirror, 2] == pytest.approx(-pose[original, 2], abs=0.03)  # roll
-        assert pose[mirror, 3] == pytest.approx(-pose[original, 3], abs=0.01)  # tx
-        assert pose[mirror, 5] == pytest.approx(pose[original, 5], abs=0.03)  # log-scale
+        assert faces.centre[mirror, 0] == pytest.approx(1 - faces.centre[original, 0], abs=0.01)
+        assert faces.scale[mirror] == pytest.approx(faces.scale[original], rel=0.03)
     # counter-clockwise on screen lifts the subject's left side: + roll
     assert pose[2, 2] - pose[0, 2] == pytest.approx(np.deg2rad(20), abs=np.deg2rad(2.5))
-    deformation = features[:, 6:]
-    assert np.abs(deformation[2] - deformation[0]).mean() < 0.1  # rotation is not expression
+    # rotation is not expression: the rolled face is the upright one, as speaker features
+    features, valid = visual_features(np.stack([static(f) for f in (image, rolled)]))
+    turned = np.deg2rad(20) - 0.1 / 2  # the neutral moved half a clipped step toward it
+    assert valid.all() and np.abs(features[1, :3] - [0, 0, turned]).max() < 0.04
+    assert np.abs(features[1, 6:]).mean() < 0.1
 
 
 def test_images_without_a_face_are_masked_not_errors(static):

@@ -11,12 +11,15 @@ from reactface_core.perception import audio
 from reactface_core.perception.landmarks import (
     ANCHOR_LANDMARKS,
     CAMERA_TO_FACE,
+    COLUMN_GROUPS,
     DEFORMATION_GAIN,
     FEATURE_LANDMARKS,
     POSE_DIM,
     VISUAL_FEATURE_DIM,
+    SpeakerFeatures,
+    align_faces,
     euler_to_rotation,
-    normalize_landmarks,
+    rotation_to_euler,
     template,
     visual_features,
 )
@@ -48,70 +51,169 @@ def test_template_is_symmetric_unit_size_in_camera_axes():
     assert t[1, 2] < t[234, 2]  # nose tip nearer the camera (z away)
 
 
-def test_known_pose_is_recovered_and_neutral_face_has_zero_deformation():
+def test_known_pose_size_and_position_are_recovered_by_the_alignment():
     angles = np.array([[0.0, 0.0, 0.0], [0.2, -0.4, 0.1], [-0.3, 0.5, -0.25]])
     frames = np.repeat(template()[None], 3, axis=0)
-    raw = posed_raw(frames, angles, scale=0.25 * np.e**0.5, centre=(0.6, 0.45, 0.1))
-    features, valid = visual_features(raw)
-    assert features.shape == (3, VISUAL_FEATURE_DIM) and features.dtype == np.float32
-    assert valid.all()
-    assert np.allclose(features[:, :3], angles, atol=1e-5)
-    assert np.allclose(features[:, 3:5], [0.1, -0.05], atol=1e-5)
-    assert np.allclose(features[:, 5], 0.5, atol=1e-5)  # log(scale / 0.25)
-    assert np.abs(features[:, POSE_DIM:]).max() < 1e-4
+    raw = posed_raw(frames, angles, scale=0.3, centre=(0.6, 0.45, 0.1))
+    faces = align_faces(raw)
+    assert faces.valid.all()
+    assert np.allclose(faces.head_pose(), angles, atol=1e-5)
+    assert np.allclose(faces.scale, 0.3) and np.allclose(faces.centre, [0.6, 0.45])
+    assert np.allclose(faces.shape, template(), atol=1e-6)
 
 
 def test_non_square_image_aspect_is_undone():
-    frames = template()[None]
-    raw = posed_raw(frames, [[0.1, 0.3, -0.2]], centre=(0.5, 0.6, 0.0), aspect=600 / 512)
-    features, _ = visual_features(raw, aspect=600 / 512)
-    assert np.allclose(features[0, :3], [0.1, 0.3, -0.2], atol=1e-5)
-    assert features[0, 4] == pytest.approx(0.6 / (600 / 512) - 0.5, abs=1e-5)
+    raw = posed_raw(template()[None], [[0.1, 0.3, -0.2]], centre=(0.5, 0.6, 0.0), aspect=600 / 512)
+    faces = align_faces(raw, aspect=600 / 512)
+    assert np.allclose(faces.head_pose(), [[0.1, 0.3, -0.2]], atol=1e-5)
+    assert np.allclose(faces.centre, [[0.5, 0.6]]) and np.allclose(faces.shape, template())
 
 
-def test_expression_changes_deformation_not_pose():
-    neutral = template()
-    open_mouth = neutral.copy()
+def test_first_face_is_the_neutral_and_motion_is_measured_against_it():
+    """A still face gives zeros wherever it sits; a nod, a turn, a step aside or nearer
+    then shows as rotation and motion in face sizes, an open mouth as deformation."""
+    still = np.repeat(template()[None], 300, axis=0)
+    raw = posed_raw(still, np.tile([0.1, 0.4, -0.1], (300, 1)), 0.2, (0.7, 0.4, 0.0))
+    features, valid = visual_features(raw)
+    assert valid.all() and np.abs(features).max() < 1e-6
+
+    nod = euler_to_rotation([[0.1, 0.4, -0.1]])[0] @ euler_to_rotation([[0.2, 0.0, 0.0]])[0]
     jaw = np.array([14, 17, 84, 87, 152, 148, 176, 377, 400, 178, 181, 317, 314, 402, 405])
+    open_mouth = template().copy()
     open_mouth[jaw, 1] += 0.15  # drop the lower lip and chin by 0.15 eye distances
-    raw = posed_raw(np.stack([neutral, open_mouth]), [[0.1, 0.2, 0.0]] * 2)
-    features, _ = visual_features(raw)
-    assert np.allclose(features[0, :POSE_DIM], features[1, :POSE_DIM], atol=1e-6)
-    deformation = features[1, POSE_DIM:].reshape(-1, 3)
-    moved = np.isin(FEATURE_LANDMARKS, jaw)
-    assert np.allclose(deformation[moved, 1], 0.15 * DEFORMATION_GAIN, atol=1e-4)
-    assert np.abs(deformation[~moved]).max() < 1e-4
+    moved = np.concatenate(
+        [
+            posed_raw(still[:1], [rotation_to_euler(nod[None])[0]], 0.2, (0.7, 0.4, 0.0)),
+            posed_raw(still[:1], [[0.1, 0.4, -0.1]], 0.2, (0.7 + 0.2 * 0.5, 0.4, 0.0)),
+            posed_raw(still[:1], [[0.1, 0.4, -0.1]], 0.2 * np.e**0.1, (0.7, 0.4, 0.0)),
+            posed_raw(open_mouth[None], [[0.1, 0.4, -0.1]], 0.2, (0.7, 0.4, 0.0)),
+        ]
+    )
+    speaker = SpeakerFeatures()
+    speaker(raw)
+    f, _ = speaker(moved)
+    rate = 1 / 250  # the neutral has seen 300 frames: 10 s time constant
+    assert f[0, :3] == pytest.approx([0.2 * (1 - rate * 0.1 / 0.2), 0, 0], abs=1e-3)  # a nod
+    assert np.abs(f[0, 3:]).max() < 0.01
+    assert f[1, 3] == pytest.approx(0.5 * (1 - rate * 0.25 / 0.5), abs=1e-3)  # half a face
+    assert f[2, 5] == pytest.approx(0.1 * (1 - rate), abs=1e-3)  # nearer: log-scale
+    deformation = f[3, POSE_DIM:].reshape(-1, 3)
+    lowered = np.isin(FEATURE_LANDMARKS, jaw)
+    assert np.allclose(deformation[lowered, 1], (0.15 - rate * 0.05) * DEFORMATION_GAIN, atol=1e-3)
+    assert np.abs(deformation[~lowered]).max() < 1e-2
 
 
-def test_mirrored_image_negates_yaw_roll_and_tx_and_swaps_sides():
-    rng = np.random.default_rng(0)
-    shape = template() + rng.normal(0, 0.02, size=(468, 3))  # an asymmetric expression
-    raw = posed_raw(shape[None], [[0.15, 0.35, -0.2]], centre=(0.42, 0.5, 0.0))
-    (f, f_flip), valid = visual_features(np.concatenate([raw, mirrored(raw)]))
-    assert valid.all()
-    assert f_flip[0] == pytest.approx(f[0], abs=1e-5)  # pitch
-    assert f_flip[1:3] == pytest.approx(-f[1:3], abs=1e-5)  # yaw, roll
-    assert f_flip[3] == pytest.approx(-f[3], abs=1e-5)  # tx
-    assert f_flip[4:6] == pytest.approx(f[4:6], abs=1e-5)  # ty, log-scale
-    shape, _, _ = normalize_landmarks(np.concatenate([raw, mirrored(raw)]))
-    assert np.allclose(shape[1][MIRROR] * [-1, 1, 1], shape[0], atol=1e-6)
+def test_features_do_not_depend_on_where_the_face_is_or_its_size_or_the_image_aspect():
+    rng = np.random.default_rng(3)
+    shapes = template() + rng.normal(0, 0.01, (80, 468, 3)).cumsum(axis=0) * 0.1
+    angles = rng.normal(0, 0.05, (80, 3)).cumsum(axis=0) * 0.3
+    near = posed_raw(shapes, angles, 0.35, (0.5, 0.5, 0.0))
+    far_corner = posed_raw(shapes, angles, 0.08, (0.2, 0.8, 0.3), aspect=720 / 1280)
+    a, _ = visual_features(near)
+    b, _ = visual_features(far_corner, aspect=720 / 1280)
+    assert np.abs(a).max() > 0.1 and np.abs(a - b).max() < 1e-4
 
 
-def test_frames_without_face_are_zero_and_invalid():
-    raw = posed_raw(np.repeat(template()[None], 5, axis=0), np.zeros((5, 3)))
-    raw[1] = np.nan
-    raw[3, 100] = np.nan
-    raw[4] = 0.5  # every point in one place: no face, not a division by zero
-    features, valid = visual_features(raw.astype(np.float16))
-    assert valid.tolist() == [True, False, True, False, False]
-    assert not features[[1, 3, 4]].any()
-    assert np.isfinite(features).all()
-    shape, pose, valid = normalize_landmarks(np.full((2, 468, 3), np.nan))
-    assert not valid.any() and np.isnan(shape).all() and not pose.any()
+def test_a_persons_own_face_shape_is_removed_by_the_neutral():
+    rng = np.random.default_rng(4)
+    identity = rng.normal(0, 0.03, (468, 3))  # another person: every point a few % off
+    expression = rng.normal(0, 0.01, (60, 468, 3)).cumsum(axis=0) * 0.5
+    angles = rng.normal(0, 0.03, (60, 3)).cumsum(axis=0)
+    a, _ = visual_features(posed_raw(template() + expression, angles))
+    b, _ = visual_features(posed_raw(template() + identity + expression, angles))
+    deformation = slice(POSE_DIM, None)
+    assert np.abs(a[:, deformation]).mean() > 0.1
+    assert (
+        np.abs(a[:, deformation] - b[:, deformation]).mean()
+        < 0.05 * np.abs(a[:, deformation]).mean()
+    )
+    assert np.abs(a[:, :POSE_DIM] - b[:, :POSE_DIM]).max() < 0.01
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_streaming_in_any_chunks_equals_the_whole_clip(seed):
+    rng = np.random.default_rng(seed)
+    frames = 400
+    shapes = template() + rng.normal(0, 0.01, (frames, 468, 3)).cumsum(axis=0) * 0.05
+    angles = rng.normal(0, 0.02, (frames, 3)).cumsum(axis=0)
+    centres = np.c_[0.5 + rng.normal(0, 0.003, (frames, 2)).cumsum(axis=0), np.zeros(frames)]
+    raw = np.concatenate(
+        [posed_raw(shapes[i : i + 1], angles[i : i + 1], 0.25, centres[i]) for i in range(frames)]
+    )
+    raw[rng.random(frames) < 0.1] = np.nan  # lost frames
+    raw[150:240] = np.nan  # 3.6 s without a face: a new neutral afterwards
+    offline, valid = visual_features(raw, aspect=0.75)
+    speaker, parts, position = SpeakerFeatures(), [], 0
+    while position < frames:
+        size = int(rng.choice([1, 2, 7, 8, 25, int(rng.integers(1, 60))]))
+        parts.append(speaker(raw[position : position + size], aspect=0.75))
+        position += size
+    assert np.array_equal(np.concatenate([f for f, _ in parts]), offline)
+    assert np.array_equal(np.concatenate([v for _, v in parts]), valid)
+    first_after_gap = 240 + np.flatnonzero(valid[240:])[0]
+    assert np.abs(offline[first_after_gap]).max() < 1e-6  # after the long gap: a new neutral
+    speaker.reset()
+    assert np.array_equal(speaker(raw, aspect=0.75)[0], offline)
+
+
+def test_frames_without_a_face_leave_the_neutral_untouched():
+    rng = np.random.default_rng(5)
+    shapes = template() + rng.normal(0, 0.01, (120, 468, 3)).cumsum(axis=0) * 0.05
+    raw = posed_raw(shapes, rng.normal(0, 0.02, (120, 3)).cumsum(axis=0))
+    gappy = raw.copy()
+    lost = np.zeros(120, bool)
+    lost[[5, 6, 40, 41, 42, 90]] = True
+    gappy[lost] = np.nan
+    gappy[41, :10] = 0.5  # a corrupt detection: not a face either
+    gappy[42] = 0.5  # every point in one place: degenerate, not a division by zero
+    features, valid = visual_features(gappy.astype(np.float16))
+    assert (valid == ~lost).all() and not features[lost].any() and np.isfinite(features).all()
+    assert np.allclose(features[~lost], visual_features(raw[~lost].astype(np.float16))[0])
     features, valid = visual_features(np.full((2, 468, 3), np.nan))
     assert features.shape == (2, VISUAL_FEATURE_DIM) and not features.any() and not valid.any()
     features, valid = visual_features(np.zeros((0, 468, 3)))
     assert features.shape == (0, VISUAL_FEATURE_DIM) and valid.shape == (0,)
+
+
+def test_one_glitch_barely_moves_the_neutral():
+    rng = np.random.default_rng(6)
+    shapes = template() + rng.normal(0, 0.002, (100, 468, 3))
+    raw = posed_raw(shapes, np.zeros((100, 3)))
+    glitch = raw.copy()
+    glitch[50] = posed_raw(template()[None] + rng.normal(0, 0.3, (1, 468, 3)), [[0.6, -0.5, 0.4]])
+    a, _ = visual_features(raw)
+    b, _ = visual_features(glitch)
+    after = slice(51, None)
+    assert np.abs(a[after] - b[after]).max() < 2 * DEFORMATION_GAIN * 0.05 / 50
+
+
+def test_mirrored_image_negates_yaw_roll_and_motion_x_and_swaps_sides():
+    rng = np.random.default_rng(0)
+    shapes = template() + rng.normal(0, 0.02, (30, 468, 3))  # asymmetric expressions
+    angles = rng.normal(0, 0.1, (30, 3))
+    raw = (
+        posed_raw(shapes, angles, centre=(0.42, 0.5, 0.0))
+        + np.c_[rng.normal(0, 0.01, (30, 2)), np.zeros(30)][:, None]
+    )
+    f, _ = visual_features(raw)
+    f_flip, _ = visual_features(mirrored(raw))
+    assert np.allclose(f_flip[:, [0, 4, 5]], f[:, [0, 4, 5]], atol=1e-5)  # pitch, y, scale
+    assert np.allclose(f_flip[:, [1, 2, 3]], -f[:, [1, 2, 3]], atol=1e-5)  # yaw, roll, x
+    deformation = f[:, POSE_DIM:].reshape(30, -1, 3)
+    flipped = f_flip[:, POSE_DIM:].reshape(30, -1, 3)
+    position = {point: k for k, point in enumerate(FEATURE_LANDMARKS)}
+    pairs = [
+        (k, position[MIRROR[p]]) for k, p in enumerate(FEATURE_LANDMARKS) if MIRROR[p] in position
+    ]
+    assert len(pairs) > 100
+    for k, m in pairs:
+        assert np.allclose(flipped[:, m], deformation[:, k] * [-1, 1, 1], atol=1e-4)
+
+
+def test_column_groups_cover_every_column_once():
+    covered = np.concatenate([np.arange(VISUAL_FEATURE_DIM)[s] for s in COLUMN_GROUPS.values()])
+    assert np.array_equal(covered, np.arange(VISUAL_FEATURE_DIM))
+    assert list(COLUMN_GROUPS)[:2] == ["rotation", "motion"]
 
 
 def test_bad_landmark_shape_is_a_clear_error():
@@ -210,17 +312,17 @@ def test_rig_head_pose_and_expression_map_to_pose_and_deformation_columns():
     coefficients[[1, 3], jaw_open] = 1.0
     coefficients[[2, 3], 52:55] = [0.2, -0.3, 0.15]  # pitch, yaw, roll
     coefficients[4, 52:55] = [-0.15, 0.35, -0.1]
-    features, valid = visual_features(through_virtual_camera(rig.vertices(coefficients)))
-    assert valid.all()
+    faces = align_faces(through_virtual_camera(rig.vertices(coefficients)))
+    assert faces.valid.all()
     # head pose of the rig comes back (perspective and the neck pivot cost a little)
-    assert np.abs(features[:, :3] - coefficients[:, 52:55]).max() < 0.05
-    assert -0.2 < features[0, 5] < 0.6  # the virtual camera frames a face near reference size
+    pose = faces.head_pose()
+    assert np.abs(pose - coefficients[:, 52:55]).max() < 0.05
     # an open jaw is deformation, not head pose, and nearly the same at any head pose
-    assert np.abs(features[1, :3] - features[0, :3]).max() < 0.02
-    frontal_jaw = features[1, POSE_DIM:] - features[0, POSE_DIM:]
-    posed_jaw = features[3, POSE_DIM:] - features[2, POSE_DIM:]
+    assert np.abs(pose[1] - pose[0]).max() < 0.02
+    shape = faces.shape[:, FEATURE_LANDMARKS] * DEFORMATION_GAIN
+    frontal_jaw, posed_jaw = shape[1] - shape[0], shape[3] - shape[2]
     assert np.abs(frontal_jaw).max() > 1.0
     assert np.abs(posed_jaw - frontal_jaw).mean() < 0.15 * np.abs(frontal_jaw).mean()
     # seen from far away (no perspective) the neutral rig face is the template itself
     far = through_virtual_camera(rig.vertices(coefficients[:1]), 55.0, 24.0 * 0.55 / 55.0)
-    assert np.abs(visual_features(far)[0][0, POSE_DIM:]).max() < 0.01
+    assert np.abs(align_faces(far).shape - template()).max() < 0.001

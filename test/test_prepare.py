@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ skimage_data = pytest.importorskip("skimage.data")
 
 from reactface_core.cli import main  # noqa: E402
 from reactface_core.perception.audio import load_audio, log_mel  # noqa: E402
-from reactface_core.perception.prepare import find_jobs  # noqa: E402
+from reactface_core.perception.prepare import find_jobs, landmark_aspect  # noqa: E402
 
 CLIP = "NoXI/001_2016-03-17_Paris/Expert_video/1"
 
@@ -62,6 +64,7 @@ def test_prepare_writes_contract_files_reports_failures_and_resumes(dataset, cap
     folder = np.load(dataset / "Landmark_files" / "RECOLA/group-1/P25/2.npy")
     assert folder.shape == (3, 468, 3) and np.isfinite(folder).all()
     assert np.abs(folder[0].astype(np.float32) - landmarks[0]).mean() < 2 / 256  # same face
+    assert landmark_aspect(dataset / "Landmark_files" / f"{CLIP}.npy") == 1.0  # 256 x 256
 
     logmel = np.load(dataset / "Logmel_files" / f"{CLIP}.npy")
     wav = dataset / "Audio_files" / f"{CLIP}.wav"
@@ -107,3 +110,17 @@ def test_not_a_dataset_is_a_clear_error(tmp_path, capsys):
     assert "Video_files/" in capsys.readouterr().err
     assert main(["prepare", "--data", str(tmp_path / "nope")]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_frame_size_is_kept_beside_the_landmarks_and_sets_the_aspect(tmp_path, capsys):
+    face = cv2.resize(skimage_data.astronaut(), (480, 480))
+    wide = np.zeros((480, 640, 3), np.uint8)
+    wide[:, 80:560] = face
+    write_video(tmp_path / "Video_files" / "clip.mp4", [wide] * 4)
+    assert main(["prepare", "--data", str(tmp_path), "--only", "landmarks"]) == 0
+    target = tmp_path / "Landmark_files" / "clip.npy"
+    assert json.loads(target.with_suffix(".json").read_text()) == {"width": 640, "height": 480}
+    assert landmark_aspect(target) == 0.75
+    target.with_suffix(".json").write_text("{")
+    with pytest.raises(ValueError, match=r"clip\.json is unreadable"):
+        landmark_aspect(target)

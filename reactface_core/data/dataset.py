@@ -5,8 +5,11 @@ per `dataset.json`; see `react.py`) cut to a window of `window` frames: a random
 epoch for training, the start of the clip (or the whole clip, `window=None`) otherwise.
 Item dict (contract 5; T = window frames, K = `max_appropriate`):
 
-    speaker_visual         (T, D_v) float32  `perception.landmarks.visual_features` of
-                                             Landmark_files/<speaker>.npy (zeros where lost)
+    speaker_visual         (T, D_v) float32  `perception.landmarks.SpeakerFeatures` of
+                                             Landmark_files/<speaker>.npy, run over the
+                                             whole clip from its first frame (so a window's
+                                             features carry the neutral of the frames
+                                             before it, as online); zeros where lost
     speaker_visual_valid   (T,)     bool     False where no face was found
     speaker_audio          (2T, D_a) float32 causal log-mel at 50 Hz (Logmel_files cache, or
                                              computed from Audio_files/<speaker>.wav)
@@ -42,6 +45,7 @@ from reactface_core.data import react
 from reactface_core.face.models import get_face_model
 from reactface_core.perception import audio as audio_features
 from reactface_core.perception.landmarks import visual_features
+from reactface_core.perception.prepare import landmark_aspect
 
 FRAME_SLACK = 2  # landmarks / audio may be this many frames shorter than the coefficients
 STEPS_PER_FRAME = 2  # log-mel steps per video frame (the paper's k)
@@ -304,9 +308,12 @@ def _load_logmel(path: Path) -> np.ndarray:
 def _clip_visual_features(path: str) -> tuple[np.ndarray, np.ndarray]:
     """Visual features (T, D_v) and validity (T,) of a whole clip, computed once per process.
 
-    Features are per frame, so slicing them equals computing them on a window; training
-    revisits every clip each epoch, and this is most of an item's cost."""
-    features, valid = visual_features(np.asarray(react.open_landmarks(path), dtype=np.float32))
+    The features of a window are the whole clip's, sliced: the running neutral has seen
+    the frames before the window, exactly as the online node has. Training revisits every
+    clip each epoch, and this is most of an item's cost. The aspect ratio comes from the
+    frame-size file beside the landmarks (`prepare.landmark_aspect`)."""
+    raw = np.asarray(react.open_landmarks(path), dtype=np.float32)
+    features, valid = visual_features(raw, aspect=landmark_aspect(path))
     features.setflags(write=False)
     valid.setflags(write=False)
     return features, valid

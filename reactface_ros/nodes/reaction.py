@@ -42,6 +42,7 @@ from reactface_core.online import (
     SampleSelector,
     SpeakerBuffer,
 )
+from reactface_core.perception.landmarks import NUM_LANDMARKS
 from reactface_ros.convert import (
     MessageError,
     coefficients_to_message,
@@ -188,6 +189,8 @@ def load_generator(
 
 
 class ReactionNode(Node):
+    _no_face = np.full((NUM_LANDMARKS, 3), np.nan, np.float32)  # landmarks of a faceless frame
+
     def __init__(self, **kwargs):
         super().__init__("reaction", **kwargs)
         self.p = declare(self, PARAMS)
@@ -195,6 +198,7 @@ class ReactionNode(Node):
 
         from reactface_core.perception.audio import StreamingLogMel
         from reactface_core.perception.face_tracker import FaceLandmarker
+        from reactface_core.perception.landmarks import SpeakerFeatures
         from reactface_core.utils import resolve_device
 
         if self.p["threads"]:
@@ -217,6 +221,7 @@ class ReactionNode(Node):
                 "noise-like); set the `checkpoint` parameter to a trained model"
             )
         self.landmarker = FaceLandmarker(mode="video")
+        self.speaker_features = SpeakerFeatures()
         self.logmel = StreamingLogMel()
         self.selector = SampleSelector(self.p["selection"], self.p["seed"])
         self._warm_up()
@@ -370,10 +375,11 @@ class ReactionNode(Node):
         self.logmel.reset()
         self.selector.reset()
         self.landmarker.reset()
+        self.speaker_features.reset()
         self.face_queue.clear()
         self.frame_stamps: dict[int, int] = {}  # generator frame index -> stamp
         self.frames_fed = 0
-        self._cached_visual = (None, (np.zeros(0, np.float32), False))
+        self._cached_landmarks = (None, self._no_face, 1.0)  # source stamp, landmarks, aspect
 
     def _process(self, frames, arrival: float) -> None:
         start = time.perf_counter()
@@ -386,24 +392,25 @@ class ReactionNode(Node):
             self._publish_window(window, arrival, start)
 
     def _visual_features(self, frames) -> tuple[np.ndarray, np.ndarray]:
-        from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM, visual_features
+        """Grid frames -> speaker features, one frame at a time through the session's
+        `SpeakerFeatures` (frames without a camera image count as frames without a face)."""
+        from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
 
         rows = np.zeros((len(frames), VISUAL_FEATURE_DIM), np.float32)
         valid = np.zeros(len(frames), bool)
         behind = self.backlog - len(frames) > self.p["max_backlog"] > 0
         for i, frame in enumerate(frames):
-            if frame.visual is None:
-                continue
-            source, cached = self._cached_visual
-            if source != frame.source_stamp_ns and behind and source is not None:
-                self.counts["frames_tracker_skipped"] += 1  # catching up: hold the last face
-            elif source != frame.source_stamp_ns:
-                height, width = frame.visual.shape[:2]
-                landmarks = self.landmarker(frame.visual)
-                features, ok = visual_features(landmarks[None], aspect=height / width)
-                cached = (features[0], bool(ok[0]))
-                self._cached_visual = (frame.source_stamp_ns, cached)
-            rows[i], valid[i] = cached
+            landmarks, aspect = self._no_face, 1.0
+            if frame.visual is not None:
+                source, landmarks, aspect = self._cached_landmarks
+                if source != frame.source_stamp_ns and behind and source is not None:
+                    self.counts["frames_tracker_skipped"] += 1  # catching up: hold the last face
+                elif source != frame.source_stamp_ns:
+                    height, width = frame.visual.shape[:2]
+                    landmarks, aspect = self.landmarker(frame.visual), height / width
+                    self._cached_landmarks = (frame.source_stamp_ns, landmarks, aspect)
+            features, ok = self.speaker_features(landmarks[None], aspect)
+            rows[i], valid[i] = features[0], ok[0]
         return rows, valid
 
     def _publish_window(self, window, arrival: float, start: float) -> None:
