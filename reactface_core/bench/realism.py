@@ -1,0 +1,133 @@
+"""Real-face clips: is the face found, and do the speaker features look like training?
+
+On the project's own real-face clips (`reactface_core.data.realface`: portraits shipped in
+matplotlib and scikit-image, animated at webcam framing, with no-face and two-face spans
+and espeak-ng speech; generated into --clips when missing) it prints per clip: the
+fraction of one-face frames where MediaPipe found a face, of two-face frames where it
+found one inside the speaker's box, and of no-face frames where it found none; and the
+speaker features' distance from the training distribution as median and p99 |z| per column
+group (rotation, motion, each face region), with the training mean/std from a
+checkpoint's normalisation (--checkpoint) or measured on a world's train split (--data).
+Targets: face found in >= 98 % of one-face frames and <= 1 % of no-face frames; median
+|z| <= 1.0 and p99 |z| <= 4 for every column group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+FOUND_TARGET, FALSE_TARGET = 0.98, 0.01
+MEDIAN_Z_TARGET, P99_Z_TARGET = 1.0, 4.0
+
+
+def add_arguments(parser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--checkpoint", help="training statistics from this checkpoint ('default': the shipped)"
+    )
+    source.add_argument(
+        "--data", type=Path, help="training statistics measured on this world's train split"
+    )
+    parser.add_argument(
+        "--clips",
+        type=Path,
+        default=Path("realface"),
+        help="folder of real-face clips; missing ones are generated (default: ./realface)",
+    )
+    parser.add_argument("--seconds", type=float, default=12.0, help="clip length (default: 12)")
+    parser.add_argument(
+        "--max-clips", type=int, default=None, help="statistics from at most N train clips"
+    )
+
+
+def run(args) -> int:
+    from reactface_core.data import realface
+
+    try:
+        mean, std, source = training_statistics(args)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"reactface bench realism: {error}")
+        return 2
+    clips = realface.ensure_clips(args.clips, realface.default_clips(args.seconds, args.seed))
+    print(f"training statistics: {source}; load average {os.getloadavg()[0]:.1f}")
+    met = True
+    for paths in clips:
+        result = evaluate_clip(paths["mp4"], paths["json"], mean, std)
+        print(format_result(paths["mp4"].stem, result))
+        met &= result["found"] >= FOUND_TARGET and result["false"] <= FALSE_TARGET
+        met &= all(m <= MEDIAN_Z_TARGET and p <= P99_Z_TARGET for m, p in result["z"].values())
+    print(
+        f"targets (found >= {FOUND_TARGET:.0%}, false <= {FALSE_TARGET:.0%}, median |z| <= "
+        f"{MEDIAN_Z_TARGET}, p99 |z| <= {P99_Z_TARGET}): {'met' if met else 'missed'}"
+    )
+    return 0
+
+
+def training_statistics(args) -> tuple[np.ndarray, np.ndarray, str]:
+    """Visual feature mean/std (D_v,) of the training data, and where they came from."""
+    if args.checkpoint:
+        from reactface_core.checkpoint import load_checkpoint
+        from reactface_core.data.dataset import Normalisation
+        from reactface_core.generate import DEFAULT_CHECKPOINT
+
+        path = DEFAULT_CHECKPOINT if args.checkpoint == "default" else Path(args.checkpoint)
+        norm = Normalisation.from_dict(load_checkpoint(path).normalization)
+        if norm.visual_mean is None:
+            raise ValueError(f"checkpoint {path} stores no visual normalisation")
+        return norm.visual_mean, norm.visual_std, f"checkpoint {path}"
+    from reactface_core.data.dataset import ReactDataset, compute_normalisation
+
+    dataset = ReactDataset(args.data, "train", window=None, random_crop=False)
+    norm = compute_normalisation(dataset, max_clips=args.max_clips)
+    clips = len(dataset.speaker_clips[: args.max_clips])
+    return norm.visual_mean, norm.visual_std, f"{args.data} train split ({clips} speaker clips)"
+
+
+def evaluate_clip(video: Path, truth_file: Path, mean: np.ndarray, std: np.ndarray) -> dict:
+    """Detection rates against the ground truth and |z| statistics per column group."""
+    from reactface_core.perception.face_tracker import FaceLandmarker, read_frames
+    from reactface_core.perception.landmarks import COLUMN_GROUPS, SpeakerFeatures
+
+    truth = json.loads(Path(truth_file).read_text())
+    with FaceLandmarker(mode="video") as landmarker:
+        raw = np.stack([landmarker(frame) for frame in read_frames(video)])
+    faces = np.array(truth["faces"])[: len(raw)]
+    found = np.isfinite(raw).all(axis=(1, 2))
+    centre = np.nanmean(raw[:, :, :2], axis=1) * [truth["width"], truth["height"]]
+    speaker = np.zeros(len(raw), bool)
+    for t in np.flatnonzero(found & (faces == 2)):
+        x0, y0, x1, y1 = truth["speaker_box"][t]
+        speaker[t] = x0 <= centre[t, 0] <= x1 and y0 <= centre[t, 1] <= y1
+    features, valid = SpeakerFeatures()(raw, aspect=truth["height"] / truth["width"])
+    z = np.abs((features[valid] - mean) / std)
+    return {
+        "frames": {
+            "one": int((faces == 1).sum()),
+            "two": int((faces == 2).sum()),
+            "none": int((faces == 0).sum()),
+        },
+        "found": float(found[faces == 1].mean()),
+        "speaker_of_two": float(speaker[faces == 2].mean()) if (faces == 2).any() else np.nan,
+        "false": float(found[faces == 0].mean()),
+        "z": {
+            group: (float(np.median(z[:, columns])), float(np.percentile(z[:, columns], 99)))
+            for group, columns in COLUMN_GROUPS.items()
+        },
+    }
+
+
+def format_result(name: str, result: dict) -> str:
+    frames = result["frames"]
+    lines = [
+        f"{name}: face found in {result['found']:.1%} of {frames['one']} one-face frames, the "
+        f"speaker in {result['speaker_of_two']:.1%} of {frames['two']} two-face frames, a face "
+        f"in {result['false']:.1%} of {frames['none']} no-face frames",
+        "  |z| per group      median      p99",
+    ]
+    for group, (median, p99) in result["z"].items():
+        lines.append(f"  {group:16s} {median:8.2f} {p99:8.2f}")
+    return "\n".join(lines)
