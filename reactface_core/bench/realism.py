@@ -97,11 +97,11 @@ def evaluate_clip(video: Path, truth_file: Path, mean: np.ndarray, std: np.ndarr
         raw = np.stack([landmarker(frame) for frame in read_frames(video)])
     faces = np.array(truth["faces"])[: len(raw)]
     found = np.isfinite(raw).all(axis=(1, 2))
-    centre = np.nanmean(raw[:, :, :2], axis=1) * [truth["width"], truth["height"]]
     speaker = np.zeros(len(raw), bool)
     for t in np.flatnonzero(found & (faces == 2)):
         x0, y0, x1, y1 = truth["speaker_box"][t]
-        speaker[t] = x0 <= centre[t, 0] <= x1 and y0 <= centre[t, 1] <= y1
+        x, y = raw[t, :, :2].mean(axis=0) * [truth["width"], truth["height"]]
+        speaker[t] = x0 <= x <= x1 and y0 <= y <= y1
     features, valid = SpeakerFeatures()(raw, aspect=truth["height"] / truth["width"])
     z = np.abs((features[valid] - mean) / std)
     return {

@@ -19,6 +19,7 @@ CORE_COMMANDS = (
     "prepare",
     "train",
     "generate",
+    "react",
     "evaluate",
     "render",
     "bench",

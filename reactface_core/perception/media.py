@@ -2,7 +2,7 @@
 
 OpenCV reads frames but not sound, so the audio side uses PyAV (FFmpeg's libraries inside
 the `av` wheel; nothing else to install). `read_audio_track` gives a video's first audio
-stream mixed down to mono at its own rate; `write_video` encodes RGB frames as H.264
+stream mixed down to mono at its own rate; `read_audio_file` any file soundfile reads; `write_video` encodes RGB frames as H.264
 (yuv420p) and, when given samples, an AAC track, to a temporary name renamed at the end.
 """
 
@@ -48,6 +48,24 @@ def read_audio_track(path: str | Path) -> tuple[np.ndarray, int]:
             raise ValueError(f"cannot decode the audio track of {path}: {error}") from None
     samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     return samples, int(rate)
+
+
+def read_audio_file(path: str | Path) -> tuple[np.ndarray, int]:
+    """Samples (n,) mono or (n, channels) float32 and the rate of an audio file."""
+    import soundfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"audio file {path} does not exist")
+    try:
+        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        raise ValueError(
+            f"cannot read audio file {path} (expected a wav/flac/ogg): {error}"
+        ) from None
+    if len(samples) == 0:
+        raise ValueError(f"audio file {path} holds no samples")
+    return (samples[:, 0] if samples.shape[1] == 1 else samples), int(rate)
 
 
 def write_video(

@@ -15,6 +15,7 @@ INPUT_DEFAULTS = [TOPICS["camera_topic"][1], TOPICS["audio_topic"][1]]
 def register(commands, common):
     _from_dataset(commands, common, "from-synth")
     _from_dataset(commands, common, "from-react")
+    _from_video(commands, common)
     _replay(commands, common)
     _record(commands, common)
     _evaluate(commands, common)
@@ -101,6 +102,65 @@ def _run_from_dataset(args, synthetic: bool) -> int:
         )
     except (FileNotFoundError, ValueError) as error:
         print(f"reactface bag: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}: " + ", ".join(f"{topic} {n}" for topic, n in sorted(counts.items())))
+    return 0
+
+
+def _from_video(commands, common):
+    parser = commands.add_parser(
+        "from-video",
+        parents=[common],
+        help="bag of your own recording (any video OpenCV reads, its sound or a wav)",
+        description=(
+            "Write a video file as an interaction bag that `reactface bag replay` and "
+            "`reactface bench ros --bag` accept: its frames at 25 fps on /camera/image_raw, "
+            "its sound in 20 ms chunks on /audio/chunk at the audio's own rate. The sound is "
+            "the video's own audio track, or --audio (any rate, mono or stereo). There are "
+            "no /reference topics: nobody knows the appropriate reactions to your recording."
+        ),
+        epilog=(
+            "example:\n  reactface bag from-video --video me.mp4 --out me.mcap\n"
+            "  reactface bag from-video --video silent.avi --audio voice.wav --out me.mcap\n"
+            "  reactface bench ros --bag me.mcap"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--video", type=Path, required=True, help="the speaker's video file")
+    parser.add_argument(
+        "--audio", type=Path, help="the speaker's audio file (default: the video's own track)"
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="bag to write (NAME.mcap or a directory)"
+    )
+    parser.add_argument(
+        "--image-format",
+        default="raw",
+        choices=("raw", "jpeg", "png"),
+        help="raw: sensor_msgs/Image rgb8; jpeg/png: CompressedImage (default: raw)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing bag")
+    parser.set_defaults(func=_run_from_video)
+
+
+def _run_from_video(args) -> int:
+    from reactface_ros.bag.interaction import write_interaction_bag
+    from reactface_ros.bag.video import video_interaction
+
+    try:
+        if args.out.exists() and not args.overwrite:
+            raise ValueError(f"{args.out} exists already (use --overwrite to replace it)")
+        interaction, description = video_interaction(args.video, args.audio)
+        print(description, flush=True)
+        counts = write_interaction_bag(
+            args.out,
+            interaction,
+            image_format=args.image_format,
+            overwrite=args.overwrite,
+            progress=True,
+        )
+    except (FileNotFoundError, ValueError) as error:
+        print(f"reactface bag from-video: {error}", file=sys.stderr)
         return 2
     print(f"wrote {args.out}: " + ", ".join(f"{topic} {n}" for topic, n in sorted(counts.items())))
     return 0
