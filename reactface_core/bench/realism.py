@@ -40,6 +40,9 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--seconds", type=float, default=12.0, help="clip length (default: 12)")
     parser.add_argument(
+        "--count", type=int, default=4, help="how many of the four clips to score (default: 4)"
+    )
+    parser.add_argument(
         "--max-clips", type=int, default=None, help="statistics from at most N train clips"
     )
 
@@ -52,7 +55,9 @@ def run(args) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"reactface bench realism: {error}")
         return 2
-    clips = realface.ensure_clips(args.clips, realface.default_clips(args.seconds, args.seed))
+    clips = realface.ensure_clips(
+        args.clips, realface.default_clips(args.seconds, args.seed)[: args.count]
+    )
     print(f"training statistics: {source}; load average {os.getloadavg()[0]:.1f}")
     met = True
     for paths in clips:

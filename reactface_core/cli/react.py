@@ -81,15 +81,21 @@ def react(args, device: str) -> tuple[np.ndarray, Path]:
     from reactface_core.generate import load_trained_model
     from reactface_core.perception.face_tracker import read_frames
 
+    frames = sum(1 for _ in read_frames(args.video))  # raises if it cannot be decoded
     speech, rate = read_speech(args.video, args.audio)
     trained = load_trained_model(args.checkpoint, device)
-    frames = sum(1 for _ in read_frames(args.video))  # also: the video can be decoded
+    if frames < trained.window:
+        raise ValueError(
+            f"{args.video} has {frames} frame(s), fewer than one reaction window "
+            f"({trained.window} frames)"
+        )
     reactions, found = generate(trained, args.video, speech, rate, frames, args.samples, args.seed)
     if not found.any():
         raise ValueError(f"no face was found in any frame of {args.video}")
     coefficients_path = args.out.with_suffix(".npy")
     partial = coefficients_path.with_name(f".{coefficients_path.name}.partial")
-    np.save(partial, reactions.astype(np.float32), allow_pickle=False)
+    with open(partial, "wb") as handle:
+        np.save(handle, reactions.astype(np.float32), allow_pickle=False)
     try:
         write_reaction_video(args, trained.face_model.name, reactions, speech, rate)
     except BaseException:
