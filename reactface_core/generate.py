@@ -82,6 +82,42 @@ def load_trained_model(path: str | Path | None = None, device: str = "cpu") -> T
     return TrainedModel(model, Normalisation.from_dict(checkpoint.normalization), checkpoint, path)
 
 
+def load_online_generator(
+    checkpoint: str,
+    samples: int = 10,
+    seed: int = 0,
+    deterministic: bool = False,
+    device: str = "cpu",
+    window: int = 8,
+) -> tuple[NormalisedReactionGenerator, str, str]:
+    """The online generator a robot runs: raw perception features in, face-model units out.
+
+    checkpoint: a file written by `reactface train`; "default": the shipped model; "": a
+    randomly initialised model of window `window` with the perception feature sizes, so the
+    whole pipeline runs exactly as with a trained one (for testing the plumbing). Returns
+    (generator, face model name, description). A bad checkpoint raises `CheckpointError`.
+    """
+    if not checkpoint:
+        config = ReactFaceConfig(
+            visual_dim=VISUAL_FEATURE_DIM, audio_dim=AUDIO_FEATURE_DIM, window=window
+        )
+        torch.manual_seed(seed)
+        model = ReactFace(config).to(device)
+        generator = NormalisedReactionGenerator(
+            ReactionGenerator(model, samples, seed, deterministic), Normalisation()
+        )
+        return generator, config.face_model, "random init (no checkpoint)"
+    try:
+        trained = load_trained_model(None if checkpoint == "default" else checkpoint, device)
+    except CheckpointError:
+        raise
+    except Exception as error:  # noqa: BLE001  (torch.load raises many kinds on a bad file)
+        raise CheckpointError(
+            f"checkpoint {checkpoint!r} is not a readable reactface checkpoint: {error!r}"
+        ) from None
+    return trained.stream(samples, seed, deterministic), trained.face_model.name, trained.path.name
+
+
 @dataclass
 class ReactionWindowArray:
     start: int  # index of the window's first frame (25 fps)

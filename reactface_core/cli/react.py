@@ -1,9 +1,9 @@
 """`reactface react`: your recording in, reactions out (offline, no ROS).
 
-The video's frames (25 fps) go through the reaction node's perception — MediaPipe face
-mesh in tracking mode, then one `SpeakerFeatures` for the whole recording — and its sound
-(its own audio track, or --audio) through the causal log-mel front end; the trained
-generator runs over them window by window, exactly as online. It writes N sampled
+The video's frames (as 25 fps) and its sound (its own audio track, or --audio) run through
+`reactface_core.reactor.OnlineReactor`, the pipeline of the ROS reaction node: MediaPipe
+face mesh in tracking mode, the session's `SpeakerFeatures`, the causal log-mel front end
+and the trained generator, window by window, exactly as online. It writes N sampled
 reactions as coefficients (N, T, D) .npy and a video of the speaker beside the first few
 of them rendered, with the speaker's sound muxed in.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reactface_core.contract import AUDIO_RATE, FPS
+from reactface_core.contract import FPS
 
 
 def register(subparsers, common):
@@ -90,7 +90,7 @@ def react(args, device: str) -> tuple[np.ndarray, Path]:
             f"({trained.window} frames)"
         )
     reactions, found = generate(trained, args.video, speech, rate, frames, args.samples, args.seed)
-    if not found.any():
+    if not found:
         raise ValueError(f"no face was found in any frame of {args.video}")
     coefficients_path = args.out.with_suffix(".npy")
     partial = coefficients_path.with_name(f".{coefficients_path.name}.partial")
@@ -125,41 +125,40 @@ def read_speech(video: Path, audio: Path | None) -> tuple[np.ndarray, int]:
 
 def generate(
     trained, video: Path, speech: np.ndarray, rate: int, frames: int, samples: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(N, T, D) reactions in face-model units and (T,) face-found flags, window by window."""
+) -> tuple[np.ndarray, int]:
+    """(N, T, D) reactions in face-model units and how many frames showed a face.
+
+    The recording runs through `OnlineReactor`, the pipeline the ROS node runs: frames
+    stamped at 25 fps and 20 ms audio chunks, fed in stamp order, processed at once.
+    """
     from tqdm import tqdm
 
-    from reactface_core.perception.audio import log_mel, resample
+    from reactface_core.contract import FRAME_NS
     from reactface_core.perception.face_tracker import FaceLandmarker, read_frames
-    from reactface_core.perception.landmarks import SpeakerFeatures
+    from reactface_core.reactor import OnlineReactor, ReactorSettings
 
-    steps = log_mel(resample(speech, rate, AUDIO_RATE))  # causal: equal to streaming chunks
-    k = 2 * frames - len(steps)
-    if k > 0:  # audio shorter than the video: silence after it, as the node zero-fills
-        from reactface_core.perception.audio import LOG_FLOOR
-
-        steps = np.concatenate([steps, np.full((k, steps.shape[1]), np.log(LOG_FLOOR), np.float32)])
-    generator = trained.stream(samples, seed)
-    w = generator.window
-    speaker = SpeakerFeatures()
-    windows, found = [], []
+    chunk = rate // 50  # 20 ms
+    needed = -(-frames * rate // FPS)  # audio shorter than the video: silence after it
+    speech = np.concatenate([speech, np.zeros(max(0, needed - len(speech)), np.float32)])
+    audio = [
+        (round(start * 1e9 / rate), speech[start : start + chunk])
+        for start in range(0, len(speech), chunk)
+    ]
+    windows = []
     with FaceLandmarker(mode="video") as landmarker:
-        bar = tqdm(total=frames, desc="reacting", unit="frame")
-        chunk, first = [], 0
-        for index, frame in enumerate(read_frames(video)):
-            chunk.append((landmarker(frame), frame.shape[0] / frame.shape[1]))
-            if len(chunk) == w or index == frames - 1:
-                raw = np.stack([landmarks for landmarks, _ in chunk])
-                visual, valid = speaker(raw, aspect=chunk[0][1])
-                audio = steps[2 * first : 2 * (first + len(chunk))]
-                windows += generator.push(visual, audio, valid)
-                found.append(valid)
-                first += len(chunk)
-                bar.update(len(chunk))
-                chunk = []
-        bar.close()
+        reactor = OnlineReactor(trained.stream(samples, seed), landmarker, ReactorSettings())
+        next_audio = 0
+        for index, frame in enumerate(tqdm(read_frames(video), total=frames, desc="reacting")):
+            stamp = index * FRAME_NS
+            intakes = [reactor.add_frame(stamp, frame)]
+            while next_audio < len(audio) and audio[next_audio][0] < stamp + FRAME_NS:
+                intakes.append(reactor.add_audio(*audio[next_audio], rate))
+                next_audio += 1
+            windows += [
+                r for intake in intakes for work in intake.work for r in reactor.process(work)
+            ]
     reactions = np.concatenate([window.reactions for window in windows], axis=1)
-    return reactions, np.concatenate(found)
+    return reactions, reactor.counts["frames_face_found"]
 
 
 def write_reaction_video(args, face_model: str, reactions, speech, rate) -> None:

@@ -1,0 +1,332 @@
+"""The online pipeline: stamped camera frames and audio chunks in, stamped reaction windows out.
+
+`OnlineReactor` is everything the robot runs between its sensors and its face, without
+ROS: the 25 fps grid built from message stamps (`online.SpeakerBuffer`), sessions (a
+stamp jump starts a new interaction), the face tracker with its backlog policy, the
+log-mel front end, the causal generator, the choice of the sample to show
+(`online.SampleSelector`) and its own counters. The ROS reaction node only converts
+messages, runs two threads and publishes; `reactface react` runs the same object on a
+file.
+
+Two halves, for two threads:
+
+- intake (`add_frame`, `add_audio`): cheap; places a message on the grid and returns the
+  `Work` that became ready (a new-session mark and/or a batch of grid frames);
+- processing (`process(work)`): perception and generation; returns the finished
+  `Reaction`s, each stamped with its window's first speaker frame, and feeds the selected
+  sample frame by frame to `pacer` (a `FacePacer`) for a face stream at FPS.
+
+Offline, call them in turn on one thread. Backlog: when the processing side is more than
+`max_backlog` grid frames behind the intake, it skips the face tracker (holding the last
+face) until it has caught up, so a busy CPU costs face detail rather than latency.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from reactface_core.contract import AUDIO_RATE, FPS, FRAME_NS, SAMPLES_PER_FRAME
+from reactface_core.online import AlignedFrame, Rejected, SampleSelector, SpeakerBuffer
+from reactface_core.perception.landmarks import NUM_LANDMARKS
+
+NO_FACE = np.full((NUM_LANDMARKS, 3), np.nan, np.float32)  # landmarks of a faceless frame
+
+
+@dataclass(frozen=True)
+class ReactorSettings:
+    """What a user may choose about the online pipeline (the node's parameters)."""
+
+    max_delay: float = 0.2  # s one input may lag the other before its frames are filled in
+    audio_sample_rate: int = 0  # the only accepted input rate; 0: the first chunk's
+    session_gap: float = 2.0  # s of stamp jump that starts a new interaction
+    max_backlog: int = 25  # grid frames behind before the face tracker is skipped; 0: never
+    selection: str = "first"  # which sample the face stream shows (`online.SampleSelector`)
+    seed: int = 0  # of the selection policy `random`
+
+
+@dataclass
+class NewSession:
+    """Work mark: reset the models' state before the frames that follow."""
+
+
+@dataclass
+class FrameBatch:
+    """Grid frames ready for perception, and when the newest input that completed them arrived."""
+
+    frames: list[AlignedFrame]
+    arrival: float  # time.perf_counter() of that input
+
+
+Work = NewSession | FrameBatch
+
+
+@dataclass
+class Intake:
+    """What one input message did: work to process, and what to tell the user."""
+
+    work: list[Work] = field(default_factory=list)
+    new_session: bool = False  # the stamps jumped: a new interaction started
+    held: int = 0  # grid frames in `work` without their own camera frame
+    audio_filled: int = 0  # grid frames in `work` with zero-filled audio
+
+
+@dataclass
+class Reaction:
+    """One window of N sampled reactions, ready to publish."""
+
+    stamp_ns: int  # stamp of the window's first speaker frame
+    reactions: np.ndarray  # (N, w, D) face-model units
+    selected: int  # the sample the face stream shows
+    arrival: float  # time.perf_counter() of the input that completed it
+    compute_s: float  # perception + generation of the batch that finished it
+
+    def frame_stamps(self) -> np.ndarray:
+        """(w,) stamps of the window's frames."""
+        return self.stamp_ns + FRAME_NS * np.arange(self.reactions.shape[1], dtype=np.int64)
+
+
+COUNTERS = (
+    "frames_received",
+    "frames_skipped",
+    "audio_chunks_received",
+    "audio_chunks_skipped",
+    "windows_published",
+    "frames_tracker_skipped",
+    "frames_face_found",
+    "sessions",
+)
+
+
+class OnlineReactor:
+    """Speaker camera + microphone (stamped) -> N sampled listener reactions every w frames.
+
+    generator: a `generate.NormalisedReactionGenerator` (raw features in, face-model units
+    out); landmarker: a `perception.face_tracker.FaceLandmarker` (or anything mapping an
+    RGB frame to raw landmarks, with `reset()`).
+    """
+
+    def __init__(self, generator, landmarker, settings: ReactorSettings = ReactorSettings()):
+        from reactface_core.perception.audio import StreamingLogMel
+        from reactface_core.perception.landmarks import SpeakerFeatures
+
+        self.generator, self.landmarker, self.settings = generator, landmarker, settings
+        self.speaker_features = SpeakerFeatures()
+        self.logmel = StreamingLogMel()
+        self.selector = SampleSelector(settings.selection, settings.seed)
+        self.counts = dict.fromkeys(COUNTERS, 0)
+        self.earlier = {"held": 0, "audio_filled": 0}  # filled-in frames of past sessions
+        self.backlog = 0  # grid frames handed out but not processed; both threads change it
+        self._backlog_lock = threading.Lock()
+        self.buffer = self._new_buffer()
+        self.pacer = FacePacer()
+        self._reset_models()
+
+    @property
+    def window(self) -> int:
+        return self.generator.window
+
+    # -- intake ------------------------------------------------------------------------
+
+    def add_frame(self, stamp_ns: int, rgb: np.ndarray) -> Intake:
+        """A camera frame (H, W, 3) uint8 RGB at its stamp; raises `Rejected` with why."""
+        self.counts["frames_received"] += 1
+        return self._add("frames_skipped", stamp_ns, True, rgb)
+
+    def add_audio(self, stamp_ns: int, samples: np.ndarray, sample_rate: int) -> Intake:
+        """An audio chunk (n,) or (n, channels) whose first sample is at `stamp_ns`."""
+        self.counts["audio_chunks_received"] += 1
+        return self._add("audio_chunks_skipped", stamp_ns, False, samples, sample_rate)
+
+    def reject(self, camera: bool) -> None:
+        """Count an input message the caller could not even decode."""
+        self.counts["frames_received" if camera else "audio_chunks_received"] += 1
+        self.counts["frames_skipped" if camera else "audio_chunks_skipped"] += 1
+
+    def _add(self, skipped: str, stamp_ns: int, camera: bool, *payload) -> Intake:
+        arrival = time.perf_counter()
+        intake = Intake()
+        if self.buffer.starts_new_session(stamp_ns, camera, self.settings.session_gap):
+            self._start_session()
+            intake.work.append(NewSession())
+            intake.new_session = True
+        add = self.buffer.add_frame if camera else self.buffer.add_audio  # after any new session
+        try:
+            add(stamp_ns, *payload)
+        except Rejected:
+            self.counts[skipped] += 1
+            raise
+        frames = self.buffer.pop_ready()
+        if frames:
+            with self._backlog_lock:
+                self.backlog += len(frames)
+            intake.work.append(FrameBatch(frames, arrival))
+            intake.held = sum(frame.held for frame in frames)
+            intake.audio_filled = sum(frame.audio_filled > 0 for frame in frames)
+        return intake
+
+    def _new_buffer(self) -> SpeakerBuffer:
+        return SpeakerBuffer(
+            fps=FPS,
+            samples_per_frame=SAMPLES_PER_FRAME,
+            max_delay=self.settings.max_delay,
+            sample_rate=self.settings.audio_sample_rate,
+        )
+
+    def _start_session(self) -> None:
+        self.earlier["held"] += self.buffer.stats.held
+        self.earlier["audio_filled"] += self.buffer.stats.audio_filled
+        self.buffer = self._new_buffer()
+        self.counts["sessions"] += 1
+
+    # -- processing --------------------------------------------------------------------
+
+    def process(self, work: Work) -> list[Reaction]:
+        """Run perception and generation on `work`; the windows it completed, in order.
+
+        A failure resets the models' state (the interaction restarts) and is raised again
+        for the caller to log.
+        """
+        if isinstance(work, NewSession):
+            self._reset_models()
+            return []
+        start = time.perf_counter()
+        try:
+            for frame in work.frames:
+                self.frame_stamps[self.frames_fed] = frame.stamp_ns
+                self.frames_fed += 1
+            visual, valid = self._visual_features(work.frames)
+            audio = self.logmel(np.concatenate([frame.audio for frame in work.frames]))
+            windows = self.generator.push(visual, audio, valid)
+        except Exception:
+            self._reset_models()
+            raise
+        finally:
+            with self._backlog_lock:
+                self.backlog -= len(work.frames)
+        reactions = []
+        for window in windows:
+            batch = np.asarray(window.reactions, np.float32)  # (N, w, D)
+            stamp = self.frame_stamps[window.start]
+            for index in range(window.start, window.start + batch.shape[1]):
+                self.frame_stamps.pop(index, None)
+            selected = self.selector(batch)
+            compute = time.perf_counter() - start
+            reactions.append(Reaction(stamp, batch, selected, work.arrival, compute))
+            self.pacer.add(reactions[-1])
+            self.counts["windows_published"] += 1
+        return reactions
+
+    def _reset_models(self) -> None:
+        self.generator.reset()
+        self.logmel.reset()
+        self.selector.reset()
+        self.landmarker.reset()
+        self.speaker_features.reset()
+        self.pacer.clear()
+        self.frame_stamps: dict[int, int] = {}  # generator frame index -> stamp
+        self.frames_fed = 0
+        self._cached_landmarks = (None, NO_FACE, 1.0)  # source stamp, landmarks, aspect
+
+    def _visual_features(self, frames: list[AlignedFrame]) -> tuple[np.ndarray, np.ndarray]:
+        """Grid frames -> speaker features, one frame at a time through the session's
+        `SpeakerFeatures` (a frame without a camera image counts as a frame without a face)."""
+        from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
+
+        rows = np.zeros((len(frames), VISUAL_FEATURE_DIM), np.float32)
+        valid = np.zeros(len(frames), bool)
+        behind = self.backlog - len(frames) > self.settings.max_backlog > 0
+        for i, frame in enumerate(frames):
+            landmarks, aspect = NO_FACE, 1.0
+            if frame.visual is not None:
+                source, landmarks, aspect = self._cached_landmarks
+                if source != frame.source_stamp_ns and behind and source is not None:
+                    self.counts["frames_tracker_skipped"] += 1  # catching up: hold the last face
+                elif source != frame.source_stamp_ns:
+                    height, width = frame.visual.shape[:2]
+                    landmarks, aspect = self.landmarker(frame.visual), height / width
+                    self._cached_landmarks = (frame.source_stamp_ns, landmarks, aspect)
+            features, found = self.speaker_features(landmarks[None], aspect)
+            rows[i], valid[i] = features[0], found[0]
+        self.counts["frames_face_found"] += int(valid.sum())
+        return rows, valid
+
+    def warm_up(self) -> None:
+        """Run one window on silence so the first real window is not slowed by lazy init."""
+        from reactface_core.perception.audio import AUDIO_FEATURE_DIM
+        from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
+
+        w = self.window
+        self.generator.push(
+            np.zeros((w, VISUAL_FEATURE_DIM), np.float32),
+            np.zeros((2 * w, AUDIO_FEATURE_DIM), np.float32),
+            np.zeros(w, bool),
+        )
+        self.landmarker(np.zeros((64, 64, 3), np.uint8))
+        self._reset_models()
+
+    # -- state -------------------------------------------------------------------------
+
+    def filled_in(self) -> dict[str, int]:
+        """Grid frames emitted without their own camera frame / with zero-filled audio."""
+        stats = self.buffer.stats
+        return {
+            "frames_held": stats.held + self.earlier["held"],
+            "frames_audio_zero_filled": stats.audio_filled + self.earlier["audio_filled"],
+        }
+
+    def status(self) -> tuple[list[str], dict]:
+        """(problems worth a WARN, every counter and gauge) for diagnostics."""
+        filled = self.filled_in()
+        values = {
+            **self.counts,
+            **filled,
+            "late_audio_ms": self.buffer.stats.late_audio_samples * 1000 / AUDIO_RATE,
+            "face_queue_depth": len(self.pacer.frames),
+            "face_frames_dropped": self.pacer.dropped,
+            "queue_depth": self.buffer.queue_depth + self.backlog,
+        }
+        problems = []
+        if self.counts["frames_skipped"] or self.counts["audio_chunks_skipped"]:
+            problems.append("skipped input messages")
+        if filled["frames_held"] or filled["frames_audio_zero_filled"]:
+            problems.append("filled-in frames")
+        return problems, values
+
+
+class FacePacer:
+    """The selected sample of each window as a stream of single frames, for a timer at FPS.
+
+    Windows arrive in bursts every w frames; a face screen wants one frame per period. If
+    the consumer falls more than `slack` windows behind, the oldest frames are dropped.
+    """
+
+    def __init__(self, slack: int = 3):
+        self.slack = slack
+        self.frames: deque[tuple[int, np.ndarray, int]] = deque()  # (stamp, coefficients, sample)
+        self.dropped = 0
+
+    def add(self, reaction: Reaction) -> None:
+        chosen = reaction.reactions[reaction.selected]  # (w, D)
+        for stamp, row in zip(reaction.frame_stamps(), chosen, strict=True):
+            self.frames.append((int(stamp), row, reaction.selected))
+        overflow = len(self.frames) - self.slack * len(chosen)
+        for _ in range(max(0, overflow)):
+            self.frames.popleft()
+            self.dropped += 1
+
+    def next(self) -> tuple[int, np.ndarray, int] | None:
+        return self.frames.popleft() if self.frames else None
+
+    def clear(self) -> None:
+        self.frames.clear()
+
+
+def settings_from(values: dict) -> ReactorSettings:
+    """The `ReactorSettings` named in `values` (other keys are ignored)."""
+    names = {f.name for f in fields(ReactorSettings)}
+    return ReactorSettings(**{key: value for key, value in values.items() if key in names})
