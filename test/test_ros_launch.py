@@ -32,9 +32,7 @@ def test_every_node_has_an_executable_script_for_ros2_run():
         text = script.read_text()
         assert text.startswith("#!/usr/bin/env python3\n")
         assert f"from {spec.module} import main" in text
-    cmake = (ROOT / "CMakeLists.txt").read_text()
-    assert 'file(GLOB node_executables "${CMAKE_CURRENT_SOURCE_DIR}/scripts/*")' in cmake
-    assert "install(DIRECTORY launch config DESTINATION share/${PROJECT_NAME})" in cmake
+    # installed where `ros2 run` looks: test_ros_install.py checks the venv's layout
 
 
 def test_a_script_runs_its_node(tmp_path, ros_domain):
