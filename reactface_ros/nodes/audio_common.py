@@ -166,7 +166,8 @@ class AudioCommonNode(Node):
     def _diagnose(self):
         skipped = self.counts["messages_skipped"]
         level = DiagnosticStatus.WARN if skipped else DiagnosticStatus.OK
-        return level, "skipped audio messages" if skipped else "ok", {**self.counts, **self.format}
+        values = {**self.counts, **self.format, "coding_format": self.coding}
+        return level, "skipped audio messages" if skipped else "ok", values
 
 
 def main(args: list[str] | None = None) -> int:

@@ -231,7 +231,11 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     """
     module = sys.modules[make_node.__module__]
     name = make_node.__module__.rsplit(".", 1)[-1]
-    extra = remove_ros_args(sys.argv if args is None else args)[1:]
+    try:
+        extra = remove_ros_args(sys.argv if args is None else args)[1:]
+    except Exception as error:  # noqa: BLE001  (rcl's parse error names the bad rule)
+        print(f"error: invalid ROS arguments: {error}", file=sys.stderr, flush=True)
+        return 2
     if extra:
         if extra[0] in ("-h", "--help"):
             print(usage(name, module.__doc__ or "", getattr(module, "PARAMS", [])))
