@@ -51,7 +51,7 @@ $(STAMPS)/requirements: requirements.txt $(BIN)/python
 	@mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/messages: $(STAMPS)/requirements tools/build-messages.sh tools/reactface_ros-ament.pth \
-		CMakeLists.txt package.xml $(wildcard msg/*.msg scripts/* launch/* config/*)
+		CMakeLists.txt package.xml $(wildcard msg/*.msg scripts/*) launch config  # share/ links to launch/, config/
 	tools/build-messages.sh $(VENV)
 	@touch $@
 

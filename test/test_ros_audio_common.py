@@ -23,7 +23,6 @@ from ros_helpers import NodeProcess, RosPeer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = Path(__file__).parent / "peers" / "publish_audio_common.py"
-pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +53,8 @@ def peer(ros_domain):
     peer.close()
 
 
+@pytest.mark.ros
+@pytest.mark.slow
 def test_audio_common_audio_reaches_the_reaction_node_as_audio_chunks(
     peer, tmp_path, monkeypatch, audio_common_msgs
 ):
@@ -103,6 +104,7 @@ def test_audio_common_audio_reaches_the_reaction_node_as_audio_chunks(
         assert msg.header.frame_id == "microphone"
 
 
+@pytest.mark.ros
 def test_without_audio_common_msgs_the_bridge_says_what_to_install(tmp_path, ros_domain):
     result = subprocess.run(
         [sys.executable, "-m", "reactface_ros.nodes.audio_common"],
@@ -110,3 +112,15 @@ def test_without_audio_common_msgs_the_bridge_says_what_to_install(tmp_path, ros
     )  # fmt: skip
     assert result.returncode == 1
     assert "audio_common_msgs is not installed" in result.stderr
+
+
+def test_arrival_stamps_chain_contiguous_chunks_and_resync_after_a_gap():
+    from reactface_ros.nodes.audio_common import ArrivalStamps
+
+    stamps = ArrivalStamps(resync=0.1)
+    ms = 1_000_000
+    # 20 ms chunks at 16 kHz arriving with jitter: stamps stay exactly 20 ms apart
+    arrivals = [1_000 * ms + 20 * ms * i + jitter * ms for i, jitter in enumerate([0, 7, -5, 12])]
+    assert [stamps(t, 320, 16_000) for t in arrivals] == [980 * ms + 20 * ms * i for i in range(4)]
+    # a 500 ms gap (a dropped driver buffer) starts a new chain at the arrival
+    assert stamps(arrivals[-1] + 500 * ms, 320, 16_000) == arrivals[-1] + 480 * ms

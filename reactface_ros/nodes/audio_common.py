@@ -80,7 +80,24 @@ PARAMS = [
         live=True,
     ),
 ]
-RESYNC_S = 0.1  # arrival stamps: a chunk this far from the chained stamp starts a new chain
+
+
+class ArrivalStamps:
+    """Stamps for chunks that arrive without usable ones: arrival time minus the chunk's
+    duration, chained to the previous chunk (contiguous audio stays contiguous) unless
+    that is more than `resync` seconds away from the arrival-based stamp."""
+
+    def __init__(self, resync: float = 0.1):
+        self.resync_ns = int(resync * 1e9)
+        self.next_ns: int | None = None
+
+    def __call__(self, arrival_ns: int, frames: int, rate: int) -> int:
+        duration = frames * 1_000_000_000 // rate
+        start = arrival_ns - duration
+        if self.next_ns is not None and abs(start - self.next_ns) < self.resync_ns:
+            start = self.next_ns
+        self.next_ns = start + duration
+        return start
 
 
 class AudioCommonNode(Node):
@@ -98,7 +115,7 @@ class AudioCommonNode(Node):
             ) from None
         self.format = {k: self.p[k] for k in ("sample_format", "sample_rate", "channels")}
         self.coding = "wave"
-        self.next_stamp_ns: int | None = None
+        self.arrival_stamps = ArrivalStamps()
         self.counts = {"chunks_published": 0, "messages_skipped": 0, "info_received": 0}
         self.publisher = self.create_publisher(AudioChunk, contract.AUDIO_TOPIC, AUDIO_QOS)
         self.create_subscription(
@@ -155,13 +172,7 @@ class AudioCommonNode(Node):
     def _stamp(self, msg, frames: int, rate: int) -> int:
         if self.p["stamps"] == "header":
             return stamp_to_ns(msg.header.stamp)
-        duration = frames * 1_000_000_000 // rate
-        start = self.get_clock().now().nanoseconds - duration
-        chained = self.next_stamp_ns
-        if chained is not None and abs(start - chained) < RESYNC_S * 1e9:
-            start = chained
-        self.next_stamp_ns = start + duration
-        return start
+        return self.arrival_stamps(self.get_clock().now().nanoseconds, frames, rate)
 
     def _diagnose(self):
         skipped = self.counts["messages_skipped"]
