@@ -35,7 +35,7 @@ format: bootstrap  ## ruff: fix what can be fixed and format
 
 bootstrap: $(STAMPS)/editable  ## set up .venv (apt packages, wheels, messages)
 
-messages: $(STAMPS)/messages  ## (re)build the ROS 2 messages into .venv
+messages: $(STAMPS)/messages  ## (re)build the ROS 2 messages into .venv, install the ROS layout (ros2 run/launch)
 
 $(STAMPS)/apt: tools/apt-deps.sh
 	PYTHON=$(PYTHON) tools/apt-deps.sh
@@ -50,7 +50,8 @@ $(STAMPS)/requirements: requirements.txt $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/messages: $(STAMPS)/requirements tools/build-messages.sh CMakeLists.txt package.xml $(wildcard msg/*.msg)
+$(STAMPS)/messages: $(STAMPS)/requirements tools/build-messages.sh tools/reactface_ros-ament.pth \
+		CMakeLists.txt package.xml $(wildcard msg/*.msg scripts/*) launch config  # share/ links to launch/, config/
 	tools/build-messages.sh $(VENV)
 	@touch $@
 

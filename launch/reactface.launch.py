@@ -1,13 +1,17 @@
-"""Launch the reactface nodes: reaction (inference), render, and optionally microphone, camera.
+"""Launch the reactface nodes: reaction (inference), render, and optionally microphone, camera,
+the audio_common bridge.
 
     ros2 launch reactface_ros reactface.launch.py
     ros2 launch reactface_ros reactface.launch.py checkpoint:=/path/model.pt device:=cuda \\
         camera_topic:=/head_camera/image_raw use_microphone:=false
+    ros2 launch reactface_ros reactface.launch.py namespace:=robot1   # topics under /robot1
 
 Parameters come from config/reactface.yaml (argument `config`); an argument given here
 overrides the YAML, an argument left out keeps the YAML's value. `reactface run` starts
 the same nodes with the same YAML from a pip install (reactface_ros.launch_config is the
-one table both read).
+one table both read; the arguments' types, choices and help come from the nodes' PARAMS).
+Topic names are relative: `namespace` (or a pushed namespace) moves them all. The reaction
+node is a lifecycle node that brings itself to active (`autostart:=false`: it waits).
 """
 
 from launch import LaunchDescription
@@ -16,43 +20,52 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from reactface_ros.launch_config import NODES, PACKAGE, TOPICS, remappings
-
-SWITCHES = {
-    "use_microphone": ("true", "start the microphone node (sounddevice)"),
-    "use_camera": ("false", "start the OpenCV camera node (for robots without a camera driver)"),
-    "use_render": ("true", "start the render node (face images for a screen)"),
-}
-OVERRIDES = {  # launch argument -> (node, parameter, type, meaning); applied only when given
-    "checkpoint": ("reaction", "checkpoint", str, "model file, or 'default' (shipped model)"),
-    "device": ("reaction", "device", str, "auto, cpu or cuda"),
-    "samples": ("reaction", "samples", int, "N reactions per window"),
-    "selection": ("reaction", "selection", str, "first, random, most_typical or sticky"),
-    "camera_device": ("camera", "device", str, "camera index, /dev/videoN or video file"),
-    "show_window": ("render", "show_window", bool, "true: show the face in a window"),
-}
+from reactface_core.native_logs import VERBOSE_ENV
+from reactface_ros.launch_config import (
+    NODES,
+    OPTIONS,
+    PACKAGE,
+    SWITCHES,
+    TOPICS,
+    node_namespace,
+    remappings,
+    typed,
+)
 
 
 def generate_launch_description() -> LaunchDescription:
     default_config = PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "reactface.yaml"])
     arguments = [
-        DeclareLaunchArgument("config", default_value=default_config, description="parameter YAML")
+        DeclareLaunchArgument("config", default_value=default_config, description="parameter YAML"),
+        DeclareLaunchArgument(
+            "namespace", default_value="", description="namespace of every node and topic"
+        ),
+        DeclareLaunchArgument(
+            "log_level", default_value="info", description="ROS log level of the nodes"
+        ),
+        DeclareLaunchArgument(
+            "verbose",
+            default_value="false",
+            description="true: also show MediaPipe/TensorFlow Lite native log lines",
+        ),
     ]
     arguments += [
-        DeclareLaunchArgument(name, default_value=default, description=text)
+        DeclareLaunchArgument(name, default_value=str(default).lower(), description=text)
         for name, (default, text) in SWITCHES.items()
     ]
     arguments += [
         DeclareLaunchArgument(
-            name,
+            option.name,
             default_value="",
-            description=f"{node} node's {param}: {meaning}; empty: the YAML's",
+            description=f"{option.node} node's {option.param}: {option.spec().description}"
+            + (f" ({' | '.join(option.spec().choices)})" if option.spec().choices else "")
+            + "; empty: the YAML's",
         )
-        for name, (node, param, _, meaning) in OVERRIDES.items()
+        for option in OPTIONS
     ]
     arguments += [
-        DeclareLaunchArgument(key, default_value=default, description=f"remap the {default} topic")
-        for key, (_, default) in TOPICS.items()
+        DeclareLaunchArgument(key, default_value=name, description=f"remap the {name} topic")
+        for key, (name, _) in TOPICS.items()
     ]
     return LaunchDescription([*arguments, OpaqueFunction(function=_nodes)])
 
@@ -61,33 +74,32 @@ def _nodes(context):
     def value(name: str) -> str:
         return LaunchConfiguration(name).perform(context)
 
+    namespace = value("namespace").rstrip("/")
+    node_namespace(namespace)  # an invalid name stops the launch here, saying why
     config = value("config")
     topics = {key: value(key) for key in TOPICS}
+    environment = {VERBOSE_ENV: "1"} if value("verbose").lower() in ("true", "1", "yes") else {}
     nodes = []
     for spec in NODES:
         if spec.optional and value(spec.optional).lower() not in ("true", "1", "yes"):
             continue
         overrides = {
-            param: _typed(value(argument), kind)
-            for argument, (node, param, kind, _) in OVERRIDES.items()
-            if node == spec.name and value(argument) != ""
+            option.param: typed(option, value(option.name))
+            for option in OPTIONS
+            if option.node == spec.name and value(option.name) != ""
         }
         nodes.append(
             Node(
                 package=PACKAGE,
                 executable=spec.executable,
                 name=spec.name,
+                namespace=namespace or None,  # None: a pushed namespace still applies
                 parameters=[config, overrides] if overrides else [config],
                 remappings=remappings(spec, topics),
+                ros_arguments=["--log-level", value("log_level")],
+                additional_env=environment,
                 output="screen",
                 emulate_tty=True,
             )
         )
     return nodes
-
-
-def _typed(text: str, kind: type):
-    """Launch arguments are strings; give the parameter its declared type."""
-    if kind is bool:
-        return text.lower() in ("true", "1", "yes")
-    return kind(text)

@@ -13,8 +13,11 @@ Topics (relative names; a node's namespace and remappings place them)
     CAMERA_TOPIC           sensor_msgs/Image in; sensor_msgs/CompressedImage on
                            CAMERA_TOPIC + COMPRESSED_SUFFIX
     AUDIO_TOPIC            reactface_ros/AudioChunk in
+    AUDIO_COMMON_TOPIC     audio_common_msgs/AudioDataStamped in (the audio_common bridge),
+    AUDIO_COMMON_INFO_TOPIC  and its audio_common_msgs/AudioInfo (format, rate, channels)
     REACTION_TOPIC         reactface_ros/ReactionWindow out: all N samples of a window
     FACE_TOPIC             reactface_ros/FaceCoefficients out: the selected sample at FPS
+    FACE_LAYOUT_TOPIC      reactface_ros/FaceLayout out, latched: names and ranges of its values
     FACE_IMAGE_TOPIC       sensor_msgs/Image out: the rendered face (rgb8)
     DIAGNOSTICS_TOPIC      diagnostic_msgs/DiagnosticArray out (absolute, as ROS tools expect)
 
@@ -42,8 +45,11 @@ FRAME_NS = 1_000_000_000 // FPS
 CAMERA_TOPIC = "camera/image_raw"
 COMPRESSED_SUFFIX = "/compressed"
 AUDIO_TOPIC = "audio/chunk"
+AUDIO_COMMON_TOPIC = "audio/audio_stamped"  # audio_common's capture node, in namespace audio
+AUDIO_COMMON_INFO_TOPIC = "audio/audio_info"
 REACTION_TOPIC = "reactface/reaction"
 FACE_TOPIC = "reactface/face"
+FACE_LAYOUT_TOPIC = "reactface/face_layout"
 FACE_IMAGE_TOPIC = "reactface/face_image"
 DIAGNOSTICS_TOPIC = "/diagnostics"
 

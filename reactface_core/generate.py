@@ -142,6 +142,9 @@ class NormalisedReactionGenerator:
     def reset(self) -> None:
         self.generator.reset()
 
+    def reconfigure(self, samples: int, seed: int, deterministic: bool) -> None:
+        self.generator.reconfigure(samples, seed, deterministic)
+
     def push(
         self,
         visual: np.ndarray | None = None,

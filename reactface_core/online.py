@@ -154,7 +154,6 @@ class SpeakerBuffer:
                 f"{self.fps}, {self.samples_per_frame}, {self.max_delay}"
             )
         self.period_ns = NANOSECONDS / self.fps
-        self.delay_ns = int(self.max_delay * NANOSECONDS)
         self.t0: int | None = None
         self.next_slot = 0  # first slot not yet emitted
         self.frames: dict[int, tuple[int, Any]] = {}  # slot -> (stamp, payload)
@@ -166,6 +165,10 @@ class SpeakerBuffer:
         self.covered = np.zeros(0, bool)  # which of them were really written
         self.audio_end = 0  # grid index one past the newest written sample
         self.segment: _AudioSegment | None = None
+
+    @property
+    def delay_ns(self) -> int:  # derived, so `max_delay` may change while running
+        return int(self.max_delay * NANOSECONDS)
 
     # -- input -----------------------------------------------------------------------
 

@@ -26,12 +26,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
 from reactface_core.contract import AUDIO_RATE, FPS, FRAME_NS, SAMPLES_PER_FRAME
-from reactface_core.online import AlignedFrame, Rejected, SampleSelector, SpeakerBuffer
+from reactface_core.online import (
+    SELECTION_POLICIES,
+    AlignedFrame,
+    Rejected,
+    SampleSelector,
+    SpeakerBuffer,
+)
 from reactface_core.perception.landmarks import NUM_LANDMARKS
 
 NO_FACE = np.full((NUM_LANDMARKS, 3), np.nan, np.float32)  # landmarks of a faceless frame
@@ -39,14 +45,56 @@ NO_FACE = np.full((NUM_LANDMARKS, 3), np.nan, np.float32)  # landmarks of a face
 
 @dataclass(frozen=True)
 class ReactorSettings:
-    """What a user may choose about the online pipeline (the node's parameters)."""
+    """What a user may choose about the online pipeline (the node's parameters).
 
+    All but `audio_sample_rate` may change while running (`OnlineReactor.update`).
+    """
+
+    samples: int = 10  # N reactions sampled per window
+    deterministic: bool = False  # distribution means instead of samples (all N equal)
+    seed: int = 0  # of the sampled reactions and of the selection policy `random`
+    selection: str = "first"  # which sample the face stream shows (`online.SampleSelector`)
     max_delay: float = 0.2  # s one input may lag the other before its frames are filled in
-    audio_sample_rate: int = 0  # the only accepted input rate; 0: the first chunk's
     session_gap: float = 2.0  # s of stamp jump that starts a new interaction
     max_backlog: int = 25  # grid frames behind before the face tracker is skipped; 0: never
-    selection: str = "first"  # which sample the face stream shows (`online.SampleSelector`)
-    seed: int = 0  # of the selection policy `random`
+    audio_sample_rate: int = 0  # the only accepted input rate; 0: the first chunk's
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be {rule}, got {getattr(self, name)!r}"
+            for name, ok, rule in (
+                ("samples", _is_int(self.samples) and self.samples >= 1, "an integer >= 1"),
+                ("deterministic", isinstance(self.deterministic, bool), "true or false"),
+                ("seed", _is_int(self.seed) and self.seed >= 0, "an integer >= 0"),
+                (
+                    "selection",
+                    self.selection in SELECTION_POLICIES,
+                    "one of " + ", ".join(SELECTION_POLICIES),
+                ),
+                ("max_delay", _is_number(self.max_delay) and self.max_delay >= 0, ">= 0 s"),
+                ("session_gap", _is_number(self.session_gap) and self.session_gap > 0, "> 0 s"),
+                ("max_backlog", _is_int(self.max_backlog) and self.max_backlog >= 0, ">= 0"),
+                (
+                    "audio_sample_rate",
+                    _is_int(self.audio_sample_rate) and self.audio_sample_rate >= 0,
+                    "an integer >= 0 Hz",
+                ),
+            )
+            if not ok
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+LIVE_SETTINGS = tuple(f.name for f in fields(ReactorSettings) if f.name != "audio_sample_rate")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass
@@ -116,6 +164,8 @@ class OnlineReactor:
 
         self.generator, self.landmarker, self.settings = generator, landmarker, settings
         self.speaker_features = SpeakerFeatures()
+        generator.reconfigure(settings.samples, settings.seed, settings.deterministic)
+        self._processing = threading.Lock()  # `process` and `update` take turns
         self.logmel = StreamingLogMel()
         self.selector = SampleSelector(settings.selection, settings.seed)
         self.counts = dict.fromkeys(COUNTERS, 0)
@@ -129,6 +179,30 @@ class OnlineReactor:
     @property
     def window(self) -> int:
         return self.generator.window
+
+    def update(self, **changes) -> None:
+        """Change live settings while running; a bad value raises ValueError, nothing changed.
+
+        selection, seed, deterministic, max_delay, session_gap and max_backlog apply at once
+        (to the next frame or window; a new seed restarts the sample noise and the random
+        selection). samples applies at once with a reset of the generator's history, as at
+        a new session (the model's listener history holds N rows). Call it from the intake
+        thread; it waits for a `process` call in progress to finish.
+        """
+        fixed = sorted(set(changes) - set(LIVE_SETTINGS))
+        if fixed:
+            raise ValueError(
+                f"{', '.join(fixed)} cannot change while running; live: {', '.join(LIVE_SETTINGS)}"
+            )
+        new = replace(self.settings, **changes)  # validates
+        with self._processing:
+            old, self.settings = self.settings, new
+            self.generator.reconfigure(new.samples, new.seed, new.deterministic)
+            if (new.selection, new.seed) != (old.selection, old.seed):
+                self.selector = SampleSelector(new.selection, new.seed)
+            self.buffer.max_delay = new.max_delay
+            if new.samples != old.samples:
+                self._reset_models()
 
     # -- intake ------------------------------------------------------------------------
 
@@ -191,6 +265,10 @@ class OnlineReactor:
         A failure resets the models' state (the interaction restarts) and is raised again
         for the caller to log.
         """
+        with self._processing:
+            return self._process(work)
+
+    def _process(self, work: Work) -> list[Reaction]:
         if isinstance(work, NewSession):
             self._reset_models()
             return []

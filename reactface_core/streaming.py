@@ -61,6 +61,15 @@ class ReactionGenerator:
         self._valid: torch.Tensor | None = None
         self._audio: torch.Tensor | None = None
 
+    def reconfigure(self, samples: int, seed: int, deterministic: bool) -> None:
+        """Change N, the seed or sampling while running. A new seed restarts the noise
+        stream at once; a new N needs a `reset()` (the history holds N listener rows)."""
+        if samples < 1:
+            raise ValueError(f"samples must be >= 1, got {samples}")
+        if seed != self.seed:
+            self.generator = torch.Generator().manual_seed(seed)
+        self.samples, self.seed, self.deterministic = samples, seed, deterministic
+
     @property
     def frames_generated(self) -> int:
         return self.listener_state.frames

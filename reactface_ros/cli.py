@@ -14,18 +14,28 @@ import sys
 import time
 from pathlib import Path
 
-from reactface_ros.launch_config import NODES, TOPICS, default_config, remappings
+from reactface_ros.launch_config import (
+    NODES,
+    OPTIONS,
+    SWITCHES,
+    TOPICS,
+    default_config,
+    node_namespace,
+    remappings,
+)
 
 RUN_DESCRIPTION = """\
 Start the reactface ROS 2 nodes as separate processes, exactly as
 `ros2 launch reactface_ros reactface.launch.py` does, but from the pip install (no ROS
-installation or `ros2` command needed): reaction (inference) and render always, camera
-and microphone on request. Parameters come from the YAML (default: config/reactface.yaml)
-plus the options below. Ctrl-C stops them all; if one node fails, the others are stopped
-and the exit status is non-zero.
+installation or `ros2` command needed): reaction (inference) and render always, camera,
+microphone and the audio_common bridge on request. Parameters come from the YAML
+(default: config/reactface.yaml) plus the options below; each node option's type, choices
+and meaning are the node parameter's own. Ctrl-C stops them all; if one node fails, the
+others are stopped and the exit status is non-zero.
 
 DDS traffic stays on this machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) unless you
 set ROS_AUTOMATIC_DISCOVERY_RANGE yourself."""
+COMMON_OPTIONS = ("device", "seed")  # every command's --device and --seed feed these
 
 
 def register_run(subparsers, common):
@@ -39,6 +49,7 @@ def register_run(subparsers, common):
             "examples:\n"
             "  reactface run --use-camera --use-microphone --checkpoint runs/synth/best.pt\n"
             "  reactface run --camera-topic /robot/head_camera/image_raw --no-render\n"
+            "  reactface run --namespace robot1 --no-microphone   # topics under /robot1\n"
             "  reactface run --duration 30   # stop after 30 s (for scripts)"
         ),
     )
@@ -48,53 +59,36 @@ def register_run(subparsers, common):
         default=None,
         help="ROS parameter YAML (default: config/reactface.yaml of the installation)",
     )
+    for name, (default, text) in SWITCHES.items():
+        short = name.removeprefix("use_").replace("_", "-")
+        group = parser.add_mutually_exclusive_group()
+        flags = [f"--use-{short}"] + ([f"--{short}"] if short == "render" else [])
+        group.add_argument(
+            *flags,
+            dest=name,
+            action="store_true",
+            default=default,
+            help=text + (" (the default)" if default else ""),
+        )
+        group.add_argument(f"--no-{short}", dest=name, action="store_false", help="do not")
+    for option in OPTIONS:
+        if option.name not in COMMON_OPTIONS:
+            _add_option(parser, option)
     parser.add_argument(
-        "--checkpoint", default=None, help="trained model for the reaction node (default: YAML)"
-    )
-    parser.add_argument(
-        "--samples", type=int, default=None, help="N reactions per window (default: YAML)"
-    )
-    parser.add_argument(
-        "--selection",
-        default=None,
-        choices=("first", "random", "most_typical", "sticky"),
-        help="sample streamed on the face topic (default: YAML)",
-    )
-    parser.add_argument(
-        "--use-camera", action="store_true", help="start the OpenCV camera node too"
-    )
-    parser.add_argument(
-        "--camera-device",
-        default=None,
-        help="camera index, /dev/videoN or video file (default: YAML)",
-    )
-    microphone = parser.add_mutually_exclusive_group()
-    microphone.add_argument(
-        "--use-microphone",
-        dest="use_microphone",
-        action="store_true",
-        default=True,
-        help="start the microphone node (the default; it fails without an input device)",
-    )
-    microphone.add_argument(
-        "--no-microphone",
-        dest="use_microphone",
-        action="store_false",
-        help="do not start it (audio comes from elsewhere, e.g. `reactface bag replay`)",
+        "--namespace", default="", help="namespace of every node and topic (default: none)"
     )
     parser.add_argument(
-        "--render",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="start the render node",
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warn", "error", "fatal"),
+        help="ROS log level of the nodes (default: info)",
     )
-    parser.add_argument("--show", action="store_true", help="show the rendered face in a window")
-    for key, (_, default) in TOPICS.items():
+    for key, (name, _) in TOPICS.items():
         parser.add_argument(
             "--" + key.replace("_", "-"),
-            default=default,
+            default=name,
             metavar="TOPIC",
-            help=f"(default: {default})",
+            help=f"(default: {name}, relative to the namespace)",
         )
     parser.add_argument(
         "--duration", type=float, default=None, metavar="S", help="stop all nodes after S seconds"
@@ -103,49 +97,59 @@ def register_run(subparsers, common):
     return parser
 
 
+def _add_option(parser, option) -> None:
+    """`--name` for a node parameter, typed and explained by the parameter itself."""
+    param = option.spec()
+    flag = "--" + option.name.replace("_", "-")
+    text = f"{option.node} node: {param.description} (default: the YAML's)"
+    if isinstance(param.default, bool):
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        return
+    if param.range is not None:
+        text = text.replace(" (default", f"; {param.range[0]}..{param.range[1]} (default")
+    parser.add_argument(
+        flag, type=type(param.default), choices=param.choices, default=None, help=text
+    )
+
+
 def node_commands(args) -> list[tuple[str, list[str]]]:
     """(node name, argv) of every process `reactface run` starts."""
     config = args.config or default_config()
     if config is not None and not Path(config).is_file():
         raise SystemExit(f"reactface run: --config {config} does not exist")
-    switches = {
-        "use_camera": args.use_camera,
-        "use_microphone": args.use_microphone,
-        "use_render": args.render,
-    }
+    try:
+        namespace = node_namespace(args.namespace)
+    except ValueError as error:
+        print(f"reactface run: --namespace: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     topics = {key: getattr(args, key) for key in TOPICS}
     commands = []
     for spec in NODES:
-        if spec.optional and not switches[spec.optional]:
+        if spec.optional and not getattr(args, spec.optional):
             continue
         argv = [sys.executable, "-m", spec.module, "--ros-args"]
         if config is not None:
             argv += ["--params-file", str(config)]
-        for name, value in _overrides(spec.name, args).items():
-            argv += ["-p", f"{name}:={value}"]
+        for option in OPTIONS:
+            value = getattr(args, option.name)
+            if option.node == spec.name and value is not None:
+                argv += ["-p", f"{option.param}:={_ros_value(value)}"]
         for default, chosen in remappings(spec, topics):
-            if chosen != "/" + default:
-                argv += ["-r", f"{default}:={chosen}"]
+            argv += ["-r", f"{default}:={chosen}"]
+        if namespace != "/":
+            argv += ["-r", f"__ns:={namespace}"]
+        argv += ["--log-level", args.log_level]
         commands.append((spec.name, argv))
     return commands
 
 
-def _overrides(node: str, args) -> dict[str, str]:
-    values = {}
-    if node == "reaction":
-        values["device"] = args.device
-        values["seed"] = str(args.seed)
-        if args.checkpoint is not None:
-            values["checkpoint"] = f"'{args.checkpoint}'"  # quoted: an empty path stays a string
-        if args.samples is not None:
-            values["samples"] = str(args.samples)
-        if args.selection is not None:
-            values["selection"] = args.selection
-    if node == "render" and args.show:
-        values["show_window"] = "true"
-    if node == "camera" and args.camera_device is not None:
-        values["device"] = f"'{args.camera_device}'"
-    return values
+def _ros_value(value) -> str:
+    """A `-p name:=value` value that keeps its type: strings quoted ("0" stays a string)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f"'{value}'"
+    return str(value)
 
 
 def ros_environment() -> dict[str, str]:

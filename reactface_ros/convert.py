@@ -1,7 +1,8 @@
 """reactface messages <-> numpy: face coefficients, reaction windows, audio chunks, stamps.
 
 The layouts are the ones documented in `msg/`: a `FaceCoefficients` splits one frame of a
-face model's coefficients into expression / jaw pose / head rotation / translation, a
+face model's coefficients into expression / jaw pose / head rotation / translation (a
+`FaceLayout` names those values and gives their ranges), a
 `ReactionWindow` carries N x w x D coefficients row-major, an `AudioChunk` interleaved
 float32 samples. Everything here validates and raises `MessageError` naming what was
 expected, so nodes can log and skip a bad message.
@@ -17,7 +18,7 @@ from builtin_interfaces.msg import Time
 
 from reactface_core.contract import FPS
 from reactface_core.face.models import FaceModel, get_face_model
-from reactface_ros.msg import AudioChunk, FaceCoefficients, ReactionWindow
+from reactface_ros.msg import AudioChunk, FaceCoefficients, FaceLayout, ReactionWindow
 
 NANOSECONDS = 1_000_000_000
 
@@ -96,6 +97,40 @@ def message_to_coefficients(msg: FaceCoefficients) -> tuple[np.ndarray, FaceMode
 
 def _group(row: np.ndarray, part: slice | None) -> list[float]:
     return [0.0, 0.0, 0.0] if part is None else row[part].tolist()
+
+
+# -- FaceLayout ------------------------------------------------------------------------
+
+LAYOUT_FIELDS = ("expression", "jaw_pose", "head_rotation", "translation")
+
+
+def layout_to_message(face_model: FaceModel | str) -> FaceLayout:
+    """The names and plausible ranges of every FaceCoefficients value of `face_model`."""
+    model = get_face_model(face_model) if isinstance(face_model, str) else face_model
+    msg = FaceLayout(face_model=model.name)
+    lower, upper = np.asarray(model.lower, np.float32), np.asarray(model.upper, np.float32)
+    for name in LAYOUT_FIELDS:
+        part = getattr(model, name) or slice(0, 0)
+        setattr(msg, f"{name}_names", list(model.names[part]))
+        setattr(msg, f"{name}_min", float_array(lower[part]))
+        setattr(msg, f"{name}_max", float_array(upper[part]))
+    return msg
+
+
+def message_to_layout(msg: FaceLayout) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+    """FaceLayout -> {field: (names, minimum, maximum)}, checking the arrays agree."""
+    layout = {}
+    for name in LAYOUT_FIELDS:
+        names = list(getattr(msg, f"{name}_names"))
+        low = np.asarray(getattr(msg, f"{name}_min"), np.float32)
+        high = np.asarray(getattr(msg, f"{name}_max"), np.float32)
+        if not len(names) == len(low) == len(high):
+            raise MessageError(
+                f"FaceLayout {name}: {len(names)} names but {len(low)} minima and "
+                f"{len(high)} maxima"
+            )
+        layout[name] = (names, low, high)
+    return layout
 
 
 # -- ReactionWindow --------------------------------------------------------------------
@@ -206,3 +241,36 @@ def message_to_audio(msg: AudioChunk) -> tuple[np.ndarray, int]:
     if not np.isfinite(samples).all():
         raise MessageError("AudioChunk contains NaN or infinite samples")
     return samples.reshape(-1, msg.channels), int(msg.sample_rate)
+
+
+# -- audio_common_msgs (raw PCM bytes) -------------------------------------------------
+
+# GStreamer raw audio formats (AudioInfo.sample_format) -> (numpy dtype, offset, full scale)
+PCM_FORMATS = {
+    "S16LE": ("<i2", 0.0, 2.0**15),
+    "S32LE": ("<i4", 0.0, 2.0**31),
+    "F32LE": ("<f4", 0.0, 1.0),
+    "U8": ("u1", 128.0, 128.0),
+}
+
+
+def pcm_to_audio(data: bytes, sample_format: str, channels: int) -> np.ndarray:
+    """Interleaved raw PCM bytes -> (frames, channels) float32 in [-1, 1]."""
+    if sample_format not in PCM_FORMATS:
+        raise MessageError(
+            f"audio sample_format {sample_format!r} is not supported; expected one of "
+            f"{', '.join(PCM_FORMATS)}"
+        )
+    if channels < 1:
+        raise MessageError(f"audio has {channels} channels, expected >= 1")
+    dtype, offset, scale = PCM_FORMATS[sample_format]
+    frame_bytes = np.dtype(dtype).itemsize * channels
+    if len(data) % frame_bytes:
+        raise MessageError(
+            f"{len(data)} bytes of {sample_format} audio is not a whole number of "
+            f"{channels}-channel frames ({frame_bytes} bytes each)"
+        )
+    samples = (np.frombuffer(bytes(data), dtype).astype(np.float32) - offset) / scale
+    if not np.isfinite(samples).all():
+        raise MessageError("audio contains NaN or infinite samples")
+    return samples.reshape(-1, channels)

@@ -1,11 +1,16 @@
 """What `reactface run` and `ros2 launch reactface_ros reactface.launch.py` both start.
 
-One table of nodes, one YAML, one set of arguments, so the pip path (`reactface run`, no
-ROS installation) and the ROS path (the launch file) run the same thing.
+One table of nodes, one YAML, one set of options, so the pip path (`reactface run`, no
+ROS installation) and the ROS path (the launch file) run the same thing. The options'
+types, choices and help come from the nodes' own `PARAMS` (each default written once).
+
+Topic names are relative, so a namespace (`namespace:=robot1`, `reactface run --namespace
+robot1`) moves every topic under it; a remapped topic given as an absolute name stays put.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +20,8 @@ from reactface_core import contract
 PACKAGE = "reactface_ros"
 CONFIG_NAME = "reactface.yaml"
 
-# Launch argument -> (the node's relative topic name, its default absolute name).
+# Launch argument -> (the nodes' relative topic name, also the default: no remapping;
+# the name as seen from the root namespace, e.g. for bags).
 TOPICS = {
     key: (name, contract.absolute(name))
     for key, name in (
@@ -24,6 +30,8 @@ TOPICS = {
         ("reaction_topic", contract.REACTION_TOPIC),
         ("face_topic", contract.FACE_TOPIC),
         ("face_image_topic", contract.FACE_IMAGE_TOPIC),
+        ("audio_common_topic", contract.AUDIO_COMMON_TOPIC),
+        ("audio_common_info_topic", contract.AUDIO_COMMON_INFO_TOPIC),
     )
 }
 
@@ -42,10 +50,19 @@ class NodeSpec:
     def executable(self) -> str:
         return f"{self.name}_node"
 
+    def params(self) -> dict:
+        """The node's declared parameters by name (its module's `PARAMS`)."""
+        return {param.name: param for param in importlib.import_module(self.module).PARAMS}
+
 
 NODES = (
     NodeSpec("camera", "use_camera", ("camera_topic",)),
     NodeSpec("microphone", "use_microphone", ("audio_topic",)),
+    NodeSpec(
+        "audio_common",
+        "use_audio_common",
+        ("audio_common_topic", "audio_common_info_topic", "audio_topic"),
+    ),
     NodeSpec(
         "reaction",
         None,
@@ -53,14 +70,82 @@ NODES = (
     ),
     NodeSpec("render", "use_render", ("face_topic", "face_image_topic")),
 )
+SPECS = {spec.name: spec for spec in NODES}
+
+# Switches: launch argument -> (default, what it starts); `reactface run --use-camera` etc.
+SWITCHES = {
+    "use_microphone": (True, "start the microphone node (sounddevice)"),
+    "use_camera": (False, "start the OpenCV camera node (for robots without a camera driver)"),
+    "use_audio_common": (
+        False,
+        "start the audio_common bridge (audio_common_msgs audio -> AudioChunk; needs "
+        "audio_common_msgs installed)",
+    ),
+    "use_render": (True, "start the render node (face images for a screen)"),
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    """A node parameter offered as a launch argument and a `reactface run` option."""
+
+    name: str  # launch argument; `reactface run --<name with dashes>`
+    node: str
+    param: str
+
+    def spec(self):
+        """The node's `Param`: type, default, range, choices and description."""
+        return SPECS[self.node].params()[self.param]
+
+
+OPTIONS = (
+    Option("checkpoint", "reaction", "checkpoint"),
+    Option("device", "reaction", "device"),
+    Option("seed", "reaction", "seed"),
+    Option("samples", "reaction", "samples"),
+    Option("selection", "reaction", "selection"),
+    Option("deterministic", "reaction", "deterministic"),
+    Option("autostart", "reaction", "autostart"),
+    Option("camera_device", "camera", "device"),
+    Option("show_window", "render", "show_window"),
+)
+
+
+def typed(option: Option, text: str):
+    """A launch argument's text as the parameter's declared type (usage error: ValueError)."""
+    kind = type(option.spec().default)
+    if kind is bool:
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"{option.name} must be true or false, got {text!r}")
+        return text.lower() in ("true", "1", "yes")
+    value = kind(text)
+    choices = option.spec().choices
+    if choices and value not in choices:
+        raise ValueError(f"{option.name} must be one of {', '.join(choices)}, got {text!r}")
+    return value
+
+
+def node_namespace(namespace: str) -> str:
+    """`robot1` or `/robot1` -> `/robot1` ("" -> "/"); an invalid name raises ValueError."""
+    from rclpy.exceptions import InvalidNamespaceException
+    from rclpy.validate_namespace import validate_namespace
+
+    absolute = "/" + namespace.strip("/") if namespace.strip("/") else "/"
+    try:
+        validate_namespace(absolute)
+    except InvalidNamespaceException as error:
+        raise ValueError(f"invalid namespace {namespace!r}: {error}") from None
+    return absolute
 
 
 def remappings(spec: NodeSpec, topics: dict[str, str]) -> list[tuple[str, str]]:
-    """(relative default name, chosen topic) pairs for the topics `spec` uses."""
+    """(relative name, chosen topic) pairs for the topics `spec` uses that were changed."""
     rules = []
     for key in spec.topics:
         default, _ = TOPICS[key]
-        chosen = topics.get(key) or TOPICS[key][1]
+        chosen = topics.get(key) or default
+        if chosen == default:
+            continue
         rules.append((default, chosen))
         if key == "camera_topic":  # image_transport's compressed sub-topic follows along
             suffix = contract.COMPRESSED_SUFFIX

@@ -31,7 +31,7 @@ def faces():
 @pytest.fixture
 def reactor():
     generator, _, _ = load_online_generator("", samples=3, seed=0, window=4)
-    reactor = OnlineReactor(generator, FaceLandmarker(mode="video"), ReactorSettings())
+    reactor = OnlineReactor(generator, FaceLandmarker(mode="video"), ReactorSettings(samples=3))
     yield reactor
     reactor.landmarker.close()
 
@@ -100,7 +100,9 @@ def test_a_late_message_is_rejected_and_counted(reactor, faces):
 
 def test_a_processing_side_far_behind_skips_the_tracker_and_catches_up(faces):
     generator, _, _ = load_online_generator("", samples=2, seed=0, window=4)
-    reactor = OnlineReactor(generator, FaceLandmarker(mode="video"), ReactorSettings(max_backlog=8))
+    reactor = OnlineReactor(
+        generator, FaceLandmarker(mode="video"), ReactorSettings(samples=2, max_backlog=8)
+    )
     work, _ = feed(reactor, faces, 40, process=False)  # intake runs ahead of processing
     assert reactor.backlog >= 36
     reactions = [r for item in work for r in reactor.process(item)]
@@ -147,3 +149,56 @@ def test_online_generator_from_a_checkpoint_returns_face_model_units(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(CheckpointError, match="not a readable reactface checkpoint"):
         load_online_generator(str(tmp_path / "junk.pt"))
+
+
+def test_live_settings_change_the_next_windows(reactor, faces):
+    _, before = feed(reactor, faces, 8)
+    assert before and all(r.reactions.shape[0] == 3 for r in before)
+    reactor.update(samples=2, deterministic=True, selection="sticky", max_delay=1.5, seed=4)
+    assert reactor.settings == ReactorSettings(
+        samples=2, deterministic=True, selection="sticky", max_delay=1.5, seed=4
+    )
+    assert reactor.buffer.delay_ns == 1_500_000_000
+    assert reactor.selector.policy == "sticky"
+    _, after = feed(reactor, faces, 12, start=T0 + 8 * FRAME_NS)
+    assert after and all(r.reactions.shape[0] == 2 for r in after)
+    for reaction in after:  # means, not samples: both rows equal
+        np.testing.assert_array_equal(reaction.reactions[0], reaction.reactions[1])
+    assert after[0].stamp_ns > before[-1].stamp_ns  # the grid went on; the model restarted
+
+
+def test_a_new_seed_restarts_the_sample_noise_at_once(faces):
+    def windows(seed_change):
+        generator, _, _ = load_online_generator("", samples=2, seed=0, window=4)
+        reactor = OnlineReactor(generator, FaceLandmarker(mode="video"), ReactorSettings(samples=2))
+        feed(reactor, faces, 4)
+        if seed_change is not None:
+            reactor.update(seed=seed_change)
+        _, out = feed(reactor, faces, 8, start=T0 + 4 * FRAME_NS)
+        reactor.landmarker.close()
+        return np.stack([r.reactions for r in out])
+
+    same, other, again = windows(None), windows(7), windows(7)
+    np.testing.assert_array_equal(other, again)
+    assert not np.allclose(same, other)
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"samples": 0}, "samples must be an integer >= 1"),
+        ({"samples": 2.5}, "samples must be an integer >= 1"),
+        ({"selection": "best"}, "selection must be one of first, random"),
+        ({"max_delay": -1.0}, "max_delay must be >= 0 s"),
+        ({"session_gap": 0.0}, "session_gap must be > 0 s"),
+        ({"deterministic": "yes"}, "deterministic must be true or false"),
+        ({"audio_sample_rate": 48_000}, "audio_sample_rate cannot change while running"),
+        ({"samples": 2, "max_backlog": -3}, "max_backlog must be >= 0"),
+    ],
+)
+def test_a_bad_update_is_refused_with_the_reason_and_changes_nothing(reactor, change, reason):
+    before = reactor.settings
+    with pytest.raises(ValueError, match=reason):
+        reactor.update(**change)
+    assert reactor.settings == before
+    assert reactor.generator.samples == 3  # not half-applied

@@ -84,13 +84,53 @@ def test_run_builds_the_same_node_commands_as_the_launch_file():
     assert reaction[reaction.index("--params-file") + 1] == str(default_config())
     pairs = [(reaction[i], reaction[i + 1]) for i in range(4, len(reaction) - 1, 2)]
     assert ("-p", "checkpoint:='models/m.pt'") in pairs
-    assert ("-p", "device:=cpu") in pairs and ("-p", "seed:=3") in pairs
+    assert ("-p", "device:='cpu'") in pairs and ("-p", "seed:=3") in pairs
     assert ("-r", "camera/image_raw:=/head/image") in pairs
     assert ("-r", "camera/image_raw/compressed:=/head/image/compressed") in pairs
     assert not any(flag == "-r" and rule.startswith("audio/") for flag, rule in pairs)
     with_all = dict(node_commands(run_args("--use-camera", "--camera-device", "0", "--no-render")))
     assert list(with_all) == ["camera", "microphone", "reaction"]
     assert "device:='0'" in with_all["camera"]  # stays a string parameter
+    assert not any(rule.startswith("__ns") for rule in with_all["reaction"])
+
+
+def test_run_options_are_the_node_parameters_own():
+    """Type, choices and meaning of each node option come from the node's PARAMS."""
+    from reactface_ros.launch_config import OPTIONS
+
+    parser = build_parser()._subparsers._group_actions[0].choices["run"]
+    actions = {action.dest: action for action in parser._actions}
+    for option in OPTIONS:
+        param, action = option.spec(), actions[option.name]
+        if option.name in ("device", "seed"):  # every command's own --device / --seed
+            assert action.default == param.default
+            continue
+        assert action.default is None  # left out: the YAML's value
+        assert param.description in action.help
+        if not isinstance(param.default, bool):
+            assert action.type is type(param.default)
+            assert tuple(action.choices or ()) == tuple(param.choices or ())
+    commands = dict(node_commands_for("--samples", "3", "--deterministic", "--selection", "sticky"))
+    assert {"samples:=3", "deterministic:=true", "selection:='sticky'"} <= set(commands["reaction"])
+    with pytest.raises(SystemExit):
+        run_args("--selection", "best")  # not one of the parameter's choices
+
+
+def node_commands_for(*argv):
+    from reactface_ros.cli import node_commands
+
+    return node_commands(run_args("--no-microphone", *argv))
+
+
+def test_run_namespace_moves_every_node_and_an_invalid_one_is_a_usage_error(capsys):
+    commands = dict(node_commands_for("--namespace", "robot1", "--face-topic", "face"))
+    for argv in commands.values():
+        assert argv[argv.index("__ns:=/robot1") - 1] == "-r"
+    assert "reactface/face:=face" in commands["render"]  # relative: stays in the namespace
+    with pytest.raises(SystemExit) as stop:
+        node_commands_for("--namespace", "robot 1")
+    assert stop.value.code == 2
+    assert "invalid namespace 'robot 1'" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -16,12 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / "launch" / "reactface.launch.py"
 sys.path.insert(0, str(Path(__file__).parent / "peers"))
 
-from reactface_ros.launch_config import NODES, TOPICS  # noqa: E402
+from reactface_ros.launch_config import NODES, OPTIONS, SWITCHES, TOPICS  # noqa: E402
 
 
 def test_every_node_has_an_executable_script_for_ros2_run():
@@ -32,9 +33,7 @@ def test_every_node_has_an_executable_script_for_ros2_run():
         text = script.read_text()
         assert text.startswith("#!/usr/bin/env python3\n")
         assert f"from {spec.module} import main" in text
-    cmake = (ROOT / "CMakeLists.txt").read_text()
-    assert 'file(GLOB node_executables "${CMAKE_CURRENT_SOURCE_DIR}/scripts/*")' in cmake
-    assert "install(DIRECTORY launch config DESTINATION share/${PROJECT_NAME})" in cmake
+    # installed where `ros2 run` looks: test_ros_install.py checks the venv's layout
 
 
 def test_a_script_runs_its_node(tmp_path, ros_domain):
@@ -85,9 +84,11 @@ def test_launch_file_declares_the_documented_arguments():
     from launch.actions import DeclareLaunchArgument
 
     description = module.generate_launch_description()
-    names = {e.name for e in description.entities if isinstance(e, DeclareLaunchArgument)}
-    assert {"config", "checkpoint", "device", "use_microphone", "use_camera", "use_render"} <= names
-    assert set(TOPICS) <= names
+    arguments = {e.name: e for e in description.entities if isinstance(e, DeclareLaunchArgument)}
+    assert {"config", "namespace", "log_level", "verbose", *SWITCHES} <= set(arguments)
+    assert set(TOPICS) <= set(arguments)
+    for option in OPTIONS:  # each node option explains itself with the parameter's own words
+        assert option.spec().description in arguments[option.name].description
 
 
 def test_launch_file_starts_the_same_nodes_as_reactface_run():
@@ -98,12 +99,30 @@ def test_launch_file_starts_the_same_nodes_as_reactface_run():
         "reaction_node",
         "render_node",
     }
+    assert all(not n.expanded_remapping_rules for n in nodes.values())  # relative names
     nodes = launched_nodes(use_microphone="false", use_camera="true", camera_topic="/head/image")
     assert set(nodes) == {"camera", "reaction", "render"}
     rules = dict(nodes["reaction"].expanded_remapping_rules)
     assert rules["camera/image_raw"] == "/head/image"
     assert rules["camera/image_raw/compressed"] == "/head/image/compressed"
     assert dict(nodes["camera"].expanded_remapping_rules)["camera/image_raw"] == "/head/image"
+
+
+def test_launch_namespace_and_typed_options():
+    nodes = launched_nodes(namespace="robot1", samples="3", deterministic="true")
+    assert {n.expanded_node_namespace for n in nodes.values()} == {"/robot1"}
+    written, _ = nodes["reaction"]._Node__expanded_parameter_arguments[-1]  # a params file
+    (overrides,) = [
+        node["ros__parameters"] for node in yaml.safe_load(Path(written).read_text()).values()
+    ]
+    assert overrides == {"samples": 3, "deterministic": True}  # typed as the parameters are
+    for bad, reason in [
+        ({"namespace": "robot 1"}, "invalid namespace 'robot 1'"),
+        ({"samples": "many"}, "invalid literal for int"),
+        ({"selection": "best"}, "selection must be one of first, random"),
+    ]:
+        with pytest.raises(ValueError, match=reason):
+            launched_nodes(**bad)
 
 
 def ros2_launch_available() -> bool:
@@ -129,7 +148,8 @@ def test_ros2_launch_starts_the_nodes(ros_domain, tmp_path):
     log = (tmp_path / "launch.log").open("w")
     process = subprocess.Popen(
         ["ros2", "launch", "reactface_ros", "reactface.launch.py", "use_microphone:=false",
-         "device:=cpu", "samples:=3", "face_image_topic:=/robot/face_screen"],
+         "device:=cpu", "samples:=3", "face_image_topic:=/robot/face_screen",
+         "namespace:=robot1"],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -139,19 +159,38 @@ def test_ros2_launch_starts_the_nodes(ros_domain, tmp_path):
 
         peer.spin_until(
             lambda: (
-                {"/reactface/reaction", "/robot/face_screen"} <= set(topics())
+                {"/robot1/reactface/reaction", "/robot/face_screen"} <= set(topics())
                 and "ready: model reactface_synth.pt" in (tmp_path / "launch.log").read_text()
             ),
             120.0,
             "the launched nodes' topics and the reaction node ready",
             process,
         )
-        assert {"reaction", "render"} <= set(peer.node.get_node_names())
+        nodes = set(peer.node.get_node_names_and_namespaces())
+        assert {("reaction", "/robot1"), ("render", "/robot1")} <= nodes
         assert "microphone" not in peer.node.get_node_names()
+        param = subprocess.run(
+            ["ros2", "param", "set", "/robot1/reaction", "samples", "2"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert "Set parameter successful" in param.stdout, param.stdout + param.stderr
+        refused = subprocess.run(
+            ["ros2", "param", "set", "/robot1/reaction", "checkpoint", "x.pt"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert "read-only" in refused.stdout + refused.stderr
+        state = subprocess.run(
+            ["ros2", "lifecycle", "get", "/robot1/reaction"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert state.stdout.startswith("active")
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+        code = process.wait(timeout=60)
         peer.close()
         log.close()
     output = (tmp_path / "launch.log").read_text()
-    assert "ready: model reactface_synth.pt" in output and "Traceback" not in output
+    assert code == 0 and "ready: model reactface_synth.pt" in output and "Traceback" not in output
+    assert "parameters changed: samples=2" in output
+    noise = [line for line in output.splitlines() if "W0000" in line or "TensorFlow Lite" in line]
+    assert not noise, noise

@@ -37,6 +37,11 @@ def common_parser() -> argparse.ArgumentParser:
         choices=("auto", "cpu", "cuda"),
         help="torch device; auto picks CUDA when available (default: auto)",
     )
+    common.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show MediaPipe/TensorFlow Lite native log lines (hidden by default)",
+    )
     return common
 
 
@@ -65,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "verbose", False):
+        from reactface_core.native_logs import show_native_logs
+
+        show_native_logs()  # also for the node processes `run` and `demo` start
     return int(args.func(args) or 0)
 
 

@@ -146,7 +146,8 @@ def generate(
     ]
     windows = []
     with FaceLandmarker(mode="video") as landmarker:
-        reactor = OnlineReactor(trained.stream(samples, seed), landmarker, ReactorSettings())
+        settings = ReactorSettings(samples=samples, seed=seed)
+        reactor = OnlineReactor(trained.stream(samples, seed), landmarker, settings)
         next_audio = 0
         for index, frame in enumerate(tqdm(read_frames(video), total=frames, desc="reacting")):
             stamp = index * FRAME_NS

@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reactface_core.native_logs import filter_native_stderr
+
 CACHE_VERSION = 2  # bump whenever the construction changes: stale caches are then ignored
 NUM_VERTICES = 468
 BIOCULAR_WIDTH_M = 0.09  # outer eye corner to outer eye corner
@@ -284,6 +286,7 @@ def detect_landmarks(image: np.ndarray, name: str) -> np.ndarray:
             "install the pinned requirements.txt"
         ) from error
     height, width = image.shape[:2]
+    filter_native_stderr()
     with FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False) as mesh:
         result = mesh.process(np.ascontiguousarray(image))
     if not result.multi_face_landmarks:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from reactface_core.contract import FPS
+from reactface_core.native_logs import filter_native_stderr
 from reactface_core.perception.landmarks import NUM_LANDMARKS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -172,6 +173,7 @@ def _as_rgb_uint8(frame: np.ndarray) -> np.ndarray:
 
 
 def _face_mesh(**options):
+    filter_native_stderr()  # the graph's native log noise, from its first line on
     try:
         from mediapipe.python.solutions.face_mesh import FaceMesh
     except ImportError as error:

@@ -2,7 +2,9 @@
 
 Nodes declare their parameters from `Param` lists (description, range or choices), so
 `ros2 param describe` explains each one and out-of-range values are refused at start-up
-with a clear message. Each node publishes a `diagnostic_msgs/DiagnosticArray` on
+with a clear message. A `live` parameter changes while the node runs (`ros2 param set`,
+checked, then handed to the node's `apply`); the others are read-only, so `param set`
+refuses them with the reason. Each node publishes a `diagnostic_msgs/DiagnosticArray` on
 `/diagnostics` once per `diagnostics_period` seconds.
 """
 
@@ -18,13 +20,22 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.logging import LoggingSeverity, get_logger
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.utilities import remove_ros_args
 
 from reactface_core import contract
+from reactface_core.native_logs import show_native_logs
 
 # Sensors: best effort (a late frame is worthless, never block the driver), keep the newest.
 CAMERA_QOS = QoSProfile(
@@ -64,9 +75,12 @@ class Param:
     description: str
     range: tuple[float, float] | None = None  # inclusive, for int and float parameters
     choices: tuple[str, ...] | None = None
+    live: bool = False  # may change while running; otherwise read-only after start
 
     def descriptor(self) -> ParameterDescriptor:
-        descriptor = ParameterDescriptor(name=self.name, description=self.description)
+        descriptor = ParameterDescriptor(
+            name=self.name, description=self.description, read_only=not self.live
+        )
         if self.choices:
             descriptor.additional_constraints = "one of: " + ", ".join(self.choices)
         if self.range is not None and isinstance(self.default, bool):
@@ -84,8 +98,16 @@ class Param:
         return descriptor
 
 
-def declare(node: Node, params: list[Param]) -> dict[str, Any]:
-    """Declare `params` on `node` and return their values (overrides applied, checked)."""
+def declare(
+    node: Node, params: list[Param], apply: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Declare `params` on `node` and return their values (overrides applied, checked).
+
+    The returned dict follows later `ros2 param set`s of live parameters: rclpy refuses a
+    read-only parameter, a wrong type or an out-of-range value; a value outside `choices`
+    and anything `apply(changes)` raises ValueError for are refused with that reason, and
+    the node keeps its old values. An integer given to a float parameter is taken as float.
+    """
     values = {}
     for param in params:
         try:
@@ -99,6 +121,37 @@ def declare(node: Node, params: list[Param]) -> dict[str, Any]:
                 f"parameter {param.name!r} is {value!r}; expected one of {', '.join(param.choices)}"
             )
         values[param.name] = value
+    by_name = {param.name: param for param in params}
+
+    def promote(parameters: list[Parameter]) -> list[Parameter]:
+        return [
+            Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
+            if p.type_ == Parameter.Type.INTEGER
+            and p.name in by_name
+            and isinstance(by_name[p.name].default, float)
+            else p
+            for p in parameters
+        ]
+
+    def check(parameters: list[Parameter]) -> SetParametersResult:
+        changes = {p.name: p.value for p in parameters if p.name in by_name}
+        for name, value in changes.items():
+            choices = by_name[name].choices
+            if choices and value not in choices:
+                return SetParametersResult(
+                    successful=False,
+                    reason=f"{name} must be one of {', '.join(choices)}; got {value!r}",
+                )
+        try:
+            if changes and apply is not None:
+                apply(changes)
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=f"{error}")
+        values.update(changes)
+        return SetParametersResult(successful=True)
+
+    node.add_pre_set_parameters_callback(promote)
+    node.add_on_set_parameters_callback(check)
     return values
 
 
@@ -138,7 +191,14 @@ class Diagnostics:
     ):
         self.node, self.collect = node, collect
         self.publisher = node.create_publisher(DiagnosticArray, contract.DIAGNOSTICS_TOPIC, 10)
-        self.timer = node.create_timer(period, self.publish) if period > 0 else None
+        self.timer = None
+        self.set_period(period)
+
+    def set_period(self, period: float) -> None:
+        """Publish every `period` seconds from now on (0: stop)."""
+        if self.timer is not None:
+            self.node.destroy_timer(self.timer)
+        self.timer = self.node.create_timer(period, self.publish) if period > 0 else None
 
     def publish(self) -> None:
         level, message, values = self.collect()
@@ -163,10 +223,36 @@ def _format(value: Any) -> str:
 def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     """Init rclpy, build the node, spin until Ctrl-C / shutdown; return the exit status.
 
-    A `NodeStartupError` is printed as one clear line and gives exit status 1. A node can
+    `--help` prints the node's docstring and parameters (from its module's `PARAMS`);
+    other arguments before `--ros-args` are a usage error (exit status 2). A
+    `NodeStartupError` is printed as one clear line and gives exit status 1. A node can
     set `exit_code` (and shut the context down) to stop with an error while running.
+    `--ros-args --log-level debug` also lets MediaPipe's native log lines through.
     """
-    rclpy.init(args=args)
+    module = sys.modules[make_node.__module__]
+    name = make_node.__module__.rsplit(".", 1)[-1]
+    try:
+        extra = remove_ros_args(sys.argv if args is None else args)[1:]
+    except Exception as error:  # noqa: BLE001  (rcl's parse error names the bad rule)
+        print(f"error: invalid ROS arguments: {error}", file=sys.stderr, flush=True)
+        return 2
+    if extra:
+        if extra[0] in ("-h", "--help"):
+            print(usage(name, module.__doc__ or "", getattr(module, "PARAMS", [])))
+            return 0
+        print(
+            f"{name}_node: unknown arguments {' '.join(extra)}; parameters go after --ros-args "
+            f"(--ros-args -p NAME:=VALUE); --help lists them",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        rclpy.init(args=args)
+    except Exception as error:  # noqa: BLE001  (rcl rejects a bad --ros-args with a long trace)
+        print(f"error: invalid ROS arguments: {error}", file=sys.stderr, flush=True)
+        return 2
+    if get_logger(name).get_effective_level() <= LoggingSeverity.DEBUG:
+        show_native_logs()
     try:
         node = make_node()
     except NodeStartupError as error:
@@ -191,3 +277,23 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def usage(name: str, doc: str, params: list[Param]) -> str:
+    """`NAME_node --help`: what the node does and every parameter it declares."""
+    lines = [
+        f"usage: ros2 run reactface_ros {name}_node [--help] [--ros-args -p NAME:=VALUE ...]",
+        "",
+        doc.strip(),
+        "",
+        "parameters (live: `ros2 param set` changes them while running; the others are read-only):",
+    ]
+    for param in params:
+        kind = type(param.default).__name__
+        allowed = f" in [{param.range[0]}, {param.range[1]}]" if param.range else ""
+        if param.choices:
+            allowed = ": " + " | ".join(param.choices)
+        state = "live" if param.live else "read-only"
+        lines.append(f"  {param.name} ({kind}{allowed}; {state}) default {param.default!r}")
+        lines.append(f"      {param.description}")
+    return "\n".join(lines)

@@ -14,6 +14,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.duration import Duration
 from rclpy.node import Node
 
+from reactface_core import contract
 from reactface_ros.convert import audio_to_message
 from reactface_ros.msg import AudioChunk
 from reactface_ros.nodes.common import (
@@ -30,12 +31,13 @@ PARAMS = [
     Param("sample_rate", 0, "capture rate in Hz; 0: the device's default rate", range=(0, 192_000)),
     Param("channels", 1, "channels to capture (published interleaved)", range=(1, 32)),
     Param("chunk_ms", 20.0, "audio per message in milliseconds", range=(5.0, 1000.0)),
-    Param("frame_id", "microphone", "frame_id of the published chunks"),
+    Param("frame_id", "microphone", "frame_id of the published chunks", live=True),
     Param(
         "diagnostics_period",
         1.0,
         "seconds between /diagnostics messages; 0: off",
         range=(0.0, 60.0),
+        live=True,
     ),
 ]
 
@@ -70,7 +72,7 @@ def find_input_device(device: str):
 class MicrophoneNode(Node):
     def __init__(self, **kwargs):
         super().__init__("microphone", **kwargs)
-        self.p = declare(self, PARAMS)
+        self.p = declare(self, PARAMS, self._apply)
         sounddevice, info = find_input_device(self.p["device"])
         rate = self.p["sample_rate"] or int(info["default_samplerate"])
         channels = self.p["channels"]
@@ -81,7 +83,7 @@ class MicrophoneNode(Node):
             )
         self.rate = rate
         self.counts = {"chunks_published": 0, "overflows": 0}
-        self.publisher = self.create_publisher(AudioChunk, "audio/chunk", AUDIO_QOS)
+        self.publisher = self.create_publisher(AudioChunk, contract.AUDIO_TOPIC, AUDIO_QOS)
         self.diagnostics = Diagnostics(self, self.p["diagnostics_period"], self._diagnose)
         try:
             self.stream = sounddevice.InputStream(
@@ -96,6 +98,10 @@ class MicrophoneNode(Node):
         except sounddevice.PortAudioError as error:
             raise NodeStartupError(f"cannot open {info['name']!r} at {rate} Hz: {error}") from None
         self.get_logger().info(f"ready: {info['name']} at {rate} Hz, {channels} channel(s)")
+
+    def _apply(self, changes: dict) -> None:
+        if "diagnostics_period" in changes:
+            self.diagnostics.set_period(changes["diagnostics_period"])
 
     def _on_audio(self, samples, frames, time_info, status) -> None:
         """PortAudio thread: stamp = now - how long ago the first sample was captured."""

@@ -7,7 +7,15 @@ image_transport:=compressed) and audio/chunk (reactface_ros/AudioChunk); publish
 
 - reactface/reaction (ReactionWindow): all N samples, stamped with the window's first frame;
 - reactface/face (FaceCoefficients): the selected sample, paced at 25 Hz;
-- /diagnostics: latency, skipped / held / zero-filled frames, queue depths.
+- reactface/face_layout (FaceLayout, latched): names and ranges of the face's values;
+- /diagnostics: latency, skipped / held / zero-filled frames, queue depths, lifecycle state.
+
+A managed (lifecycle) node: configure loads the model, activate subscribes and publishes,
+deactivate pauses (the interaction's state is kept), cleanup frees the model. With
+`autostart` (the default) it configures and activates itself at start, so `ros2 run`,
+`ros2 launch` and `reactface run` get a working node; `autostart:=false` leaves it
+unconfigured for a lifecycle manager (`ros2 lifecycle set /reaction configure`).
+Live parameters (samples, selection, seed, ...) go to `OnlineReactor.update`.
 
 A bad message (unknown encoding, wrong size, stamp going backwards, wrong sample rate) is
 logged and skipped; the node keeps running. Threads: the subscription callbacks only
@@ -22,22 +30,24 @@ import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticStatus
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from reactface_core import contract
 from reactface_core.contract import FPS
 from reactface_core.online import SELECTION_POLICIES, Rejected
-from reactface_core.reactor import OnlineReactor, ReactorSettings, settings_from
+from reactface_core.reactor import LIVE_SETTINGS, OnlineReactor, ReactorSettings, settings_from
 from reactface_ros.convert import (
     MessageError,
     coefficients_to_message,
+    layout_to_message,
     message_to_audio,
     stamp_to_ns,
     window_to_message,
 )
 from reactface_ros.image import ImageError, to_rgb
-from reactface_ros.msg import AudioChunk, FaceCoefficients, ReactionWindow
+from reactface_ros.msg import AudioChunk, FaceCoefficients, FaceLayout, ReactionWindow
 from reactface_ros.nodes.common import (
     AUDIO_QOS,
     CAMERA_QOS,
@@ -51,6 +61,10 @@ from reactface_ros.nodes.common import (
 )
 
 SETTINGS = ReactorSettings()  # the reactor's defaults are the parameters' defaults
+# Latched: a face driver that starts later still learns the layout.
+LAYOUT_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 PARAMS = [
     Param(
         "checkpoint",
@@ -65,7 +79,13 @@ PARAMS = [
         "torch device; auto uses CUDA when present",
         choices=("auto", "cpu", "cuda"),
     ),
-    Param("samples", 10, "N: reactions sampled per window", range=(1, 64)),
+    Param(
+        "samples",
+        SETTINGS.samples,
+        "N: reactions sampled per window; a change restarts the model's history",
+        range=(1, 64),
+        live=True,
+    ),
     Param(
         "window",
         8,
@@ -79,17 +99,20 @@ PARAMS = [
         "which sample goes to reactface/face: first (one continuous trajectory), random, "
         "most_typical (closest to the samples' mean), sticky (smoothest continuation)",
         choices=SELECTION_POLICIES,
+        live=True,
     ),
     Param(
         "seed",
         SETTINGS.seed,
         "seed of the sampled reactions and of random selection",
         range=(0, 2**31 - 1),
+        live=True,
     ),
     Param(
         "deterministic",
-        False,
+        SETTINGS.deterministic,
         "use the distribution mean instead of sampling (all N samples are then equal)",
+        live=True,
     ),
     Param(
         "image_transport",
@@ -104,6 +127,7 @@ PARAMS = [
         "seconds (of message stamps) one input may lag the other before its frames are "
         "filled in: the last camera frame held, or audio zero-filled",
         range=(0.0, 5.0),
+        live=True,
     ),
     Param(
         "audio_sample_rate",
@@ -117,6 +141,7 @@ PARAMS = [
         "seconds of stamp jump (backwards, or forwards after both inputs were silent) that "
         "start a new interaction (buffers and generator reset)",
         range=(0.1, 3600.0),
+        live=True,
     ),
     Param(
         "max_backlog",
@@ -124,22 +149,57 @@ PARAMS = [
         "frames waiting for perception beyond which the face tracker is skipped (the last "
         "face is held) until the node has caught up; 0: never skip",
         range=(0, 1000),
+        live=True,
     ),
     Param("threads", 0, "torch CPU threads; 0: torch's default", range=(0, 64)),
-    Param("frame_id", "reactface_listener", "frame_id of the published reactions"),
+    Param("frame_id", "reactface_listener", "frame_id of the published reactions", live=True),
     Param(
         "diagnostics_period",
         1.0,
         "seconds between /diagnostics messages; 0: off",
         range=(0.0, 60.0),
+        live=True,
+    ),
+    Param(
+        "autostart",
+        True,
+        "configure and activate at start; false: wait for lifecycle transitions",
     ),
 ]
 
 
-class ReactionNode(Node):
+class ReactionNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__("reaction", **kwargs)
-        self.p = declare(self, PARAMS)
+        self.p = declare(self, PARAMS, self._apply)
+        self.reactor: OnlineReactor | None = None
+        self.failure = ""  # why the last configure failed
+        self.subscriptions_: list = []
+        self.face_timer = None
+        self.face_frames_published = 0
+        self.latency = RollingStats()  # s, last input message -> ReactionWindow published
+        self.compute = RollingStats()  # s, perception + generation per window
+        self._last_skip_log = 0.0
+        self.diagnostics = Diagnostics(self, self.p["diagnostics_period"], self._diagnose)
+        if self.p["autostart"]:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise NodeStartupError(self.failure)
+            self.trigger_activate()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the model and build the reactor; publishers exist, nothing is consumed yet."""
+        try:
+            self._load()
+        except NodeStartupError as error:
+            self.failure = str(error)
+            if not self.p["autostart"]:  # at start-up, `run` prints it
+                self.get_logger().error(f"configure failed: {error}")
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def _load(self) -> None:
         import torch
 
         from reactface_core.checkpoint import CheckpointError
@@ -149,13 +209,14 @@ class ReactionNode(Node):
 
         if self.p["threads"]:
             torch.set_num_threads(self.p["threads"])
+        settings = settings_from(self.p)
         try:
             self.device = resolve_device(self.p["device"])
             generator, self.face_model, self.model_name = load_online_generator(
                 self.p["checkpoint"],
-                self.p["samples"],
-                self.p["seed"],
-                self.p["deterministic"],
+                settings.samples,
+                settings.seed,
+                settings.deterministic,
                 self.device,
                 self.p["window"],
             )
@@ -168,35 +229,83 @@ class ReactionNode(Node):
                 "no checkpoint given: running a RANDOMLY INITIALISED model (reactions are "
                 "noise-like); set the `checkpoint` parameter to a trained model"
             )
-        self.reactor = OnlineReactor(generator, FaceLandmarker(mode="video"), settings_from(self.p))
+        self.reactor = OnlineReactor(generator, FaceLandmarker(mode="video"), settings)
         self.reactor.warm_up()
-        self.face_frames_published = 0
-        self.latency = RollingStats()  # s, last input message -> ReactionWindow published
-        self.compute = RollingStats()  # s, perception + generation per window
-        self._last_skip_log = 0.0
         self.work: queue.Queue = queue.Queue()  # the reactor's work, for the worker thread
         self.running = True
         self.worker = threading.Thread(target=self._work_loop, name="reaction-worker", daemon=True)
         self.worker.start()
+        self.window_pub = self.create_lifecycle_publisher(
+            ReactionWindow, contract.REACTION_TOPIC, OUTPUT_QOS
+        )
+        self.face_pub = self.create_lifecycle_publisher(
+            FaceCoefficients, contract.FACE_TOPIC, OUTPUT_QOS
+        )
+        self.layout_pub = self.create_publisher(FaceLayout, contract.FACE_LAYOUT_TOPIC, LAYOUT_QOS)
+        self.layout_pub.publish(layout_to_message(self.face_model))
 
-        self.window_pub = self.create_publisher(ReactionWindow, contract.REACTION_TOPIC, OUTPUT_QOS)
-        self.face_pub = self.create_publisher(FaceCoefficients, contract.FACE_TOPIC, OUTPUT_QOS)
-        self.face_timer = self.create_timer(1.0 / FPS, self._publish_face)
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe to the speaker and publish reactions."""
         if self.p["image_transport"] == "compressed":
-            self.create_subscription(
+            camera = self.create_subscription(
                 CompressedImage,
                 contract.CAMERA_TOPIC + contract.COMPRESSED_SUFFIX,
                 self._on_image,
                 CAMERA_QOS,
             )
         else:
-            self.create_subscription(Image, contract.CAMERA_TOPIC, self._on_image, CAMERA_QOS)
-        self.create_subscription(AudioChunk, contract.AUDIO_TOPIC, self._on_audio, AUDIO_QOS)
-        self.diagnostics = Diagnostics(self, self.p["diagnostics_period"], self._diagnose)
+            camera = self.create_subscription(
+                Image, contract.CAMERA_TOPIC, self._on_image, CAMERA_QOS
+            )
+        audio = self.create_subscription(
+            AudioChunk, contract.AUDIO_TOPIC, self._on_audio, AUDIO_QOS
+        )
+        self.subscriptions_ = [camera, audio]
+        self.face_timer = self.create_timer(1.0 / FPS, self._publish_face)
         self.get_logger().info(
             f"ready: model {self.model_name} ({self.face_model}, w={self.reactor.window}, "
-            f"N={self.p['samples']}) on {self.device}, selection {self.p['selection']}"
+            f"N={self.reactor.settings.samples}) on {self.device}, "
+            f"selection {self.reactor.settings.selection}"
         )
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop consuming; the reactor keeps its state (a long pause starts a new session)."""
+        for subscription in self.subscriptions_:
+            self.destroy_subscription(subscription)
+        self.subscriptions_ = []
+        if self.face_timer is not None:
+            self.destroy_timer(self.face_timer)
+            self.face_timer = None
+        self.get_logger().info("paused (inactive)")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model, the tracker and the worker."""
+        self.close()
+        self.destroy_lifecycle_publisher(self.window_pub)
+        self.destroy_lifecycle_publisher(self.face_pub)
+        self.destroy_publisher(self.layout_pub)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if state.label == "active":
+            self.on_deactivate(state)
+        self.close()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _apply(self, changes: dict) -> None:
+        """A `ros2 param set` of live parameters: to the reactor, if there is one yet."""
+        settings = {key: value for key, value in changes.items() if key in LIVE_SETTINGS}
+        if settings and self.reactor is not None:
+            self.reactor.update(**settings)
+            self.get_logger().info(
+                "parameters changed: " + ", ".join(f"{k}={v!r}" for k, v in settings.items())
+            )
+        elif settings:
+            settings_from({**self.p, **settings})  # only check: configure will use them
+        if "diagnostics_period" in changes:
+            self.diagnostics.set_period(changes["diagnostics_period"])
 
     # -- inputs (executor thread): decode, place on the grid, hand work to the worker ----
 
@@ -280,8 +389,14 @@ class ReactionNode(Node):
         self.face_frames_published += 1
 
     def _diagnose(self):
+        state = self._state_machine.current_state[1]
+        if self.reactor is None:
+            return DiagnosticStatus.WARN, f"{state}: no model loaded", {"state": state}
         problems, values = self.reactor.status()
+        if state != "active":
+            problems.insert(0, f"{state}: not consuming input")
         values.update(
+            state=state,
             face_frames_published=self.face_frames_published,
             latency_ms_p50=1000 * self.latency.percentile(50),
             latency_ms_p95=1000 * self.latency.percentile(95),
@@ -289,7 +404,7 @@ class ReactionNode(Node):
             model=self.model_name,
             device=self.device,
             window_frames=self.reactor.window,
-            samples=self.p["samples"],
+            samples=self.reactor.settings.samples,
         )
         if not self.p["checkpoint"]:
             problems.insert(0, "random model")
@@ -297,9 +412,13 @@ class ReactionNode(Node):
         return level, "; ".join(problems) if problems else "ok", values
 
     def close(self) -> None:
+        """Stop the worker and free the model (cleanup, shutdown, exit)."""
+        if self.reactor is None:
+            return
         self.running = False
         self.worker.join(timeout=5.0)
         self.reactor.landmarker.close()
+        self.reactor = None
 
 
 def main(args: list[str] | None = None) -> int:

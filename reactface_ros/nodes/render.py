@@ -32,23 +32,28 @@ from reactface_ros.nodes.common import (
 )
 
 PARAMS = [
-    Param("width", 256, "face image width (pixels)", range=(16, 4096)),
-    Param("height", 256, "face image height (pixels)", range=(16, 4096)),
+    Param("width", 256, "face image width (pixels)", range=(16, 4096), live=True),
+    Param("height", 256, "face image height (pixels)", range=(16, 4096), live=True),
     Param(
         "backend",
         "auto",
         "renderer: moderngl (OpenGL via EGL), numpy (CPU rasterizer), auto (moderngl, else numpy)",
         choices=("auto", "moderngl", "numpy"),
+        live=True,
     ),
     Param(
-        "show_window", False, "also show the face in an on-screen OpenCV window (needs a display)"
+        "show_window",
+        False,
+        "also show the face in an on-screen OpenCV window (needs a display)",
+        live=True,
     ),
-    Param("frame_id", "reactface_face", "frame_id of the published images"),
+    Param("frame_id", "reactface_face", "frame_id of the published images", live=True),
     Param(
         "diagnostics_period",
         1.0,
         "seconds between /diagnostics messages; 0: off",
         range=(0.0, 60.0),
+        live=True,
     ),
 ]
 WINDOW_TITLE = "reactface"
@@ -57,10 +62,10 @@ WINDOW_TITLE = "reactface"
 class RenderNode(Node):
     def __init__(self, **kwargs):
         super().__init__("render", **kwargs)
-        self.p = declare(self, PARAMS)
+        self.p = declare(self, PARAMS, self._apply)
         self.renderers = {}  # face model name -> renderer, made on first use
         self.show = self.p["show_window"]
-        if self.show and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        if self.show and not _has_display():
             self.get_logger().warning("show_window is set but there is no display: not showing")
             self.show = False
         self.counts = {"frames_received": 0, "frames_skipped": 0, "images_published": 0}
@@ -74,13 +79,48 @@ class RenderNode(Node):
             f"{self.renderers['arkit58'].backend}"
         )
 
+    def _apply(self, changes: dict) -> None:
+        """A `ros2 param set`: a new size or backend rebuilds the renderers before it is kept."""
+        if "show_window" in changes:
+            if changes["show_window"] and not _has_display():
+                raise ValueError("show_window needs a display (DISPLAY or WAYLAND_DISPLAY)")
+            if self.show and not changes["show_window"]:
+                import cv2
+
+                cv2.destroyWindow(WINDOW_TITLE)
+            self.show = changes["show_window"]
+        if {"width", "height", "backend"} & set(changes):
+            wanted = {**self.p, **changes}
+            renderers = {}
+            try:
+                for face_model in self.renderers:
+                    renderers[face_model] = self._make_renderer(face_model, wanted)
+            except (RuntimeError, ValueError, OSError) as error:
+                for renderer in renderers.values():
+                    renderer.close()
+                raise ValueError(f"cannot render with {changes}: {error}") from None
+            for renderer in self.renderers.values():
+                renderer.close()
+            self.renderers = renderers
+            self.get_logger().info(
+                f"rendering {wanted['width']}x{wanted['height']} with "
+                + ", ".join(r.backend for r in renderers.values())
+            )
+        if "diagnostics_period" in changes:
+            self.diagnostics.set_period(changes["diagnostics_period"])
+
+    @staticmethod
+    def _make_renderer(face_model: str, p: dict):
+        from reactface_core.face.render import RenderConfig, make_renderer
+
+        return make_renderer(
+            face_model, p["backend"], RenderConfig(width=p["width"], height=p["height"])
+        )
+
     def _renderer(self, face_model: str):
         if face_model not in self.renderers:
-            from reactface_core.face.render import RenderConfig, make_renderer
-
-            config = RenderConfig(width=self.p["width"], height=self.p["height"])
             try:
-                self.renderers[face_model] = make_renderer(face_model, self.p["backend"], config)
+                self.renderers[face_model] = self._make_renderer(face_model, self.p)
             except (RuntimeError, ValueError, OSError) as error:
                 if not self.renderers:  # at start-up: the node cannot do its job
                     raise NodeStartupError(f"cannot render {face_model}: {error}") from None
@@ -126,6 +166,10 @@ class RenderNode(Node):
             import cv2
 
             cv2.destroyAllWindows()
+
+
+def _has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def main(args: list[str] | None = None) -> int:
