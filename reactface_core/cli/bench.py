@@ -15,6 +15,7 @@ CORE_BENCHMARKS = {
     "streaming": "online generator: per-window time at t=64 and t=750 vs naive recompute",
     "metrics": "REACT metrics: vectorised vs plain-loop time",
     "perception": "face landmarks per frame and log-mel per second of audio",
+    "world": "synthetic world rendered: MediaPipe faces found vs the landmark files",
 }
 PLUGIN_GROUP = "reactface.benchmarks"
 PLUGIN_HELP = {"ros": "reaction node over DDS: latency p50/p95 and dropped windows in a replay"}
@@ -23,7 +24,7 @@ PLUGIN_HELP = {"ros": "reaction node over DDS: latency p50/p95 and dropped windo
 def register(subparsers, common):
     parser = subparsers.add_parser(
         "bench",
-        help="benchmarks (render, streaming, metrics, perception, ros)",
+        help="benchmarks (render, streaming, metrics, perception, world, ros)",
         description=__doc__.split("\n\n")[0],
     )
     names = parser.add_subparsers(dest="benchmark", metavar="NAME", required=True)
