@@ -180,3 +180,30 @@ def test_mediapipe_finds_no_face_where_the_landmark_files_have_none(tmp_path):
     assert no_face > 30, no_face
     assert found_in_face / face > 0.97, (found_in_face, face)
     assert found_in_none / no_face < 0.05, (found_in_none, no_face)
+
+
+def test_a_clip_regenerates_from_the_worlds_config(world):
+    from reactface_core.data.world.generate import load_plan, speaker_side
+
+    plan = load_plan(world)
+    clip = plan.clips[5]
+    side = speaker_side(plan.config, plan.speakers[clip.speaker_id], clip.index)
+    base = world / clip.split
+    stored = np.load(react.modality_path(base, "coefficients", clip.speaker_path))
+    assert np.array_equal(side.coefficients, stored)
+    landmarks = np.load(react.modality_path(base, "landmarks", clip.speaker_path))
+    assert np.array_equal(side.landmarks.astype(np.float16), landmarks, equal_nan=True)
+
+
+def test_missing_espeak_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    from reactface_core.data import espeak
+
+    espeak.program.cache_clear()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    try:
+        assert main(["synth", "--out", str(tmp_path / "w"), "--quiet", *ARGS]) == 1
+    finally:
+        espeak.program.cache_clear()
+    error = capsys.readouterr().err
+    assert "espeak-ng" in error and "apt-get install espeak-ng" in error
+    assert not (tmp_path / "w").exists()  # nothing written

@@ -139,6 +139,20 @@ def _lag_strata(listeners, policy: str, rounds: int) -> list[list[int]]:
     return [list(part) for part in np.array_split(np.array(persons, int), rounds)]
 
 
+def load_plan(root: str | Path) -> WorldPlan:
+    """The plan of a generated world, rebuilt from its dataset.json ("config"): with
+    `speaker_side(plan.config, plan.speakers[clip.speaker_id], clip.index)` any clip's
+    speaker side comes back exactly as `reactface synth` made it."""
+    path = Path(root) / react.METADATA_FILE
+    try:
+        config = json.loads(path.read_text())["config"]
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(
+            f"{path} has no world config ({error}); expected a world written by reactface synth"
+        ) from error
+    return plan_world(WorldConfig.from_dict(config))
+
+
 def _split_speakers(config: WorldConfig) -> list[str]:
     n = config.speakers
     n_val = max(1, round(SPLIT_FRACTIONS["val"] * n))
