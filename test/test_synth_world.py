@@ -227,9 +227,11 @@ def test_emotion_changes_the_voice(person):
     f0_happy, f0_sad = median_f0(happy), median_f0(sad)
     assert f0_happy > 1.08 * f0_sad
     assert 60 < f0_sad < 400
-    words_happy = sum(len(p.split()) for p in happy.script.phrases)
-    words_sad = sum(len(p.split()) for p in sad.script.phrases)
-    assert words_happy > words_sad  # faster speech, shorter pauses
+    def pace(side) -> float:  # words per second of speech
+        words = sum(len(p.split()) for p in side.script.phrases)
+        return words / np.diff(side.script.utterances, axis=1).sum()
+
+    assert pace(happy) > 1.1 * pace(sad)
 
 
 def median_f0(side) -> float:
@@ -304,8 +306,10 @@ def test_randomised_ranges_are_honoured_on_the_landmarks(sides):
         found = np.isfinite(side.landmarks).all(axis=(1, 2))
         noise = np.abs(side.landmarks[found] - side.clean_landmarks[found])
         assert noise.size == 0 or noise.max() < 0.05
-        small = height * s.height < config.detector.min_face * max(s.width, s.height)
-        assert found.any() != small  # only a face below the detector's limit is never found
+        box = np.ptp(side.clean_landmarks[..., 1], axis=1) * s.height
+        large = side.visible & (box >= config.detector.min_face * max(s.width, s.height))
+        assert not (found & ~large).any()  # no face below the detector's size limit
+        assert not large.any() or found[large].mean() > 0.8  # but for random drops, found
     assert sizes <= set(config.resolutions) and len(sizes) >= 3
     assert np.ptp(heights) > 0.25 and np.ptp(fovs) > 20  # really drawn across the ranges
     centres = [side.clean_landmarks[side.visible][..., 0].mean() for side in clips]

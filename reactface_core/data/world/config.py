@@ -30,9 +30,10 @@ class DetectorNoise:
     occlusion_rate: float = 0.02  # expected short runs (4-15 frames) of lost face per second
     small_face_px: float = 40.0  # faces smaller than this (box height) are dropped more
     # MediaPipe's legacy face mesh detects with its short-range model on the whole frame:
-    # it finds no face whose box height is below this fraction of the image's longer side
-    # (measured on renders of this world: 0.11 found in none of 3 clips, 0.14 in all).
-    min_face: float = 0.125
+    # it finds no face whose box height is below about this fraction of the image's longer
+    # side (renders of this world, 3 clips each: 0.09 found in none, 0.113-0.12 in some
+    # clips or frames, 0.14 in all).
+    min_face: float = 0.115
 
     def scaled(self, factor: float) -> DetectorNoise:
         """Jitter, shake, wobble and random drops times `factor` (0: exact landmarks; the

@@ -198,8 +198,8 @@ class SpeakerStyle:
             voice=voice,
             formant_scale=FEMALE_FORMANTS if voice.variant.startswith("f") else 1.0,
             pause_scale=float(rng.uniform(0.8, 1.25)),
-            expressivity=float(rng.uniform(0.15, 0.35) if poker else rng.uniform(0.75, 1.25)),
-            face_gain=float(rng.uniform(0.15, 0.35) if poker else rng.uniform(0.8, 1.2)),
+            expressivity=float(rng.uniform(0.1, 0.3) if poker else rng.uniform(0.75, 1.25)),
+            face_gain=float(rng.uniform(0.05, 0.2) if poker else rng.uniform(0.8, 1.2)),
             poker_faced=poker,
             head_motion=float(rng.uniform(*head_motion)),
             blink_rate=float(rng.uniform(0.2, 0.45)),
@@ -308,7 +308,7 @@ def speaker_face(
     bursts = signals.pulses(
         frames, smiles, rng.uniform(1.0, 2.2, len(smiles)) * FPS, rng.uniform(0.3, 0.6, len(smiles))
     )
-    expressive += np.outer(bursts, SMILE)
+    expressive += style.expressivity * np.outer(bursts, SMILE)
     surprise = script.affect[:, 3]
     flash_keep = rng.random(len(script.stress_frames)) < 0.65
     flashes = script.stress_frames[flash_keep]

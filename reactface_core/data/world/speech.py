@@ -24,6 +24,7 @@ microphone gain with hard clipping at full scale.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,8 @@ WINDOW = 400  # 25 ms analysis window
 STEPS_PER_FRAME = SAMPLES_PER_FRAME // HOP  # 4
 STRESS_DB = 4.5  # a nucleus this far above its phrase's median nucleus is stressed
 MAX_STRESSES = 2  # per phrase
+JAW_STEPS = 7  # the mouth's drive is the envelope smoothed over 70 ms (zero phase)
+PLAN_MARGIN = (1.25, 3.0)  # plan phrases for factor x the clip + seconds (some run short)
 PAUSE_SECONDS = (0.3, 1.3)  # before each phrase (times the person's and emotion's factor)
 # Per emotion (neutral, happy, sad, surprised, concerned): pitch shift (%), pace and
 # loudness factors, pause factor, and the sentence-final punctuation.
@@ -144,7 +147,8 @@ def speak(
     seconds = frames / FPS
     plan: list[tuple[int, float, str, str, int]] = []  # emotion, intensity, plain, ssml, run
     estimated, previous = 0.0, -1
-    while estimated < seconds + 2.0:
+    planned = PLAN_MARGIN[0] * seconds + PLAN_MARGIN[1]
+    while estimated < planned:
         run = len({row[4] for row in plan})
         if emotions is not None:
             emotion = emotions[min(run, len(emotions) - 1)]
@@ -157,7 +161,7 @@ def speak(
             target = rng.uniform(4.0, 10.0)
         intensity = 1.0 if emotion == 0 else float(rng.uniform(0.6, 1.0))
         length = 0.0
-        while length < target and estimated < seconds + 2.0:
+        while length < target and estimated < planned:
             plain, marked = phrase(rng, emotion)
             duration = 1.15 * len(plain.split()) * 60.0 / voice.words_per_minute
             duration /= 1.0 + intensity * (EMOTION_PACE[emotion] - 1.0)
@@ -203,14 +207,11 @@ def _synthesise(phrases: list[str], voice: espeak.Voice) -> list[np.ndarray]:
     audio = espeak.speak("<speak>" + gap.join(phrases) + "</speak>", voice, ssml=True)
     quiet = np.abs(audio) < 0.003
     edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
-    breaks = [
-        (a, b)
-        for a, b in zip(edges[::2], edges[1::2], strict=True)
-        if b - a > 0.75 * BREAK_SECONDS * SAMPLE_RATE
-    ]
-    if len(breaks) != len(phrases) - 1:
+    starts, ends = edges[::2], edges[1::2]
+    long = ends - starts > 0.75 * BREAK_SECONDS * SAMPLE_RATE
+    if long.sum() != len(phrases) - 1:
         return [espeak.speak(text, voice, ssml=True) for text in phrases]
-    cuts = [0, *(x for pair in breaks for x in pair), len(audio)]
+    cuts = [0, *np.stack([starts[long], ends[long]], axis=1).ravel().tolist(), len(audio)]
     return [
         espeak.trim_silence(audio[a:b], SAMPLE_RATE)
         for a, b in zip(cuts[::2], cuts[1::2], strict=True)
@@ -254,6 +255,8 @@ def analyse(speech: Speech, frames: int, formant_scale: float = 1.0) -> Timing:
 
     loud = np.percentile(power[inside], 95) if inside.any() else 1.0
     envelope = np.clip(np.sqrt(power / max(loud, 1e-12)), 0.0, 1.4) * inside
+    jaw = np.hanning(JAW_STEPS + 2)[1:-1]  # the jaw follows at syllable rate, not faster
+    envelope = np.convolve(envelope, jaw / jaw.sum(), mode="same")
     shape = _vowel_weights(f1 / formant_scale, f2 / formant_scale)  # (steps, 5)
     local_max = _running_max(level, 20)  # 200 ms
     closure = np.clip((local_max - level - 14.0) / 10.0, 0.0, 1.0) * inside
@@ -359,13 +362,17 @@ def room(rng: np.random.Generator, speech: Speech, acoustics: Acoustics) -> np.n
     speech_power = (wet[spoken] ** 2).mean() if spoken.any() else 1e-4
     noise = _coloured_noise(rng, n, acoustics.noise_slope)
     if acoustics.hum_hz:
-        t = np.arange(n) / SAMPLE_RATE
+        # Mains hum (fundamental and two harmonics): the shortest whole number of samples
+        # holding whole cycles of it, tiled.
+        period = SAMPLE_RATE // math.gcd(SAMPLE_RATE, int(acoustics.hum_hz))
+        t = np.arange(period) / SAMPLE_RATE
         phase = rng.uniform(0, 2 * np.pi, 3)
-        hum = sum(
+        cycle = sum(
             np.sin(2 * np.pi * acoustics.hum_hz * k * t + p) / k
             for k, p in zip((1, 2, 3), phase, strict=True)
         )
-        noise = noise + 0.5 * hum / np.sqrt((hum**2).mean())
+        hum = np.resize(cycle, n)
+        noise = noise + 0.5 * hum / np.sqrt((cycle**2).mean())
     noise *= np.sqrt(speech_power / 10 ** (acoustics.snr_db / 10) / (noise**2).mean())
     recorded = (wet + noise) * 10 ** (acoustics.gain_db / 20)
     return np.clip(recorded, -1.0, 1.0 - 2**-15).astype(np.float32)
