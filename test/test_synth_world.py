@@ -227,6 +227,7 @@ def test_emotion_changes_the_voice(person):
     f0_happy, f0_sad = median_f0(happy), median_f0(sad)
     assert f0_happy > 1.08 * f0_sad
     assert 60 < f0_sad < 400
+
     def pace(side) -> float:  # words per second of speech
         words = sum(len(p.split()) for p in side.script.phrases)
         return words / np.diff(side.script.utterances, axis=1).sum()
@@ -306,9 +307,10 @@ def test_randomised_ranges_are_honoured_on_the_landmarks(sides):
         found = np.isfinite(side.landmarks).all(axis=(1, 2))
         noise = np.abs(side.landmarks[found] - side.clean_landmarks[found])
         assert noise.size == 0 or noise.max() < 0.05
-        box = np.ptp(side.clean_landmarks[..., 1], axis=1) * s.height
-        large = side.visible & (box >= config.detector.min_face * max(s.width, s.height))
-        assert not (found & ~large).any()  # no face below the detector's size limit
+        box = np.ptp(side.clean_landmarks[..., 1], axis=1) * s.height / max(s.width, s.height)
+        assert not (found & ~side.visible).any()
+        assert not (found & (box < config.detector.min_tracked_face)).any()  # too small
+        large = side.visible & (box >= config.detector.min_face)
         assert not large.any() or found[large].mean() > 0.8  # but for random drops, found
     assert sizes <= set(config.resolutions) and len(sizes) >= 3
     assert np.ptp(heights) > 0.25 and np.ptp(fovs) > 20  # really drawn across the ranges
@@ -362,6 +364,14 @@ def test_no_face_spans_and_second_faces():
             assert s.second.relative_size < 1.0
             kinds["second"] += 1
     assert all(count > 0 for count in kinds.values()), kinds
+
+
+def test_a_small_face_is_followed_once_found_but_not_found_again():
+    noise = DetectorNoise(min_face=0.12, min_tracked_face=0.08)
+    visible = np.array([1, 1, 1, 1, 0, 1, 1, 1], bool)
+    size = np.array([0.13, 0.1, 0.09, 0.07, 0.2, 0.1, 0.13, 0.1])
+    found = stage.tracked(visible, size, noise)
+    assert found.tolist() == [True, True, True, False, False, False, True, True]
 
 
 def test_detector_noise_grows_as_the_face_shrinks():

@@ -29,11 +29,12 @@ class DetectorNoise:
     drop_rate: float = 0.003  # isolated frames without a face (large faces)
     occlusion_rate: float = 0.02  # expected short runs (4-15 frames) of lost face per second
     small_face_px: float = 40.0  # faces smaller than this (box height) are dropped more
-    # MediaPipe's legacy face mesh detects with its short-range model on the whole frame:
-    # it finds no face whose box height is below about this fraction of the image's longer
-    # side (renders of this world, 3 clips each: 0.09 found in none, 0.113-0.12 in some
-    # clips or frames, 0.14 in all).
-    min_face: float = 0.115
+    # MediaPipe's legacy face mesh (video mode) finds a face with its short-range detector
+    # on the whole frame, then tracks it from frame to frame. Measured on renders of this
+    # world (box height / the image's longer side): detection at 0.11-0.15, never at 0.09;
+    # a face moving away stayed tracked down to 0.05-0.15.
+    min_face: float = 0.125  # to be found (first, and again after being lost)
+    min_tracked_face: float = 0.09  # to stay tracked
 
     def scaled(self, factor: float) -> DetectorNoise:
         """Jitter, shake, wobble and random drops times `factor` (0: exact landmarks; the

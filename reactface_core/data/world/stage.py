@@ -20,26 +20,25 @@ path (rig vertices -> placement -> pinhole projection -> visibility -> detector 
 `video.py` renders the very same stage, so MediaPipe on the video sees what `observe`
 simulates. A frame is "no face" when the face turns more than `FACING_LIMIT` from the
 camera, when the hand covers more than `COVER_LIMIT` of the landmarks, or when more than
-`OUT_LIMIT` of them leave the image.
+`OUT_LIMIT` of them leave the image; the face is there but not found when it is smaller
+than the detector can find or follow (`tracked`, `DetectorNoise.min_face`). The limits
+were measured with MediaPipe on renders of this world.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from reactface_core.contract import FPS
 from reactface_core.data.world import camera as pinhole
 from reactface_core.data.world import signals
+from reactface_core.data.world.config import WorldConfig
 from reactface_core.face.identity import IdentitySpace
 from reactface_core.face.mesh import FACE_OVAL
 from reactface_core.face.rig import head_rotation
 from reactface_core.face.scene import Appearance, Camera, Placement
-
-if TYPE_CHECKING:
-    from reactface_core.data.world.generate import WorldConfig
 
 # Where MediaPipe's tracking (video mode) loses a face, measured on renders of this world
 # (`reactface bench world`): turning, found at 87 degrees, lost at 93; a hand coming in,
@@ -137,7 +136,7 @@ class Stage:
     second: SecondFace | None
     lighting: Lighting
     imaging: Imaging
-    backdrop_seed: int
+    props_seed: int  # the rendered backdrop and clothes
 
     @property
     def camera(self) -> Camera:
@@ -240,9 +239,7 @@ def sample_stage(
             angle = np.radians(pick(rng, TURN_DEGREES)) * rng.choice([-1.0, 1.0])
             turn += angle * _trapezoid(frames, start, ramp, hold)
         else:
-            _hand_pass(
-                rng, hand_centre, hand_present, start, ramp, hold, width, height, fov, distance
-            )
+            _hand_pass(rng, hand_centre, hand_present, start, ramp, hold, fov, distance)
     hand = None
     if hand_present.any():
         size = face_size * pick(rng, (0.33, 0.4))  # a palm half-height ~ a third of the face
@@ -283,7 +280,7 @@ def sample_stage(
             blur_sigma=pick(rng, (0.0, 1.2)) * height / 480,
             jpeg_quality=int(rng.integers(35, 96)),
         ),
-        backdrop_seed=int(rng.integers(2**31)),
+        props_seed=int(rng.integers(2**31)),
     )
 
 
@@ -312,7 +309,7 @@ def _trapezoid(frames: int, start: float, ramp: float, hold: float) -> np.ndarra
     return up - down
 
 
-def _hand_pass(rng, centre, present, start, ramp, hold, width, height, fov, distance) -> None:
+def _hand_pass(rng, centre, present, start, ramp, hold, fov, distance) -> None:
     """The hand rises from below the frame to cover the face, holds, and goes back down."""
     frames = len(present)
     depth = pick(rng, HAND_DEPTH)
@@ -551,6 +548,20 @@ def observe(
     visible = facing & (hand_cover(stage, clean) < COVER_LIMIT) & (outside < OUT_LIMIT)
     face_pixels = (clean[..., 1].max(axis=1) - clean[..., 1].min(axis=1)) * stage.height
     landmarks = pinhole.detector_noise(rng, clean, noise, stage.width, stage.height, face_pixels)
-    detectable = visible & (face_pixels >= noise.min_face * max(stage.width, stage.height))
+    detectable = tracked(visible, face_pixels / max(stage.width, stage.height), noise)
     landmarks[~detectable] = np.nan
     return Observation(landmarks, visible, detectable, face_pixels, clean.astype(np.float32))
+
+
+def tracked(visible: np.ndarray, size: np.ndarray, noise: pinhole.DetectorNoise) -> np.ndarray:
+    """(T,) bool: frames where a tracking detector has the face. `size`: box height over
+    the image's longer side. A face is found when visible and at least `noise.min_face`
+    (first, and again after every frame it could not be seen), then followed while
+    visible and at least `noise.min_tracked_face`."""
+    found = np.zeros(len(visible), bool)
+    following = False
+    for t in range(len(visible)):
+        limit = noise.min_tracked_face if following else noise.min_face
+        following = bool(visible[t] and size[t] >= limit)
+        found[t] = following
+    return found

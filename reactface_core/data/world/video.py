@@ -135,7 +135,7 @@ def backdrop_part(stage: Stage, rng: np.random.Generator) -> _Part:
 class StageScene:
     """Geometry of a whole stage for any span of frames, for `Renderer.draw`."""
 
-    def __init__(self, stage: Stage, style, coefficients: np.ndarray, rng: np.random.Generator):
+    def __init__(self, stage: Stage, style, coefficients: np.ndarray):
         from reactface_core.face.rig import ArkitRig
 
         identities = identity_space()
@@ -149,6 +149,7 @@ class StageScene:
         if stage.second is not None:
             bystander = ArkitRig(identity=identities.offsets(stage.second.identity))
             self.second = FaceScene(bystander, self.camera, stage.second.appearance)
+        rng = np.random.default_rng(stage.props_seed)
         self.shoulders = shoulders_part(rng)
         self.second_shoulders = shoulders_part(rng)
         self.hand = hand_part(stage) if stage.hand is not None else None
@@ -247,11 +248,12 @@ def degrade(frames: np.ndarray, stage: Stage, rng: np.random.Generator) -> np.nd
 
 
 def render_frames(side, rng: np.random.Generator, backend: str = "auto"):
-    """Yield (start, uint8 frames (n, H, W, 3)) of a `generate.SpeakerSide`'s clip."""
+    """Yield (start, uint8 frames (n, H, W, 3)) of a `generate.SpeakerSide`'s clip; `rng`
+    draws the sensor noise."""
     from reactface_core.face.render import RenderConfig, make_renderer
 
     stage = side.stage
-    scene = StageScene(stage, side.style, side.coefficients, rng)
+    scene = StageScene(stage, side.style, side.coefficients)
     lighting = stage.lighting
     config = RenderConfig(
         width=stage.width,
