@@ -51,7 +51,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from reactface_core.data.world.generate import WorldConfig, plan_world, speaker_side
+    from reactface_core.data.world.generate import (
+        WorldConfig,
+        clip_stream,
+        plan_world,
+        speaker_side,
+    )
     from reactface_core.data.world.video import write_video
     from reactface_core.perception.face_tracker import FaceLandmarker, landmarks_from_video
 
@@ -80,7 +85,7 @@ def run(args) -> int:
             stage = side.stage
             path = folder / f"clip_{clip.index:03d}.mp4"
             start = time.perf_counter()
-            write_video(path, side, np.random.default_rng([args.seed, clip.index]))
+            write_video(path, side, clip_stream(config, clip.index, "video"))
             ms = (time.perf_counter() - start) / side.frames * 1e3
             seen = landmarks_from_video(path, landmarker)[: side.frames]
             found = np.isfinite(seen).all(axis=(1, 2))

@@ -207,6 +207,15 @@ class ClipData:
     listener_coefficients: list[np.ndarray]  # per listener (T, 58), in set order
 
 
+# One independent random stream per purpose and clip, so fixing one range (or adding a
+# draw to one part) leaves the others' draws as they were.
+STREAMS = ("speech", "face", "acoustics", "stage", "detector", "room", "framing", "video")
+
+
+def clip_stream(config: WorldConfig, index: int, purpose: str) -> np.random.Generator:
+    return np.random.default_rng([config.seed, 5, index, 1 + STREAMS.index(purpose)])
+
+
 def speaker_side(
     config: WorldConfig,
     style: speaker.SpeakerStyle,
@@ -217,29 +226,29 @@ def speaker_side(
     espeak-ng phrases in a room, timing read from the audio, the face driven by it, the
     stage and the detector's view. `emotions` forces the emotion sequence (tests, demos)."""
 
-    def stream(purpose: int) -> np.random.Generator:
-        return np.random.default_rng([config.seed, 5, index, purpose])
+    def stream(purpose: str) -> np.random.Generator:
+        return clip_stream(config, index, purpose)
 
     frames = config.frames
     clean = speech.speak(
-        stream(1), style.voice, style.pause_scale, style.emotion_weights, frames, emotions
+        stream("speech"), style.voice, style.pause_scale, style.emotion_weights, frames, emotions
     )
     timing = speech.analyse(clean, frames, style.formant_scale)
     script = speaker.script_from_speech(clean, timing, frames)
-    face = speaker.speaker_face(stream(2), style, script, timing)
+    face = speaker.speaker_face(stream("face"), style, script, timing)
     acoustics = speech.sample_acoustics(
-        stream(3), config.snr_db, config.mic_gain_db, config.rt60_seconds
+        stream("acoustics"), config.snr_db, config.mic_gain_db, config.rt60_seconds
     )
-    audio = speech.room(stream(3), clean, acoustics)
+    audio = speech.room(stream("room"), clean, acoustics)
 
     rig = _rig(style.identity)
     vertices = rig.vertices(face.coefficients)
     face_size = float(np.ptp(rig.neutral[:, 1]))
     scene = stage.sample_stage(
-        stream(4), config, frames, face_size, style.appearance.skin, identity_space()
+        stream("stage"), config, frames, face_size, style.appearance.skin, identity_space()
     )
-    scene = stage.frame_face(stream(4), scene, vertices, config.face_position)
-    view = stage.observe(stream(5), scene, vertices, config.detector)
+    scene = stage.frame_face(stream("framing"), scene, vertices, config.face_position)
+    view = stage.observe(stream("detector"), scene, vertices, config.detector)
     return SpeakerSide(
         style=style,
         script=script,
@@ -310,7 +319,7 @@ def write_clip(root: Path, plan: WorldPlan, clip: ClipPlan) -> dict:
     if config.render_video:
         from reactface_core.data.world.video import write_video
 
-        rng = np.random.default_rng([config.seed, 5, clip.index, 6])
+        rng = clip_stream(config, clip.index, "video")
         write_video(target("video", clip.speaker_path), side, rng)
     style = side.style
     return {
