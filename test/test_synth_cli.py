@@ -207,3 +207,16 @@ def test_missing_espeak_is_a_clear_error(tmp_path, monkeypatch, capsys):
     error = capsys.readouterr().err
     assert "espeak-ng" in error and "apt-get install espeak-ng" in error
     assert not (tmp_path / "w").exists()  # nothing written
+
+
+def test_an_interrupted_world_leaves_nothing_under_its_name(tmp_path, monkeypatch):
+    from reactface_core.data.world import generate
+
+    def fail(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(generate, "write_index", fail)
+    config = generate.WorldConfig(clips=6, seconds=2.0, clips_per_speaker=2)
+    with pytest.raises(KeyboardInterrupt):
+        generate.generate_world(tmp_path / "w", config, workers=1, progress=False)
+    assert list(tmp_path.iterdir()) == []

@@ -374,8 +374,10 @@ def generate_world(
     progress: bool = True,
     preview: bool = True,
 ) -> WorldPlan:
-    """Write a whole world into `root` (created; must be empty or absent)."""
-    from tqdm import tqdm
+    """Write a whole world into `root` (must be empty or absent). It is built in a
+    `<root>.partial-<pid>` folder renamed to `root` when complete, so an interrupted run
+    leaves no half world under the name asked for."""
+    import shutil
 
     root = Path(root)
     if root.exists() and any(root.iterdir()):
@@ -384,7 +386,23 @@ def generate_world(
         raise ValueError(f"--workers must be >= 1, got {workers}")
     plan = plan_world(config)
     espeak.program()  # EspeakMissing, naming the package, before any work starts
-    root.mkdir(parents=True, exist_ok=True)
+    partial = root.with_name(f"{root.name}.partial-{os.getpid()}")
+    partial.mkdir(parents=True)
+    try:
+        _write_world(partial, plan, workers, progress, preview)
+        if root.exists():
+            root.rmdir()  # empty, checked above
+        os.replace(partial, root)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return plan
+
+
+def _write_world(root: Path, plan: WorldPlan, workers: int, progress: bool, preview: bool):
+    from tqdm import tqdm
+
+    config = plan.config
     chunks = [list(range(i, min(i + 4, config.clips))) for i in range(0, config.clips, 4)]
     records: list[dict] = []
     bar = tqdm(total=config.clips, unit="clip", desc="synth", disable=not progress)
@@ -402,7 +420,6 @@ def generate_world(
 
         first = next(r for r in records if r["split"] == "test")
         plot_clip(root, first["speaker_path"], root / "preview.png")
-    return plan
 
 
 class _worker_environment:
