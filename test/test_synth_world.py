@@ -310,8 +310,11 @@ def test_randomised_ranges_are_honoured_on_the_landmarks(sides):
         box = np.ptp(side.clean_landmarks[..., 1], axis=1) * s.height / max(s.width, s.height)
         assert not (found & ~side.visible).any()
         assert not (found & (box < config.detector.min_tracked_face)).any()  # too small
-        large = side.visible & (box >= config.detector.min_face)
-        assert not large.any() or found[large].mean() > 0.8  # but for random drops, found
+        typical = np.median(box[side.visible])
+        if typical > config.detector.min_face + 0.01:  # found but for random drops
+            assert found[side.visible].mean() > 0.8
+        if typical < config.detector.min_face - 0.01:  # never found
+            assert not found.any()
     assert sizes <= set(config.resolutions) and len(sizes) >= 3
     assert np.ptp(heights) > 0.25 and np.ptp(fovs) > 20  # really drawn across the ranges
     centres = [side.clean_landmarks[side.visible][..., 0].mean() for side in clips]
@@ -368,10 +371,13 @@ def test_no_face_spans_and_second_faces():
 
 def test_a_small_face_is_followed_once_found_but_not_found_again():
     noise = DetectorNoise(min_face=0.12, min_tracked_face=0.08)
-    visible = np.array([1, 1, 1, 1, 0, 1, 1, 1], bool)
-    size = np.array([0.13, 0.1, 0.09, 0.07, 0.2, 0.1, 0.13, 0.1])
+    second = np.ones(FPS)
+    visible = np.concatenate([second, second, second, 0 * second, second]).astype(bool)
+    size = np.concatenate([0.13 * second, 0.1 * second, 0.07 * second, second, 0.1 * second])
+    size[-3] = 0.15  # a nod: the face looks bigger for a frame
     found = stage.tracked(visible, size, noise)
-    assert found.tolist() == [True, True, True, False, False, False, True, True]
+    assert found[: 2 * FPS].all()  # found, then followed while it shrinks
+    assert not found[2 * FPS :].any()  # lost when too small, not found again at 0.1
 
 
 def test_detector_noise_grows_as_the_face_shrinks():

@@ -555,13 +555,19 @@ def observe(
 
 def tracked(visible: np.ndarray, size: np.ndarray, noise: pinhole.DetectorNoise) -> np.ndarray:
     """(T,) bool: frames where a tracking detector has the face. `size`: box height over
-    the image's longer side. A face is found when visible and at least `noise.min_face`
-    (first, and again after every frame it could not be seen), then followed while
-    visible and at least `noise.min_tracked_face`."""
+    the image's longer side. A face is found when visible and its typical size (the
+    median over a second: a nod does not make a face detectable) is at least
+    `noise.min_face` (first, and again after every frame it could not be seen), then
+    followed while visible and at least `noise.min_tracked_face`."""
+    from scipy.ndimage import median_filter
+
+    typical = median_filter(size, size=FPS, mode="nearest")
     found = np.zeros(len(visible), bool)
     following = False
     for t in range(len(visible)):
-        limit = noise.min_tracked_face if following else noise.min_face
-        following = bool(visible[t] and size[t] >= limit)
+        big_enough = (
+            size[t] >= noise.min_tracked_face if following else typical[t] >= noise.min_face
+        )
+        following = bool(visible[t] and big_enough)
         found[t] = following
     return found
