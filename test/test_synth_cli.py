@@ -114,7 +114,13 @@ def test_layout_round_trips_through_the_react_loader(world):
     assert record["script"]["phrases"] and record["acoustics"]["snr_db"] >= 5.0
     assert all(entry["policy"] in POLICIES for entry in record["listeners"])
     assert (world / "preview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "--clips 8 --seconds 3" in (world / "README.md").read_text()
+    readme = (world / "README.md").read_text()
+    assert "--clips 8 --seconds 3" in readme and "heard but not seen" in readme
+    cues = record["cues"]
+    assert cues["count"] == len(record["script"]["pause_onsets"]) + len(
+        record["script"]["stress_frames"]
+    )
+    assert 0 <= cues["unseen"] <= cues["count"]
 
 
 def test_bad_arguments_fail_with_a_message(world, tmp_path, capsys):

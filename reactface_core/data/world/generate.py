@@ -339,6 +339,7 @@ def write_clip(root: Path, plan: WorldPlan, clip: ClipPlan) -> dict:
         "lost_frames": int(np.isnan(side.landmarks[:, 0, 0]).sum()),
         "hidden_frames": int((~side.visible).sum()),
         "undetectable_frames": int((side.visible & ~side.detectable).sum()),
+        "cues": _cues(side),
         "listeners": [
             {
                 "path": clip.listener_path(listener_id),
@@ -350,6 +351,15 @@ def write_clip(root: Path, plan: WorldPlan, clip: ClipPlan) -> dict:
             for listener_id in clip.listener_ids
         ],
     }
+
+
+def _cues(side: SpeakerSide) -> dict:
+    """The pauses and stresses listeners react to, and how many of them the landmark files
+    do not show (no face there, or a poker-faced speaker): heard, not seen."""
+    frames = np.concatenate([side.script.pause_onsets, side.script.stress_frames])
+    at = np.clip(frames.astype(np.int64), 0, side.frames - 1)
+    unseen = np.isnan(side.landmarks[at, 0, 0]) | side.style.poker_faced
+    return {"count": int(len(at)), "unseen": int(unseen.sum())}
 
 
 _worker_state: dict = {}
@@ -466,16 +476,24 @@ def write_index(root: Path, plan: WorldPlan, records: list[dict]) -> None:
     with (root / "world_clips.jsonl").open("w") as handle:
         for record in records:
             handle.write(json.dumps(record, sort_keys=True) + "\n")
-    (root / "README.md").write_text(_readme(plan, counts))
+    (root / "README.md").write_text(_readme(plan, counts, records))
 
 
 def _config_dict(config: WorldConfig) -> dict:
     return {**asdict(config), "frames": config.frames, "speakers": config.speakers}
 
 
-def _readme(plan: WorldPlan, counts: dict) -> str:
+def _readme(plan: WorldPlan, counts: dict, records: list[dict]) -> str:
     config = plan.config
     policies = [style.policy for style in plan.listeners]
+    frames = config.frames * len(records)
+
+    def share(key: str) -> str:
+        return f"{sum(r[key] for r in records) / frames:.1%}"
+
+    cues = sum(r["cues"]["count"] for r in records)
+    unseen = sum(r["cues"]["unseen"] for r in records)
+    speaking = sum(b - a for r in records for a, b in r["script"]["utterances"])
     lines = [
         "# Synthetic dyadic world (reactface synth)",
         "",
@@ -541,6 +559,19 @@ def _readme(plan: WorldPlan, counts: dict) -> str:
         f" dB, RT60 {_range(config.rt60_seconds)} s",
         f"- detector noise: {asdict(config.detector)}",
         "- speaker emotions: " + ", ".join(speaker.EMOTIONS),
+        "",
+        "## What was drawn",
+        "",
+        f"- speech: {speaking / (frames / speaker.FPS):.0%} of the time, "
+        f"{sum(len(r['script']['phrases']) for r in records) / len(records):.1f} phrases per "
+        f"clip; {cues} pauses and stresses for listeners to react to",
+        f"- landmark files without a face: {share('lost_frames')} of the frames (turned away, "
+        f"covered or out of frame {share('hidden_frames')}, too small for the detector "
+        f"{share('undetectable_frames')}, the rest random detector drops)",
+        f"- poker-faced speaker clips: "
+        f"{sum(r['speaker']['poker_faced'] for r in records) / len(records):.0%}",
+        f"- pauses and stresses heard but not seen (no face in the landmark files, or a "
+        f"poker face): {unseen / max(cues, 1):.0%}",
         "",
         "| split | speaker clips | csv rows |",
         "|---|---|---|",
