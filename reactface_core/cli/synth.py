@@ -32,8 +32,8 @@ neighbour_emotion_{split}.npy), plus dataset.json (face model, direction policy,
 parameter), world_clips.jsonl (per clip: phrases, timing, stage, room, listeners),
 README.md and preview.png. The same --seed and arguments give byte-identical files
 whatever --workers is. Size: about 4.2 MB per 30 s clip with 6 listeners, 5.8 MB with 15;
-time: about 0.3 CPU-seconds per 30 s clip (espeak-ng speech most of it), --render-video
-adds 10-60 s per clip."""
+time: about 0.23 CPU-seconds per 30 s clip (espeak-ng included); --render-video
+adds 10-130 s per 30 s clip (by resolution)."""
 
 
 def _range(text: str) -> tuple[float, float]:
