@@ -12,6 +12,7 @@ import soundfile
 from reactface_core.cli import main
 from reactface_core.data import react
 from reactface_core.data.dataset import ReactDataset
+from reactface_core.data.world.config import RESOLUTIONS
 from reactface_core.data.world.listener import POLICIES
 
 ARGS = [
@@ -65,6 +66,8 @@ def test_layout_round_trips_through_the_react_loader(world):
     records = [json.loads(line) for line in (world / "world_clips.jsonl").read_text().splitlines()]
     assert len(records) == 8
 
+    by_path = {record["speaker_path"]: record for record in records}
+    assert sum(r["lost_frames"] for r in records) < 0.5 * 8 * FRAMES
     rows, speakers_of = 0, {}
     for split in react.SPLITS:
         pairs = react.read_pairs(world, split)
@@ -80,7 +83,9 @@ def test_layout_round_trips_through_the_react_loader(world):
             assert item["appropriate_index"][0] == index
             assert item["speaker_visual"].shape == (FRAMES, 426)
             assert item["speaker_audio"].shape == (2 * FRAMES, 64)
-            assert item["speaker_visual_valid"].float().mean() > 0.8
+            record = by_path[pairs[index].speaker]  # valid = the landmark file's faces
+            found = 1.0 - record["lost_frames"] / FRAMES
+            assert item["speaker_visual_valid"].float().mean().item() == pytest.approx(found)
             for j in same:  # the appropriate set = this clip's listener files
                 stored = np.load(
                     react.modality_path(world / split, "coefficients", pairs[j].listener)
@@ -102,9 +107,20 @@ def test_layout_round_trips_through_the_react_loader(world):
     landmarks = np.load(react.modality_path(base, "landmarks", record["speaker_path"]))
     assert landmarks.dtype == np.float16 and landmarks.shape == (FRAMES, 468, 3)
     assert len({entry["policy"] for entry in record["listeners"]}) == 3  # distinct policies
+    width, height = record["stage"]["image_size"]
+    assert (width, height) in RESOLUTIONS
+    visible = landmarks[np.isfinite(landmarks).all(axis=(1, 2))]
+    assert visible.size == 0 or (visible[..., :2].min() > -0.01 and visible[..., :2].max() < 1.01)
+    assert record["script"]["phrases"] and record["acoustics"]["snr_db"] >= 5.0
     assert all(entry["policy"] in POLICIES for entry in record["listeners"])
     assert (world / "preview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "--clips 8 --seconds 3" in (world / "README.md").read_text()
+    readme = (world / "README.md").read_text()
+    assert "--clips 8 --seconds 3" in readme and "heard but not seen" in readme
+    cues = record["cues"]
+    assert cues["count"] == len(record["script"]["pause_onsets"]) + len(
+        record["script"]["stress_frames"]
+    )
+    assert 0 <= cues["unseen"] <= cues["count"]
 
 
 def test_bad_arguments_fail_with_a_message(world, tmp_path, capsys):
@@ -118,25 +134,95 @@ def test_bad_arguments_fail_with_a_message(world, tmp_path, capsys):
 @pytest.mark.slow
 def test_rendered_speaker_video_shows_the_face_of_the_landmark_files(tmp_path):
     pytest.importorskip("mediapipe")
-    from reactface_core.perception.face_tracker import FaceLandmarker
+    from reactface_core.perception.face_tracker import landmarks_from_video
 
     out = tmp_path / "video"
-    args = ["--clips", "3", "--seconds", "2", "--clips-per-speaker", "1"]
-    assert (
-        main(["synth", "--out", str(out), "--quiet", "--no-preview", "--render-video", *args]) == 0
-    )
+    args = ["--clips", "3", "--seconds", "4", "--clips-per-speaker", "1", "--resolution", "640x360"]
+    calm = ["--face-height", "0.45", "--no-face-fraction", "0", "--second-face-fraction", "0"]
+    command = ["synth", "--out", str(out), "--quiet", "--no-preview", "--render-video"]
+    assert main([*command, *args, *calm]) == 0
     record = json.loads((out / "world_clips.jsonl").read_text().splitlines()[0])
     base = out / record["split"]
-    frames = react.load_video(react.video_source(base, record["speaker_path"]))
+    video = react.video_source(base, record["speaker_path"])
+    assert react.load_video(video).shape == (101, 360, 640, 3)
     landmarks = np.load(react.modality_path(base, "landmarks", record["speaker_path"]))
-    assert frames.shape == (51, 256, 256, 3)
-    errors = []
-    with FaceLandmarker(mode="image") as landmarker:
-        for t in range(0, 51, 10):
-            if np.isfinite(landmarks[t]).all():
-                seen = landmarker(frames[t])
-                errors.append(
-                    np.linalg.norm(seen[:, :2] - landmarks[t, :, :2], axis=1).mean() * 256
-                )
-    assert len(errors) >= 4
-    assert np.mean(errors) < 5.0  # pixels: the video and the landmark files show one face
+    seen = landmarks_from_video(video)
+    both = np.isfinite(seen).all(axis=(1, 2)) & np.isfinite(landmarks).all(axis=(1, 2))
+    assert both.mean() > 0.9
+    pixels = np.array([640, 360])
+    error = np.linalg.norm((seen[both, :, :2] - landmarks[both, :, :2]) * pixels, axis=2).mean()
+    face = np.ptp(landmarks[both, :, 1], axis=1).mean() * 360
+    assert error < 0.05 * face  # the video and the landmark files show one face, one place
+
+
+@pytest.mark.slow
+def test_mediapipe_finds_no_face_where_the_landmark_files_have_none(tmp_path):
+    pytest.importorskip("mediapipe")
+    from reactface_core.perception.face_tracker import landmarks_from_video
+
+    out = tmp_path / "video"
+    args = ["--clips", "3", "--seconds", "8", "--clips-per-speaker", "1", "--seed", "2"]
+    events = ["--no-face-fraction", "0.45", "--second-face-fraction", "0.2", "--face-height", "0.5"]
+    command = ["synth", "--out", str(out), "--quiet", "--no-preview", "--render-video"]
+    assert main([*command, *args, *events, "--resolution", "480x360"]) == 0
+    face, found_in_face, no_face, found_in_none = 0, 0, 0, 0
+    for line in (out / "world_clips.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        base = out / record["split"]
+        seen = np.isfinite(
+            landmarks_from_video(react.video_source(base, record["speaker_path"]))
+        ).all(axis=(1, 2))
+        hidden = np.zeros(len(seen), bool)
+        for key in ("turned_away_frames", "hand_frames"):
+            for start, end in record["stage"][key]:
+                hidden[start:end] = True
+        stored = np.load(react.modality_path(base, "landmarks", record["speaker_path"]))
+        has_face = np.isfinite(stored).all(axis=(1, 2))
+        none = hidden & ~has_face  # the event's frames where the file has no face
+        face += int((~hidden).sum())
+        found_in_face += int((seen & ~hidden).sum())
+        no_face += int(none.sum())
+        found_in_none += int((seen & none).sum())
+    assert no_face > 30, no_face
+    assert found_in_face / face > 0.97, (found_in_face, face)
+    assert found_in_none / no_face < 0.05, (found_in_none, no_face)
+
+
+def test_a_clip_regenerates_from_the_worlds_config(world):
+    from reactface_core.data.world.generate import load_plan, speaker_side
+
+    plan = load_plan(world)
+    clip = plan.clips[5]
+    side = speaker_side(plan.config, plan.speakers[clip.speaker_id], clip.index)
+    base = world / clip.split
+    stored = np.load(react.modality_path(base, "coefficients", clip.speaker_path))
+    assert np.array_equal(side.coefficients, stored)
+    landmarks = np.load(react.modality_path(base, "landmarks", clip.speaker_path))
+    assert np.array_equal(side.landmarks.astype(np.float16), landmarks, equal_nan=True)
+
+
+def test_missing_espeak_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    from reactface_core.data import espeak
+
+    espeak.program.cache_clear()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    try:
+        assert main(["synth", "--out", str(tmp_path / "w"), "--quiet", *ARGS]) == 1
+    finally:
+        espeak.program.cache_clear()
+    error = capsys.readouterr().err
+    assert "espeak-ng" in error and "apt-get install espeak-ng" in error
+    assert not (tmp_path / "w").exists()  # nothing written
+
+
+def test_an_interrupted_world_leaves_nothing_under_its_name(tmp_path, monkeypatch):
+    from reactface_core.data.world import generate
+
+    def fail(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(generate, "write_index", fail)
+    config = generate.WorldConfig(clips=6, seconds=2.0, clips_per_speaker=2)
+    with pytest.raises(KeyboardInterrupt):
+        generate.generate_world(tmp_path / "w", config, workers=1, progress=False)
+    assert list(tmp_path.iterdir()) == []

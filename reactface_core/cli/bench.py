@@ -16,6 +16,7 @@ CORE_BENCHMARKS = {
     "metrics": "REACT metrics: vectorised vs plain-loop time",
     "perception": "face landmarks per frame and log-mel per second of audio",
     "realism": "real-face clips: faces found, speaker features' |z| against training",
+    "world": "synthetic world rendered: MediaPipe faces found vs the landmark files",
 }
 PLUGIN_GROUP = "reactface.benchmarks"
 PLUGIN_HELP = {"ros": "reaction node over DDS: latency p50/p95 and dropped windows in a replay"}
@@ -24,7 +25,7 @@ PLUGIN_HELP = {"ros": "reaction node over DDS: latency p50/p95 and dropped windo
 def register(subparsers, common):
     parser = subparsers.add_parser(
         "bench",
-        help="benchmarks (render, streaming, metrics, perception, realism, ros)",
+        help="benchmarks (render, streaming, metrics, perception, realism, world, ros)",
         description=__doc__.split("\n\n")[0],
     )
     names = parser.add_subparsers(dest="benchmark", metavar="NAME", required=True)

@@ -42,6 +42,9 @@ class RenderConfig:
     key_strength: float = 0.72
     fill_strength: float = 0.28
     ambient: float = 0.30
+    key_color: tuple[float, float, float] = (1.0, 1.0, 1.0)  # RGB gain of each light
+    fill_color: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    ambient_color: tuple[float, float, float] = (1.0, 1.0, 1.0)
     samples: int = 4  # moderngl multisamples per pixel (antialiasing; llvmpipe does 4 or 0)
     chunk: int = 64  # frames built into geometry at once (bounds memory)
 
@@ -76,18 +79,16 @@ class Renderer:
             )
         frames = np.empty((len(c), self.config.height, self.config.width, 3), np.uint8)
         for start, chunk in self.chunks(c):
-            geometry = self.scene.geometry(chunk)
-            lit = shade(
-                self.config,
-                geometry.positions,
-                geometry.normals,
-                geometry.colors,
-                geometry.materials,
-            )
-            frames[start : start + len(chunk)] = self._draw(
-                geometry.positions, lit, geometry.triangles
-            )
+            frames[start : start + len(chunk)] = self.draw(self.scene.geometry(chunk))
         return frames
+
+    def draw(self, geometry) -> np.ndarray:
+        """Light and rasterise posed `scene.Geometry` (T frames) -> (T, H, W, 3) uint8; for
+        scenes that build their own geometry (the synthetic world's stage)."""
+        lit = shade(
+            self.config, geometry.positions, geometry.normals, geometry.colors, geometry.materials
+        )
+        return self._draw(geometry.positions, lit, geometry.triangles)
 
     def chunks(self, coefficients: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         step = self.config.chunk
@@ -123,13 +124,15 @@ def shade(config: RenderConfig, position, normal, color, material) -> np.ndarray
     normal = normalise(np.asarray(normal, np.float32))
     normal = normal * np.where(dot(normal, to_eye) < 0, -1.0, 1.0).astype(np.float32)[..., None]
     key, fill = _unit(config.key_light), _unit(config.fill_light)
+    key_rgb = config.key_strength * np.asarray(config.key_color, np.float32)
     diffuse = (
-        config.ambient
-        + config.key_strength * np.maximum(normal @ key, 0)
-        + config.fill_strength * np.maximum(normal @ fill, 0)
+        config.ambient * np.asarray(config.ambient_color, np.float32)
+        + np.maximum(normal @ key, 0)[..., None] * key_rgb
+        + np.maximum(normal @ fill, 0)[..., None]
+        * (config.fill_strength * np.asarray(config.fill_color, np.float32))
     )
     gloss = np.maximum(dot(normal, normalise(to_eye + key)), 0) ** material[..., 1]
-    lit = color * diffuse[..., None] + (config.key_strength * material[..., 0] * gloss)[..., None]
+    lit = color * diffuse + (material[..., 0] * gloss)[..., None] * key_rgb
     return np.clip(lit, 0.0, 1.0).astype(np.float32)
 
 
@@ -384,12 +387,17 @@ def make_renderer(
     backend: str = "auto",
     config: RenderConfig | None = None,
     model_path=None,
+    scene=None,
 ) -> Renderer:
-    """A renderer for `face_model`; `auto` tries moderngl (EGL) and falls back to numpy."""
+    """A renderer for `face_model`; `auto` tries moderngl (EGL) and falls back to numpy.
+
+    `scene`: draw this prebuilt scene instead (anything with `camera`, `vertex_count`,
+    `triangles` whose geometry goes to `Renderer.draw`, e.g. the synthetic world's stage)."""
     if backend not in BACKENDS:
         raise ValueError(f"render backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
     config = config or RenderConfig()
-    scene = make_scene(face_model, config.camera, model_path, config.appearance)
+    if scene is None:
+        scene = make_scene(face_model, config.camera, model_path, config.appearance)
     if backend == "numpy":
         return NumpyRenderer(scene, config)
     try:

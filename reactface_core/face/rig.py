@@ -25,6 +25,7 @@ subject's left, y up, z toward the camera):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -58,15 +59,20 @@ class FaceShape:
 
 
 class ArkitRig:
-    """Maps `arkit58` coefficients to canonical-mesh vertices; built once (about 0.1 s)."""
+    """Maps `arkit58` coefficients to canonical-mesh vertices; built once (about 0.1 s).
 
-    def __init__(self, config: RigConfig | None = None):
+    `identity` (468, 3) metres (`face.identity`) reshapes the neutral face into another
+    person's; the expression fields are per vertex, designed once on the canonical face,
+    so they move with it and every person shares them.
+    """
+
+    def __init__(self, config: RigConfig | None = None, identity: np.ndarray | None = None):
         self.config = config or RigConfig()
         self.model = get_face_model("arkit58")
-        self.mesh = m.canonical_mesh()
+        canonical = m.canonical_mesh()
+        self.mesh = canonical if identity is None else _reshaped(canonical, identity)
         self.neutral = self.mesh.vertices.astype(np.float32)  # (468, 3)
-        self.jaw_weight = _jaw_weight(self.mesh)  # (468,)
-        self.deltas = _blendshapes(self.mesh, self.jaw_weight, self.config)  # (52, 468, 3)
+        self.jaw_weight, self.deltas = _fields(self.config)  # (468,), (52, 468, 3)
         self._flat = self.deltas.reshape(52, -1)
         self._index = {name: i for i, name in enumerate(ARKIT_BLENDSHAPES)}
 
@@ -121,6 +127,28 @@ class ArkitRig:
         pivot = np.asarray(self.config.pivot, np.float32)
         posed = (points - pivot) @ rotation.transpose(0, 2, 1) + pivot  # R (v - pivot) + pivot
         return (posed + c[:, None, self.model.translation]).astype(np.float32)
+
+
+@lru_cache(maxsize=4)
+def _fields(config: RigConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Jaw weight and blendshape fields on the canonical face (shared by every rig)."""
+    mesh = m.canonical_mesh()
+    jaw = _jaw_weight(mesh)
+    deltas = _blendshapes(mesh, jaw, config)
+    for array in (jaw, deltas):
+        array.flags.writeable = False
+    return jaw, deltas
+
+
+def _reshaped(canonical: m.CanonicalMesh, identity: np.ndarray) -> m.CanonicalMesh:
+    offsets = np.asarray(identity, np.float32)
+    if offsets.shape != canonical.vertices.shape:
+        raise ValueError(
+            f"identity offsets must be {canonical.vertices.shape}, got {offsets.shape}"
+        )
+    vertices = canonical.vertices + offsets
+    vertices.flags.writeable = False
+    return m.CanonicalMesh(vertices, canonical.triangles, canonical.mirror)
 
 
 def head_rotation(angles: np.ndarray) -> np.ndarray:

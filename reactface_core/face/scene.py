@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reactface_core.face import mesh as m
-from reactface_core.face.rig import MM, ArkitRig, _smoothstep, rotate_about_x
+from reactface_core.face.rig import MM, ArkitRig, RigConfig, _smoothstep, rotate_about_x
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,10 @@ class Camera:
     fov_degrees: float = 22.0  # vertical field of view
     target: tuple[float, float, float] = (0.0, 0.006, 0.0)
 
-    def projection(self, aspect: float, near: float = 0.05, far: float = 2.0) -> np.ndarray:
-        """OpenGL projection matrix (4, 4), camera frame -> clip space."""
+    def projection(self, aspect: float, near: float = 0.05, far: float | None = None) -> np.ndarray:
+        """OpenGL projection matrix (4, 4), camera frame -> clip space; the far plane is
+        3 m behind the target unless given (room for a backdrop behind a distant face)."""
+        far = self.distance + 3.0 if far is None else far
         f = 1.0 / np.tan(np.radians(self.fov_degrees) / 2)
         return np.array(
             [
@@ -42,6 +44,27 @@ class Camera:
 
     def to_camera(self, points: np.ndarray) -> np.ndarray:
         return points - (np.asarray(self.target, np.float32) + [0.0, 0.0, self.distance])
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a posed face stands in the camera's world, per frame: the body turned by
+    `rotation` about `pivot` (the top of the neck, face frame), then moved by `shift`
+    (metres). Applied after the head pose, so it never enters the face coefficients."""
+
+    rotation: np.ndarray  # (T, 3, 3)
+    shift: np.ndarray  # (T, 3)
+    pivot: tuple[float, float, float] = RigConfig.pivot
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """(T, N, 3) face-frame points -> (T, N, 3) placed points (float32)."""
+        pivot = np.asarray(self.pivot, np.float32)
+        rotation = np.asarray(self.rotation, np.float32)
+        placed = (points - pivot) @ rotation.transpose(0, 2, 1) + pivot
+        return (placed + np.asarray(self.shift, np.float32)[:, None]).astype(np.float32)
+
+    def __getitem__(self, frames: slice) -> Placement:
+        return Placement(self.rotation[frames], self.shift[frames], self.pivot)
 
 
 @dataclass(frozen=True)
@@ -164,12 +187,16 @@ class FaceScene:
     def face_model(self):
         return self.rig.model
 
-    def geometry(self, coefficients: np.ndarray) -> Geometry:
-        """(T, 58) arkit58 coefficients -> posed geometry in the camera frame."""
+    def geometry(self, coefficients: np.ndarray, placement: Placement | None = None) -> Geometry:
+        """(T, 58) arkit58 coefficients -> posed geometry in the camera frame; `placement`
+        (T frames) turns and moves the whole head after its pose (the synthetic world)."""
         c = self.rig.model.check(coefficients)
         shape = self.rig.expression(c)
         points = np.concatenate(self._face_frame_points(shape), axis=1)  # (T, N, 3)
-        posed = self.camera.to_camera(self.rig.pose(points, c))
+        posed = self.rig.pose(points, c)
+        if placement is not None:
+            posed = placement.apply(posed)
+        posed = self.camera.to_camera(posed)
         return Geometry(
             positions=posed.astype(np.float32),
             normals=self._normal_matrix(posed, self.triangles),

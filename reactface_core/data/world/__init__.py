@@ -1,6 +1,10 @@
-"""The synthetic dyadic world: speakers, their speech, listeners' appropriate reactions.
+"""The synthetic dyadic world: speakers, their speech, the camera's view, listeners' reactions.
 
-Modules: `speaker` (persons, latent state scripts, face coefficients), `speech` (audio),
-`listener` (reaction policies), `camera` (landmark projection and detector noise),
-`generate` (the `reactface synth` writer), `signals` (shared signal builders).
+Modules: `config` (`WorldConfig`: every range and size, and the simulated detector),
+`speaker` (persons, emotion scripts, face coefficients), `speech` (espeak-ng phrases on
+the timeline, timing and mouth read from the audio, the room), `stage` (per-clip camera,
+framing, lighting and events; the landmark fast path), `camera` (pinhole projection and
+detector noise), `video` (the same stage rendered to mp4), `listener` (reaction
+policies), `generate` (`speaker_side`, `listener_reaction`, the `reactface synth`
+writer), `signals` (shared signal builders).
 """

@@ -1,18 +1,27 @@
 """Generate the synthetic dyadic world into a REACT-layout folder (`reactface synth`).
 
-Plan (main process, cheap, deterministic): speaker persons (`clips_per_speaker` clips each),
-a pool of listener persons (policies assigned round robin), a train/val/test split *by
-speaker*, and for every clip the listeners who react to it (as many different policies as
-possible). Work (worker processes): each clip is generated from its own seed, derived
-from (seed, clip index) alone, and writes its own files; so outputs are byte-identical for
-a seed whatever `--workers` is. BLAS is pinned to one thread per worker for the same
+Plan (main process, cheap, deterministic): speaker persons (`clips_per_speaker` clips each;
+voice, identity, look, habits), a pool of listener persons (policies assigned round
+robin), a train/val/test split *by speaker*, and for every clip the listeners who react
+to it. Work (worker processes): each clip is generated from random streams derived from
+(seed, clip index) alone and writes its own files; so outputs are byte-identical for a
+seed whatever `--workers` is. BLAS is pinned to one thread per worker for the same
 reason. The main process then writes the csv files, appropriateness matrices, README,
 `dataset.json`, `world_clips.jsonl` and a preview image.
 
+One clip is two steps, so others can regenerate either (e.g. `fresh.py`):
+`speaker_side(config, style, index)` (the script, espeak-ng speech in its room, the face
+coefficients, the stage and what the camera's detector reports) and
+`listener_reaction(side, listener_style, seed)` (one listener's reaction to it).
+
 Appropriateness: the appropriate reactions of a speaker clip are exactly the listener
-reactions generated for that clip (one per listener, different policies). Reactions to
-other clips are never counted, even with the same emotions, because they are not
-synchronised with this speaker's pauses, stresses and expression changes.
+reactions generated for that clip. They come in rounds: each round holds every policy
+once (in a random order per clip), and round r takes, for each policy, a person from the
+r-th lag stratum of that policy's pool, so with 15 listeners a clip's set has every
+policy at an early, a middle and a late lag (and three persons' intensities); the first
+`len(POLICIES)` reactions are one per policy. Reactions to other clips are never
+counted, even with the same emotions, because they are not synchronised with this
+speaker's pauses, stresses and expression changes.
 """
 
 from __future__ import annotations
@@ -21,14 +30,17 @@ import json
 import math
 import multiprocessing
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from reactface_core.data import react
-from reactface_core.data.world import camera, listener, speaker, speech
+from reactface_core.contract import AUDIO_RATE
+from reactface_core.data import espeak, react
+from reactface_core.data.world import listener, speaker, speech, stage
+from reactface_core.data.world.config import Range, WorldConfig
+from reactface_core.face.identity import identity_space
 
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
 SITE = "Synth"
@@ -41,46 +53,6 @@ WORKER_ENVIRONMENT = {
     "MALLOC_MMAP_THRESHOLD_": str(256 << 20),
     "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
 }
-
-
-@dataclass(frozen=True)
-class WorldConfig:
-    """Every parameter of a generated world (also written to its README and dataset.json)."""
-
-    clips: int = 1000
-    seconds: float = 30.0
-    listeners_per_speaker: int = 6
-    clips_per_speaker: int = 5
-    listener_pool: int = 40
-    seed: int = 0
-    render_video: bool = False
-    detector: camera.DetectorNoise = field(default_factory=camera.DetectorNoise)
-
-    @property
-    def frames(self) -> int:
-        """Frames per clip at 25 fps, counting both ends like REACT (30 s -> 751)."""
-        return int(round(self.seconds * speaker.FPS)) + 1
-
-    @property
-    def speakers(self) -> int:
-        return math.ceil(self.clips / self.clips_per_speaker)
-
-    def check(self) -> None:
-        if self.clips < 1 or self.clips_per_speaker < 1:
-            raise ValueError("--clips and --clips-per-speaker must be >= 1")
-        if self.speakers < 3:
-            raise ValueError(
-                f"{self.clips} clips at {self.clips_per_speaker} per speaker make "
-                f"{self.speakers} speakers; the split by speaker needs at least 3 "
-                "(raise --clips or lower --clips-per-speaker)"
-            )
-        if self.seconds < 2.0:
-            raise ValueError(f"--seconds must be >= 2, got {self.seconds}")
-        if not 1 <= self.listeners_per_speaker <= self.listener_pool:
-            raise ValueError(
-                f"--listeners-per-speaker must be between 1 and the listener pool "
-                f"({self.listener_pool}), got {self.listeners_per_speaker}"
-            )
 
 
 @dataclass(frozen=True)
@@ -112,8 +84,18 @@ class WorldPlan:
 def plan_world(config: WorldConfig) -> WorldPlan:
     """Persons, split and listener assignment; depends on the seed and config only."""
     config.check()
+    identities = identity_space()
     style_rng = np.random.default_rng([config.seed, 1])
-    speakers = tuple(speaker.SpeakerStyle.sample(style_rng) for _ in range(config.speakers))
+    speakers = tuple(
+        speaker.SpeakerStyle.sample(
+            style_rng,
+            identities,
+            config.identity_scale,
+            config.head_motion,
+            config.poker_face_fraction,
+        )
+        for _ in range(config.speakers)
+    )
     pool_rng = np.random.default_rng([config.seed, 2])
     policies = listener.POLICIES
     listeners = tuple(
@@ -121,17 +103,21 @@ def plan_world(config: WorldConfig) -> WorldPlan:
         for i in range(config.listener_pool)
     )
     split_of = _split_speakers(config)
-    by_policy = {p: [i for i, s in enumerate(listeners) if s.policy == p] for p in policies}
+    rounds = math.ceil(config.listeners_per_speaker / len(policies))
+    strata = {p: _lag_strata(listeners, p, rounds) for p in policies}
     clips = []
     for index in range(config.clips):
         rng = np.random.default_rng([config.seed, 4, index])
         order = [policies[k] for k in rng.permutation(len(policies))]
         chosen: list[int] = []
-        while len(chosen) < config.listeners_per_speaker:
+        for round_index in range(rounds):
             for policy in order:
-                free = [i for i in by_policy[policy] if i not in chosen]
-                if free and len(chosen) < config.listeners_per_speaker:
-                    chosen.append(int(rng.choice(free)))
+                if len(chosen) == config.listeners_per_speaker:
+                    break
+                free = [i for i in strata[policy][round_index] if i not in chosen]
+                free = free or [i for s in strata[policy] for i in s if i not in chosen]
+                free = free or [i for i in range(len(listeners)) if i not in chosen]
+                chosen.append(int(rng.choice(free)))
         speaker_id = index // config.clips_per_speaker
         clips.append(
             ClipPlan(
@@ -143,6 +129,28 @@ def plan_world(config: WorldConfig) -> WorldPlan:
             )
         )
     return WorldPlan(config, speakers, listeners, tuple(clips))
+
+
+def _lag_strata(listeners, policy: str, rounds: int) -> list[list[int]]:
+    """The pool's persons of one policy, split by lag into `rounds` strata (early first)."""
+    persons = sorted(
+        (i for i, s in enumerate(listeners) if s.policy == policy), key=lambda i: listeners[i].lag_s
+    )
+    return [list(part) for part in np.array_split(np.array(persons, int), rounds)]
+
+
+def load_plan(root: str | Path) -> WorldPlan:
+    """The plan of a generated world, rebuilt from its dataset.json ("config"): with
+    `speaker_side(plan.config, plan.speakers[clip.speaker_id], clip.index)` any clip's
+    speaker side comes back exactly as `reactface synth` made it."""
+    path = Path(root) / react.METADATA_FILE
+    try:
+        config = json.loads(path.read_text())["config"]
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(
+            f"{path} has no world config ({error}); expected a world written by reactface synth"
+        ) from error
+    return plan_world(WorldConfig.from_dict(config))
 
 
 def _split_speakers(config: WorldConfig) -> list[str]:
@@ -162,22 +170,114 @@ def _split_speakers(config: WorldConfig) -> list[str]:
 # ---- one clip (runs in a worker) -------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _rig():
+@lru_cache(maxsize=8)
+def _rig(identity: tuple[float, ...]):
     from reactface_core.face.rig import ArkitRig
 
-    return ArkitRig()
+    return ArkitRig(identity=identity_space().offsets(np.array(identity)))
+
+
+@dataclass
+class SpeakerSide:
+    """The speaker's side of one clip, in memory (what listeners react to)."""
+
+    style: speaker.SpeakerStyle
+    script: speaker.SpeakerScript
+    coefficients: np.ndarray  # (T, 58) float32 arkit58: what the camera sees (before the stage)
+    expressive: np.ndarray  # (T, 52) the emotional part alone (no speech, blinks, gaze)
+    audio: np.ndarray  # (T * 640,) float32 16 kHz: what the microphone records
+    clean_speech: np.ndarray  # (T * 640,) float32: the placed espeak-ng phrases alone
+    acoustics: speech.Acoustics
+    stage: stage.Stage
+    landmarks: np.ndarray  # (T, 468, 3) noisy raw landmarks, NaN rows where lost
+    clean_landmarks: np.ndarray  # (T, 468, 3) the exact projection (no noise, no NaN)
+    visible: np.ndarray  # (T,) bool: the face could be seen (not turned away or covered)
+    detectable: np.ndarray  # (T,) bool: visible and large enough for the face detector
+
+    @property
+    def frames(self) -> int:
+        return self.script.frames
 
 
 @dataclass
 class ClipData:
     """Everything generated for one speaker clip, in memory."""
 
-    script: speaker.SpeakerScript
-    speaker_coefficients: np.ndarray  # (T, 58)
-    landmarks: np.ndarray  # (T, 468, 3) noisy raw landmarks, NaN rows where lost
-    audio: np.ndarray  # (T * 640,) float32 16 kHz
-    listener_coefficients: list[np.ndarray]  # per listener (T, 58)
+    speaker: SpeakerSide
+    listener_coefficients: list[np.ndarray]  # per listener (T, 58), in set order
+
+
+# One independent random stream per purpose and clip, so fixing one range (or adding a
+# draw to one part) leaves the others' draws as they were.
+STREAMS = ("speech", "face", "acoustics", "stage", "detector", "room", "framing", "video")
+
+
+def clip_stream(config: WorldConfig, index: int, purpose: str) -> np.random.Generator:
+    return np.random.default_rng([config.seed, 5, index, 1 + STREAMS.index(purpose)])
+
+
+def speaker_side(
+    config: WorldConfig,
+    style: speaker.SpeakerStyle,
+    index: int,
+    emotions: list[int] | None = None,
+) -> SpeakerSide:
+    """The speaker's side of clip `index` from (config.seed, index) alone: emotions,
+    espeak-ng phrases in a room, timing read from the audio, the face driven by it, the
+    stage and the detector's view. `emotions` forces the emotion sequence (tests, demos)."""
+
+    def stream(purpose: str) -> np.random.Generator:
+        return clip_stream(config, index, purpose)
+
+    frames = config.frames
+    clean = speech.speak(
+        stream("speech"), style.voice, style.pause_scale, style.emotion_weights, frames, emotions
+    )
+    timing = speech.analyse(clean, frames, style.formant_scale)
+    script = speaker.script_from_speech(clean, timing, frames)
+    face = speaker.speaker_face(stream("face"), style, script, timing)
+    acoustics = speech.sample_acoustics(
+        stream("acoustics"), config.snr_db, config.mic_gain_db, config.rt60_seconds
+    )
+    audio = speech.room(stream("room"), clean, acoustics)
+
+    rig = _rig(style.identity)
+    vertices = rig.vertices(face.coefficients)
+    face_size = float(np.ptp(rig.neutral[:, 1]))
+    scene = stage.sample_stage(
+        stream("stage"), config, frames, face_size, style.appearance.skin, identity_space()
+    )
+    scene = stage.frame_face(stream("framing"), scene, vertices, config.face_position)
+    view = stage.observe(stream("detector"), scene, vertices, config.detector)
+    return SpeakerSide(
+        style=style,
+        script=script,
+        coefficients=face.coefficients,
+        expressive=face.expressive,
+        audio=audio,
+        clean_speech=clean.clean,
+        acoustics=acoustics,
+        stage=scene,
+        landmarks=view.landmarks,
+        clean_landmarks=view.clean,
+        visible=view.visible,
+        detectable=view.detectable,
+    )
+
+
+def listener_reaction(
+    side: SpeakerSide, style: listener.ListenerStyle, seed: int | list[int]
+) -> np.ndarray:
+    """(T, 58) float32 reaction of one listener person to a speaker side; `seed` (an int
+    or a list of ints, as `numpy.random.default_rng` takes) draws its timing."""
+    return listener.listener_coefficients(
+        np.random.default_rng(seed),
+        style,
+        side.script,
+        side.expressive,
+        side.coefficients[:, 52:55],
+        side.visible,
+    )
 
 
 def generate_clip(
@@ -188,26 +288,12 @@ def generate_clip(
     emotions: list[int] | None = None,
 ) -> ClipData:
     """Generate one speaker clip and its listeners' reactions from (seed, index) alone."""
-    rng = np.random.default_rng([config.seed, 5, index])
-    script = speaker.sample_script(rng, style, config.frames, emotions)
-    mouth, closure = speech.articulation(script)
-    face = speaker.speaker_face(rng, style, script, mouth, closure)
-    audio = speech.synthesize(rng, style, script)
-    vertices = _rig().vertices(face.coefficients)
-    view = camera.Camera(distance=style.distance_m)
-    clean = camera.project(vertices, view)
-    landmarks = camera.detector_noise(rng, clean, config.detector)
+    side = speaker_side(config, style, index, emotions)
     reactions = [
-        listener.listener_coefficients(
-            np.random.default_rng([config.seed, 6, index, k]),
-            listener_style,
-            script,
-            face.expressive,
-            face.coefficients[:, 52:55],
-        )
+        listener_reaction(side, listener_style, [config.seed, 6, index, k])
         for k, listener_style in enumerate(listener_styles)
     ]
-    return ClipData(script, face.coefficients, landmarks, audio, reactions)
+    return ClipData(side, reactions)
 
 
 def write_clip(root: Path, plan: WorldPlan, clip: ClipPlan) -> dict:
@@ -217,6 +303,7 @@ def write_clip(root: Path, plan: WorldPlan, clip: ClipPlan) -> dict:
     config = plan.config
     styles = [plan.listeners[i] for i in clip.listener_ids]
     data = generate_clip(config, plan.speakers[clip.speaker_id], styles, clip.index)
+    side = data.speaker
     base = root / clip.split
 
     def target(modality: str, path: str) -> Path:
@@ -224,47 +311,55 @@ def write_clip(root: Path, plan: WorldPlan, clip: ClipPlan) -> dict:
         file.parent.mkdir(parents=True, exist_ok=True)
         return file
 
-    np.save(target("coefficients", clip.speaker_path), data.speaker_coefficients)
-    np.save(target("landmarks", clip.speaker_path), data.landmarks.astype(np.float16))
-    soundfile.write(
-        target("audio", clip.speaker_path), data.audio, speech.SAMPLE_RATE, subtype="PCM_16"
-    )
+    np.save(target("coefficients", clip.speaker_path), side.coefficients)
+    np.save(target("landmarks", clip.speaker_path), side.landmarks.astype(np.float16))
+    soundfile.write(target("audio", clip.speaker_path), side.audio, AUDIO_RATE, subtype="PCM_16")
     for listener_id, reaction in zip(clip.listener_ids, data.listener_coefficients, strict=True):
         np.save(target("coefficients", clip.listener_path(listener_id)), reaction)
     if config.render_video:
-        distance = plan.speakers[clip.speaker_id].distance_m
-        _write_video(target("video", clip.speaker_path), data.speaker_coefficients, distance)
+        from reactface_core.data.world.video import write_video
+
+        rng = clip_stream(config, clip.index, "video")
+        write_video(target("video", clip.speaker_path), side, rng)
+    style = side.style
     return {
         "index": clip.index,
         "split": clip.split,
         "speaker_path": clip.speaker_path,
         "speaker_id": clip.speaker_id,
-        "script": data.script.summary(),
-        "lost_frames": int(np.isnan(data.landmarks[:, 0, 0]).sum()),
+        "speaker": {
+            "voice": asdict(style.voice),
+            "poker_faced": style.poker_faced,
+            "face_gain": round(style.face_gain, 3),
+            "expressivity": round(style.expressivity, 3),
+        },
+        "script": side.script.summary(),
+        "stage": side.stage.summary(),
+        "acoustics": side.acoustics.summary(),
+        "lost_frames": int(np.isnan(side.landmarks[:, 0, 0]).sum()),
+        "hidden_frames": int((~side.visible).sum()),
+        "undetectable_frames": int((side.visible & ~side.detectable).sum()),
+        "cues": _cues(side),
         "listeners": [
             {
                 "path": clip.listener_path(listener_id),
                 "listener_id": listener_id,
                 "policy": plan.listeners[listener_id].policy,
                 "lag_s": round(plan.listeners[listener_id].lag_s, 4),
+                "gain": round(plan.listeners[listener_id].gain, 4),
             }
             for listener_id in clip.listener_ids
         ],
     }
 
 
-def _write_video(path: Path, coefficients: np.ndarray, distance: float) -> None:
-    """Render the speaker's face with the project's renderer, through the same virtual camera
-    as the landmarks, to a 25 fps 256x256 mp4 (so `reactface prepare` finds the same face)."""
-    from reactface_core.face.render import RenderConfig, make_renderer
-    from reactface_core.face.video import FrameWriter
-
-    config = RenderConfig(
-        width=camera.IMAGE_SIZE, height=camera.IMAGE_SIZE, camera=camera.Camera(distance=distance)
-    )
-    with make_renderer("arkit58", config=config) as renderer, FrameWriter(path, speaker.FPS) as out:
-        for _, chunk in renderer.chunks(coefficients):
-            out.write(renderer.render(chunk))
+def _cues(side: SpeakerSide) -> dict:
+    """The pauses and stresses listeners react to, and how many of them the landmark files
+    do not show (no face there, or a poker-faced speaker): heard, not seen."""
+    frames = np.concatenate([side.script.pause_onsets, side.script.stress_frames])
+    at = np.clip(frames.astype(np.int64), 0, side.frames - 1)
+    unseen = np.isnan(side.landmarks[at, 0, 0]) | side.style.poker_faced
+    return {"count": int(len(at)), "unseen": int(unseen.sum())}
 
 
 _worker_state: dict = {}
@@ -289,8 +384,10 @@ def generate_world(
     progress: bool = True,
     preview: bool = True,
 ) -> WorldPlan:
-    """Write a whole world into `root` (created; must be empty or absent)."""
-    from tqdm import tqdm
+    """Write a whole world into `root` (must be empty or absent). It is built in a
+    `<root>.partial-<pid>` folder renamed to `root` when complete, so an interrupted run
+    leaves no half world under the name asked for."""
+    import shutil
 
     root = Path(root)
     if root.exists() and any(root.iterdir()):
@@ -298,7 +395,24 @@ def generate_world(
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
     plan = plan_world(config)
-    root.mkdir(parents=True, exist_ok=True)
+    espeak.program()  # EspeakMissing, naming the package, before any work starts
+    partial = root.with_name(f"{root.name}.partial-{os.getpid()}")
+    partial.mkdir(parents=True)
+    try:
+        _write_world(partial, plan, workers, progress, preview)
+        if root.exists():
+            root.rmdir()  # empty, checked above
+        os.replace(partial, root)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return plan
+
+
+def _write_world(root: Path, plan: WorldPlan, workers: int, progress: bool, preview: bool):
+    from tqdm import tqdm
+
+    config = plan.config
     chunks = [list(range(i, min(i + 4, config.clips))) for i in range(0, config.clips, 4)]
     records: list[dict] = []
     bar = tqdm(total=config.clips, unit="clip", desc="synth", disable=not progress)
@@ -316,7 +430,6 @@ def generate_world(
 
         first = next(r for r in records if r["split"] == "test")
         plot_clip(root, first["speaker_path"], root / "preview.png")
-    return plan
 
 
 class _worker_environment:
@@ -356,23 +469,31 @@ def write_index(root: Path, plan: WorldPlan, records: list[dict]) -> None:
         root,
         info,
         clip_frames=config.frames,
-        sample_rate=speech.SAMPLE_RATE,
+        sample_rate=AUDIO_RATE,
         splits=counts,
         config=_config_dict(config),
     )
     with (root / "world_clips.jsonl").open("w") as handle:
         for record in records:
             handle.write(json.dumps(record, sort_keys=True) + "\n")
-    (root / "README.md").write_text(_readme(plan, counts))
+    (root / "README.md").write_text(_readme(plan, counts, records))
 
 
 def _config_dict(config: WorldConfig) -> dict:
     return {**asdict(config), "frames": config.frames, "speakers": config.speakers}
 
 
-def _readme(plan: WorldPlan, counts: dict) -> str:
+def _readme(plan: WorldPlan, counts: dict, records: list[dict]) -> str:
     config = plan.config
     policies = [style.policy for style in plan.listeners]
+    frames = config.frames * len(records)
+
+    def share(key: str) -> str:
+        return f"{sum(r[key] for r in records) / frames:.1%}"
+
+    cues = sum(r["cues"]["count"] for r in records)
+    unseen = sum(r["cues"]["unseen"] for r in records)
+    speaking = sum(b - a for r in records for a, b in r["script"]["utterances"])
     lines = [
         "# Synthetic dyadic world (reactface synth)",
         "",
@@ -381,7 +502,8 @@ def _readme(plan: WorldPlan, counts: dict) -> str:
         f"--listeners-per-speaker {config.listeners_per_speaker} "
         f"--clips-per-speaker {config.clips_per_speaker} --seed {config.seed}"
         + (" --render-video" if config.render_video else "")
-        + "`. The output is byte-identical for the same arguments (any --workers).",
+        + "` and the scene, voice and room parameters below. The output is byte-identical "
+        "for the same arguments (any --workers).",
         "",
         "## Contents (REACT layout, see `reactface_core/data/react.py`)",
         "",
@@ -396,16 +518,23 @@ def _readme(plan: WorldPlan, counts: dict) -> str:
         "- `{split}/3D_FV_files/<path>.npy`: (T, 58) float32 arkit58 coefficients of speakers "
         "and listeners.",
         "- `{split}/Landmark_files/<speaker path>.npy`: (T, 468, 3) float16 raw MediaPipe-"
-        "convention landmarks through a 256x256 virtual camera, detector noise, NaN rows "
-        "for lost frames.",
-        "- `{split}/Audio_files/<speaker path>.wav`: 16 kHz mono PCM16, T x 640 samples.",
+        "convention landmarks (x, y in fractions of the clip's image width and height, "
+        "which are in `world_clips.jsonl` as `stage.image_size`) through the clip's virtual "
+        "camera, detector noise, NaN rows where the face is lost, turned away or covered.",
+        "- `{split}/Audio_files/<speaker path>.wav`: 16 kHz mono PCM16, T x 640 samples: "
+        "espeak-ng phrases with room reverberation and noise.",
         *(
-            ["- `{split}/Video_files/<speaker path>.mp4`: the speaker rendered, 25 fps."]
+            [
+                "- `{split}/Video_files/<speaker path>.mp4`: the clip's stage rendered at its "
+                "resolution, 25 fps."
+            ]
             if config.render_video
             else []
         ),
-        "- `world_clips.jsonl`: per speaker clip its emotion segments, utterances, pauses, "
-        "stresses and listeners (policy, lag).",
+        "- `world_clips.jsonl`: per speaker clip its emotion segments, phrases, utterances, "
+        "pauses and stresses (as the audio has them), the speaker's voice, the stage "
+        "(image size, field of view, distance, no-face and second-face spans), the room "
+        "and microphone, and its listeners (policy, lag, gain) in set order.",
         "- `preview.png`: a test clip's key speaker coefficients and its appropriate reactions.",
         "",
         "## Parameters",
@@ -416,8 +545,33 @@ def _readme(plan: WorldPlan, counts: dict) -> str:
         f"- listener pool: {config.listener_pool} persons, policies "
         + ", ".join(f"{p} x{policies.count(p)}" for p in listener.POLICIES),
         f"- listeners per speaker clip: {config.listeners_per_speaker} (appropriate set size)",
+        f"- camera: resolutions {', '.join(f'{w}x{h}' for w, h in config.resolutions)}; "
+        f"field of view {_range(config.fov_degrees)} deg; face height "
+        f"{_range(config.face_height)} of the frame; position "
+        + ("anywhere in frame" if config.face_position is None else str(config.face_position))
+        + f"; camera yaw {_range(config.camera_yaw_degrees)} deg, pitch "
+        f"{_range(config.camera_pitch_degrees)} deg",
+        f"- speakers: head motion {_range(config.head_motion)} rad, identity scale "
+        f"{config.identity_scale:g}, poker-faced {config.poker_face_fraction:.0%}",
+        f"- events: no face {config.no_face_fraction:.0%} of the time, a second face "
+        f"{config.second_face_fraction:.0%}",
+        f"- room: SNR {_range(config.snr_db)} dB, microphone gain {_range(config.mic_gain_db)}"
+        f" dB, RT60 {_range(config.rt60_seconds)} s",
         f"- detector noise: {asdict(config.detector)}",
         "- speaker emotions: " + ", ".join(speaker.EMOTIONS),
+        "",
+        "## What was drawn",
+        "",
+        f"- speech: {speaking / (frames / speaker.FPS):.0%} of the time, "
+        f"{sum(len(r['script']['phrases']) for r in records) / len(records):.1f} phrases per "
+        f"clip; {cues} pauses and stresses for listeners to react to",
+        f"- landmark files without a face: {share('lost_frames')} of the frames (turned away, "
+        f"covered or out of frame {share('hidden_frames')}, too small for the detector "
+        f"{share('undetectable_frames')}, the rest random detector drops)",
+        f"- poker-faced speaker clips: "
+        f"{sum(r['speaker']['poker_faced'] for r in records) / len(records):.0%}",
+        f"- pauses and stresses heard but not seen (no face in the landmark files, or a "
+        f"poker face): {unseen / max(cues, 1):.0%}",
         "",
         "| split | speaker clips | csv rows |",
         "|---|---|---|",
@@ -425,3 +579,8 @@ def _readme(plan: WorldPlan, counts: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _range(bounds: Range) -> str:
+    low, high = bounds
+    return f"{low:g}" if low == high else f"{low:g}-{high:g}"

@@ -16,8 +16,12 @@ blink rate, head motion, resting smile) and one dominant policy:
 
 Every policy nods at some of the speaker's pauses (how often is the policy's; backchannel
 most) and tends to blink there (listeners' blinks synchronise with speakers' pauses):
-listener-specific behaviours that copying the speaker cannot produce. All policies react only to what the speaker showed at least `lag` earlier (causal), and all
-respond to the speaker's emotion with the same sign, so their reactions are appropriate and
+listener-specific behaviours that copying the speaker cannot produce. Pauses and stressed
+syllables are the ones the speaker's audio has (`speech.analyse`), so a listener keeps
+nodding and flashing its brows when the speaker's face is turned away, covered or
+poker-faced; only mirroring needs to see the face. All policies react only to what the
+speaker showed at least `lag` earlier (causal), and all respond to the speaker's emotion
+(seen or heard) with the same sign, so their reactions are appropriate and
 tied to the speaker's behaviour; they differ in form, timing and strength, so the several
 appropriate reactions of one speaker clip really differ. Listeners never speak.
 """
@@ -142,11 +146,14 @@ def listener_coefficients(
     script: SpeakerScript,
     speaker_expressive: np.ndarray,
     speaker_pose: np.ndarray,
+    visible: np.ndarray | None = None,
 ) -> np.ndarray:
     """arkit58 coefficients (T, 58) of one listener's reaction to one speaker clip.
 
     speaker_expressive (T, 52): the speaker's emotional expression (`SpeakerFace.expressive`);
-    speaker_pose (T, 3): the speaker's head rotation. Only their values up to t - lag shape
+    speaker_pose (T, 3): the speaker's head rotation; visible (T,): whether the speaker's
+    face could be seen (turned away or covered: what is mirrored fades out; pauses, stress
+    and the emotion still come through the voice). Only their values up to t - lag shape
     the reaction at t.
     """
     frames = script.frames
@@ -154,6 +161,7 @@ def listener_coefficients(
     policy = style.policy
     out = np.zeros((frames, ARKIT.dim))
     face, pose = out[:, :52], out[:, 52:55]
+    seen = np.ones(frames) if visible is None else signals.smooth(visible.astype(float), 0.2 * FPS)
 
     # Following the speaker's emotion (all but mirror), with this policy's speed.
     seen_affect = signals.delay(script.affect[:, 1:], lag)  # (T, 4) what was visible
@@ -167,9 +175,10 @@ def listener_coefficients(
     face += style.smile_bias * SMILE
 
     if policy == "mirror":
-        face[:, MIRRORED] += style.gain * 0.8 * signals.delay(speaker_expressive[:, MIRRORED], lag)
-        mirrored = signals.delay(speaker_pose[:, 1:3], lag + 0.5 * FPS) * -0.3  # yaw, roll
-        pose[:, 1:3] += mirrored - mirrored[:1]
+        shown = speaker_expressive[:, MIRRORED] * seen[:, None]
+        face[:, MIRRORED] += style.gain * 0.8 * signals.delay(shown, lag)
+        turned = (speaker_pose[:, 1:3] - speaker_pose[:1, 1:3]) * seen[:, None]
+        pose[:, 1:3] += signals.delay(turned, lag + 0.5 * FPS) * -0.3  # yaw, roll
 
     # Nods and small smiles at the speaker's pauses.
     pauses = script.pause_onsets

@@ -1,17 +1,23 @@
-"""Synthetic speakers: a person's style, a clip's latent state script, and its face coefficients.
+"""Synthetic speakers: a person, a clip's latent state script, and its face coefficients.
 
-A speaker clip is driven by latent state trajectories (the *script*):
+A person (`SpeakerStyle`) has an espeak-ng voice, a face shape (identity coordinates,
+`face.identity`), a look (skin, lips, iris, hair), habits (blinks, head motion, pauses)
+and an expressiveness. Some people are poker-faced: their mouth, brows and head barely
+move while their voice still carries stress, pauses and emotion, so a listener who
+only watches misses what one who listens hears.
+
+A speaker clip is driven by a latent state script:
 
 - emotion segments (neutral, happy, sad, surprised, concerned; 4-10 s each, an intensity
   each) that switch with a causal ~0.2 s transition; the per-frame `affect` holds them;
-- speaking vs pausing: utterances (gamma-distributed, ~3 s) separated by pauses
-  (0.35-1.4 s, longer when sad), made of syllables (consonant onset + vowel) at a
-  person- and emotion-dependent rate;
-- emphasis: stressed syllables (about one per utterance, more when excited) that raise
-  pitch and loudness in the audio and flash the brows and nod the head in the face.
+- speech (`speech.py`): phrases synthesised by espeak-ng with the emotion's pitch, pace
+  and loudness, placed one after another with pauses; utterances, pauses and stressed
+  syllables are then read from where the audio has them (`speech.analyse`);
+- emphasis: the stressed syllables flash the brows and nod the head (in proportion to
+  the person's visible expressiveness).
 
-The same script drives the audio (`speech.py`) and the face here, so the mouth opens with
-the syllable envelope the audio is made of and emotions show in both face and prosody.
+The face is driven by the same audio: the mouth opens with the phrase's own voiced
+envelope and takes vowel-like shapes from its spectrum, so face and voice stay in sync.
 Face coefficients are in the `arkit58` layout (`reactface_core.face.models`).
 """
 
@@ -23,18 +29,49 @@ from typing import NamedTuple
 import numpy as np
 
 from reactface_core.contract import FPS
+from reactface_core.data import espeak
 from reactface_core.data.world import signals
+from reactface_core.data.world.speech import Speech, Timing
+from reactface_core.face.identity import IdentitySpace, identity_space
 from reactface_core.face.models import get_face_model
+from reactface_core.face.scene import Appearance
 
 EMOTIONS = ("neutral", "happy", "sad", "surprised", "concerned")
-VOWELS = ("a", "e", "i", "o", "u")
-CONSONANTS = ("none", "plosive", "fricative", "nasal")
 ARKIT = get_face_model("arkit58")
-
-# Speech rate and pause length relative to neutral, per emotion.
-EMOTION_RATE = np.array([1.0, 1.12, 0.8, 1.15, 0.95])
-EMOTION_PAUSE = np.array([1.0, 0.85, 1.5, 0.9, 1.2])
-EMOTION_STRESS = np.array([0.1, 0.2, 0.05, 0.3, 0.12])  # extra stressed-syllable probability
+FEMALE_FORMANTS = 1.15  # female voices' formants relative to the male prototypes
+# Looks: albedo (sRGB-ish, [0, 1]) along which skin tones are drawn, light to dark, and
+# the hair and iris colours people have.
+SKIN_TONES = np.array(
+    [
+        [0.96, 0.81, 0.70],
+        [0.93, 0.74, 0.62],
+        [0.84, 0.62, 0.48],
+        [0.74, 0.54, 0.38],
+        [0.58, 0.40, 0.28],
+        [0.42, 0.28, 0.20],
+        [0.30, 0.20, 0.15],
+    ]
+)
+HAIR_COLOURS = np.array(
+    [
+        [0.06, 0.05, 0.05],
+        [0.17, 0.11, 0.08],
+        [0.32, 0.21, 0.13],
+        [0.45, 0.21, 0.10],
+        [0.72, 0.60, 0.40],
+        [0.62, 0.61, 0.60],
+    ]
+)
+IRIS_COLOURS = np.array(
+    [
+        [0.36, 0.24, 0.14],
+        [0.18, 0.11, 0.07],
+        [0.30, 0.45, 0.60],
+        [0.35, 0.45, 0.30],
+        [0.45, 0.5, 0.52],
+    ]
+)
+LIP_TINT = np.array([0.86, 0.58, 0.58])  # lips relative to the skin
 
 
 def blendshapes(weights: dict[str, float]) -> np.ndarray:
@@ -91,7 +128,7 @@ SPEAKER_POSES = np.array(
     [[-0.03, 0.0, 0.02], [0.1, 0.0, 0.05], [-0.06, 0.0, 0.0], [0.03, 0.0, -0.06]]
 )
 # Mouth shapes of the vowels a, e, i, o, u, scaled by the syllable envelope.
-VOWEL_SHAPES = np.stack(
+VOWEL_SHAPES = np.stack(  # rows follow `speech.VOWEL_FORMANTS`
     [
         blendshapes({"jawOpen": 0.55, **both("mouthLowerDown", 0.3), **both("mouthUpperUp", 0.1)}),
         blendshapes({"jawOpen": 0.35, **both("mouthStretch", 0.25), **both("mouthLowerDown", 0.2)}),
@@ -105,34 +142,70 @@ BLINK = blendshapes(both("eyeBlink", 1.0))
 NOD_SIGN = 1.0  # positive pitch tilts the chin down (see `face.rig`)
 
 
+def sample_appearance(rng: np.random.Generator) -> Appearance:
+    """Skin anywhere from light to dark, lips tinted from it, a hair and an iris colour."""
+    position = rng.random() * (len(SKIN_TONES) - 1)
+    low = int(position)
+    high = min(low + 1, len(SKIN_TONES) - 1)
+    skin = SKIN_TONES[low] + (position - low) * (SKIN_TONES[high] - SKIN_TONES[low])
+    skin = np.clip(skin * rng.uniform(0.95, 1.05, 3), 0.0, 1.0)
+    hair = np.clip(
+        HAIR_COLOURS[int(rng.integers(len(HAIR_COLOURS)))] * rng.uniform(0.85, 1.15), 0, 1
+    )
+    iris = IRIS_COLOURS[int(rng.integers(len(IRIS_COLOURS)))]
+    return Appearance(
+        skin=_rgb(skin),
+        lips=_rgb(np.clip(skin * LIP_TINT * rng.uniform(0.9, 1.1), 0.0, 1.0)),
+        iris=_rgb(iris),
+        hair=_rgb(hair),
+    )
+
+
+def _rgb(values) -> tuple[float, float, float]:
+    return tuple(round(float(v), 4) for v in values)
+
+
 @dataclass(frozen=True)
 class SpeakerStyle:
-    """One synthetic person's voice, face and habits (fixed across that person's clips)."""
+    """One synthetic person: voice, face, look and habits (fixed across their clips)."""
 
-    f0_hz: float  # mean voice pitch
-    formant_scale: float  # vocal tract: formant frequencies x this
-    syllable_rate: float  # syllables per second when neutral
-    loudness: float  # peak amplitude of the waveform
+    voice: espeak.Voice  # espeak-ng voice; emotions shift its pitch, pace and loudness
+    formant_scale: float  # the voice's formants relative to a low adult voice
+    pause_scale: float  # pauses between phrases x this
     expressivity: float  # gain on emotional expressions
+    face_gain: float  # gain on visible speech: mouth, brow flashes, nods
+    poker_faced: bool
     head_motion: float  # std of the slow head drift, rad
     blink_rate: float  # blinks per second
-    distance_m: float  # face distance from the virtual camera
     emotion_weights: tuple[float, ...]  # how often each of EMOTIONS appears in the scripts
+    identity: tuple[float, ...]  # face-shape coordinates (`face.identity`)
+    appearance: Appearance
 
     @classmethod
-    def sample(cls, rng: np.random.Generator) -> SpeakerStyle:
-        low_voice = rng.random() < 0.5
+    def sample(
+        cls,
+        rng: np.random.Generator,
+        identities: IdentitySpace | None = None,
+        identity_scale: float = 1.0,
+        head_motion: tuple[float, float] = (0.02, 0.05),
+        poker_face_fraction: float = 0.25,
+    ) -> SpeakerStyle:
+        identities = identities or identity_space()
         weights = rng.dirichlet(np.full(len(EMOTIONS), 2.0)) + 0.05
+        voice = espeak.Voice.sample(rng)
+        poker = bool(rng.random() < poker_face_fraction)
         return cls(
-            f0_hz=float(rng.uniform(95, 140) if low_voice else rng.uniform(170, 240)),
-            formant_scale=float(rng.uniform(0.95, 1.05) if low_voice else rng.uniform(1.1, 1.2)),
-            syllable_rate=float(rng.uniform(3.6, 5.2)),
-            loudness=float(rng.uniform(0.25, 0.45)),
-            expressivity=float(rng.uniform(0.75, 1.25)),
-            head_motion=float(rng.uniform(0.02, 0.05)),
+            voice=voice,
+            formant_scale=FEMALE_FORMANTS if voice.variant.startswith("f") else 1.0,
+            pause_scale=float(rng.uniform(0.8, 1.25)),
+            expressivity=float(rng.uniform(0.1, 0.3) if poker else rng.uniform(0.75, 1.25)),
+            face_gain=float(rng.uniform(0.05, 0.2) if poker else rng.uniform(0.8, 1.2)),
+            poker_faced=poker,
+            head_motion=float(rng.uniform(*head_motion)),
             blink_rate=float(rng.uniform(0.2, 0.45)),
-            distance_m=float(rng.uniform(0.6, 0.72)),
             emotion_weights=tuple(float(w) for w in weights / weights.sum()),
+            identity=tuple(float(z) for z in identities.sample(rng, identity_scale)),
+            appearance=sample_appearance(rng),
         )
 
     def to_dict(self) -> dict:
@@ -140,30 +213,18 @@ class SpeakerStyle:
 
 
 @dataclass(frozen=True)
-class Syllables:
-    """Syllable timing (seconds) and content of one clip, one entry per syllable."""
-
-    onset: np.ndarray  # consonant start
-    voice_onset: np.ndarray  # vowel start (= onset when there is no consonant)
-    end: np.ndarray
-    vowel: np.ndarray  # index into VOWELS
-    consonant: np.ndarray  # index into CONSONANTS
-    stressed: np.ndarray  # bool
-
-
-@dataclass(frozen=True)
 class SpeakerScript:
-    """The latent state trajectories of one speaker clip."""
+    """The latent state trajectories of one speaker clip (timing read from its audio)."""
 
     frames: int
     segments: np.ndarray  # (S, 4): start frame, end frame, emotion index, intensity
     affect: np.ndarray  # (T, 5): per-frame weight of each emotion (neutral = 1 - the rest)
-    utterances: np.ndarray  # (U, 2) start, end in seconds
-    syllables: Syllables
+    utterances: np.ndarray  # (U, 2) start, end in seconds: where the phrases landed
+    phrases: tuple[str, ...]  # what was said, one per utterance
     speaking: np.ndarray  # (T,) fraction of each frame inside an utterance
     emphasis: np.ndarray  # (T,) stress envelope, ~1 on stressed syllables
     pause_onsets: np.ndarray  # (P,) frames where a pause starts (an utterance ended)
-    stress_frames: np.ndarray  # (K,) frames of stressed vowel onsets
+    stress_frames: np.ndarray  # (K,) frames of stressed syllable nuclei in the audio
 
     @property
     def seconds(self) -> float:
@@ -187,116 +248,39 @@ class SpeakerScript:
                 for s, e, k, i in self.segments
             ],
             "utterances": [[round(float(a), 3), round(float(b), 3)] for a, b in self.utterances],
+            "phrases": list(self.phrases),
             "pause_onsets": [round(float(p), 2) for p in self.pause_onsets],
             "stress_frames": [round(float(s), 2) for s in self.stress_frames],
         }
 
 
-def sample_segments(
-    rng: np.random.Generator, style: SpeakerStyle, frames: int, emotions: list[int] | None = None
-) -> np.ndarray:
-    """Emotion segments (S, 4). `emotions` forces the sequence of emotions (tests, demos)."""
-    segments = []
-    start, previous = 0, -1
-    while start < frames:
-        length = rng.uniform(4.0, 10.0) * FPS
-        if emotions is not None:
-            emotion = emotions[min(len(segments), len(emotions) - 1)]
-            if len(emotions) == 1:
-                length = frames
-        else:
-            probs = np.array(style.emotion_weights)
-            if previous >= 0:
-                probs[previous] *= 0.2  # emotions tend to change between segments
-            emotion = int(rng.choice(len(EMOTIONS), p=probs / probs.sum()))
-        intensity = 1.0 if emotion == 0 else rng.uniform(0.6, 1.0)
-        end = min(frames, int(round(start + length)))
-        if frames - end < 2 * FPS:  # no stub segment at the end of the clip
-            end = frames
-        segments.append((start, end, emotion, intensity))
-        start, previous = end, emotion
-    return np.array(segments, dtype=np.float64)
-
-
-def segment_values(segments: np.ndarray, frames: int, column: int) -> np.ndarray:
-    """Per-frame value of one segment column (emotion or intensity)."""
+def affect_of(segments: np.ndarray, frames: int) -> np.ndarray:
+    """Per-frame weight of each emotion (T, 5) from emotion segments (S, 4): the scripted
+    emotion at its intensity (neutral = 1 - the rest), with a causal ~0.2 s transition."""
     index = np.searchsorted(segments[:, 1], np.arange(frames), side="right")
-    return segments[np.minimum(index, len(segments) - 1), column]
-
-
-def sample_script(
-    rng: np.random.Generator,
-    style: SpeakerStyle,
-    frames: int,
-    emotions: list[int] | None = None,
-) -> SpeakerScript:
-    """Draw the latent state trajectories of one clip of `frames` frames at 25 fps."""
-    segments = sample_segments(rng, style, frames, emotions)
-    emotion = segment_values(segments, frames, 2).astype(np.int64)
-    intensity = segment_values(segments, frames, 3)
+    rows = segments[np.minimum(index, len(segments) - 1)]
     target = np.zeros((frames, len(EMOTIONS)))
-    target[np.arange(frames), emotion] = intensity
+    target[np.arange(frames), rows[:, 2].astype(np.int64)] = rows[:, 3]
     target[:, 0] = 1.0 - target[:, 1:].sum(axis=1)
-    affect = signals.smooth(target, tau=0.2 * FPS)
+    return signals.smooth(target, tau=0.2 * FPS)
 
-    duration = frames / FPS
-    utterances, rows = [], []
-    t = rng.uniform(0.0, 0.6)
-    while t < duration - 0.5:
-        e = emotion[min(int(t * FPS), frames - 1)]
-        end = min(t + float(np.clip(rng.gamma(4.0, 0.75), 0.9, 6.5)), duration)
-        utterances.append((t, end))
-        rows.extend(_syllables(rng, style, t, end, e))
-        t = end + rng.uniform(0.35, 1.4) * EMOTION_PAUSE[e]
-    utterances = np.array(utterances, dtype=np.float64).reshape(-1, 2)
-    table = np.array(rows, dtype=np.float64).reshape(-1, 6)
-    syllables = Syllables(
-        onset=table[:, 0],
-        voice_onset=table[:, 1],
-        end=table[:, 2],
-        vowel=table[:, 3].astype(np.int64),
-        consonant=table[:, 4].astype(np.int64),
-        stressed=table[:, 5] > 0.5,
-    )
 
-    frame_start = np.arange(frames)[:, None] / FPS
-    overlap = np.minimum(frame_start + 1 / FPS, utterances[None, :, 1]) - np.maximum(
-        frame_start, utterances[None, :, 0]
-    )
-    speaking = np.clip(overlap, 0.0, None).sum(axis=1) * FPS
-    stress_onsets = syllables.voice_onset[syllables.stressed] * FPS
-    stress_lengths = (syllables.end - syllables.voice_onset)[syllables.stressed] * FPS * 1.5
-    emphasis = np.minimum(signals.pulses(frames, stress_onsets, stress_lengths), 1.0)
-    ends = utterances[:, 1]
-    pause_onsets = ends[ends < duration - 0.3] * FPS
+def script_from_speech(speech: Speech, timing: Timing, frames: int) -> SpeakerScript:
+    """The clip's script: the emotion segments of its speech and the timing its audio has."""
+    segments = speech.segments
+    stress_lengths = np.full(len(timing.stress_frames), 0.3 * FPS)
+    emphasis = np.minimum(signals.pulses(frames, timing.stress_frames - 2, stress_lengths), 1.0)
     return SpeakerScript(
         frames=frames,
         segments=segments,
-        affect=affect,
-        utterances=utterances,
-        syllables=syllables,
-        speaking=speaking,
+        affect=affect_of(segments, frames),
+        utterances=timing.utterances,
+        phrases=tuple(text for _, _, text in speech.phrases),
+        speaking=timing.speaking,
         emphasis=emphasis,
-        pause_onsets=pause_onsets,
-        stress_frames=stress_onsets,
+        pause_onsets=timing.pause_onsets,
+        stress_frames=timing.stress_frames,
     )
-
-
-def _syllables(rng, style: SpeakerStyle, start: float, end: float, emotion: int) -> list[tuple]:
-    rate = style.syllable_rate * EMOTION_RATE[emotion]
-    rows = []
-    t = start
-    while t < end - 0.08:
-        duration = min(rng.uniform(0.7, 1.3) / rate, end - t)
-        consonant = int(rng.choice(4, p=[0.3, 0.3, 0.25, 0.15]))
-        consonant_length = 0.0 if consonant == 0 else rng.uniform(0.04, 0.09)
-        consonant_length = min(consonant_length, 0.4 * duration)
-        stressed = rng.random() < EMOTION_STRESS[emotion]
-        rows.append([t, t + consonant_length, t + duration, rng.integers(5), consonant, stressed])
-        t += duration
-    if rows and rng.random() < 0.85:  # the utterance's nuclear stress
-        rows[int(rng.integers(len(rows)))][5] = True
-    return rows
 
 
 class SpeakerFace(NamedTuple):
@@ -305,17 +289,13 @@ class SpeakerFace(NamedTuple):
 
 
 def speaker_face(
-    rng: np.random.Generator,
-    style: SpeakerStyle,
-    script: SpeakerScript,
-    articulation: np.ndarray,
-    closure: np.ndarray,
+    rng: np.random.Generator, style: SpeakerStyle, script: SpeakerScript, timing: Timing
 ) -> SpeakerFace:
     """arkit58 coefficients of the speaker's face for one clip, and their emotional part.
 
-    articulation (T, 5): per frame, the syllable envelope (0 silent .. ~1.45 stressed) of
-    the vowel being spoken, by vowel; closure (T,): lip closure of plosive/nasal onsets.
-    Both come from `speech.articulation`, so the mouth moves with the audio.
+    `timing.articulation` (T, 5): per frame the voiced envelope of the audio, spread over
+    the five vowel shapes; `timing.closure` (T,): lip closure in the audio's dips. The
+    person's `face_gain` scales what speech shows (mouth, brow flashes, nods).
     """
     frames = script.frames
     out = np.zeros((frames, ARKIT.dim))
@@ -328,19 +308,19 @@ def speaker_face(
     bursts = signals.pulses(
         frames, smiles, rng.uniform(1.0, 2.2, len(smiles)) * FPS, rng.uniform(0.3, 0.6, len(smiles))
     )
-    expressive += np.outer(bursts, SMILE)
+    expressive += style.expressivity * np.outer(bursts, SMILE)
     surprise = script.affect[:, 3]
     flash_keep = rng.random(len(script.stress_frames)) < 0.65
     flashes = script.stress_frames[flash_keep]
     flash_gain = 0.35 * (1.0 + surprise[np.clip(flashes.astype(int), 0, frames - 1)])
-    brows = signals.pulses(frames, flashes - 2, 0.45 * FPS, flash_gain * style.expressivity)
+    brows = signals.pulses(frames, flashes - 2, 0.45 * FPS, flash_gain * style.face_gain)
     expressive += np.outer(brows, BROW_FLASH)
     np.clip(expressive, 0.0, 1.0, out=expressive)
     face += expressive
 
-    # Speech articulation: vowel shapes follow the syllable envelope, lips close on onsets.
-    face += articulation @ VOWEL_SHAPES
-    face += np.outer(closure, LIP_CLOSURE)
+    # Speech articulation: vowel shapes follow the audio's envelope, lips close in its dips.
+    face += style.face_gain * (timing.articulation @ VOWEL_SHAPES)
+    face += style.face_gain * np.outer(timing.closure, LIP_CLOSURE)
 
     add_blinks(rng, face, style.blink_rate)
     add_gaze(rng, face, spread=0.15)
@@ -350,9 +330,10 @@ def speaker_face(
     pose = out[:, 52:55]
     pose += signals.drift(rng, frames, 1.2 * FPS, style.head_motion, 3) * [1.0, 1.4, 0.6]
     pose += script.affect[:, 1:] @ SPEAKER_POSES
-    nod_gain = rng.uniform(0.03, 0.06, len(script.stress_frames))
+    nod_gain = rng.uniform(0.03, 0.06, len(script.stress_frames)) * style.face_gain
     pose[:, 0] += NOD_SIGN * signals.pulses(frames, script.stress_frames - 3, 0.5 * FPS, nod_gain)
-    pose[:, 0] += 0.012 * NOD_SIGN * signals.smooth(articulation.sum(axis=1), 2.0)
+    speech_bob = signals.smooth(timing.articulation.sum(axis=1), 2.0)
+    pose[:, 0] += 0.012 * NOD_SIGN * style.face_gain * speech_bob
     out[:, 55:58] = signals.drift(rng, frames, 1.5 * FPS, 0.004, 3) * [1.0, 1.0, 1.5]
     return SpeakerFace(out.astype(np.float32), expressive)
 

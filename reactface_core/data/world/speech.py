@@ -1,180 +1,388 @@
-"""Speech-like audio for a speaker script: a fast numpy source-filter synthesiser at 16 kHz.
+"""The speaker's voice: espeak-ng phrases placed on the clip's timeline, heard in a room.
 
-Source: Rosenberg glottal pulses at a prosodic f0 (differentiated for lip radiation) plus
-aspiration, and white noise for consonants (fricative hiss, plosive bursts). Filter: four
-vowel formants per syllable, applied frame by frame in the STFT domain (512-point Hann
-frames, hop 256, overlap-add), so the formants move at syllable rate without per-sample
-IIR loops. Prosody follows the script: f0 rises with happy/surprised and falls with sad,
-declines over each utterance, jumps on stressed syllables; loudness follows the syllable
-envelope and the emotion; pauses are silent but for a faint noise floor (-60 dBFS).
+Speech (`speak`): runs of phrases, each run in one emotion, until the clip is full; each
+phrase drawn from the built-in vocabulary (`VOCABULARY`, short sentences from a small
+grammar, one word emphasised with SSML), spoken by the speaker's espeak-ng voice with
+pitch, pace and loudness shifted by the run's emotion (`prosody`), and placed after a
+pause whose length depends on the person and the emotion. The emotion segments of the
+script follow the runs. Everything is deterministic from the clip's random stream
+(espeak-ng itself is deterministic).
 
-`articulation` evaluates the very same syllable envelopes at frame rate for the face, so
-jaw and lips move with the energy of the audio.
+Timing (`analyse`) is read from the audio, never assumed: an utterance is where a phrase
+landed; a pause starts where one ended; a stressed syllable is a syllable nucleus (a peak
+of the voiced band energy) that stands `STRESS_DB` above the median nucleus of its phrase
+(espeak-ng's emphasis and lexical stress make these). The same analysis drives the mouth
+(`Timing.articulation`): per 10 ms the voiced envelope opens the jaw and the spectral
+balance (first- and second-formant regions) picks among the five vowel shapes; short deep
+dips inside a phrase close the lips. So the face moves with the audio it is paired with.
+
+Room (`room`): the clean speech is reverberated (an exponentially decaying noise impulse
+response, RT60 drawn per clip), mixed with room noise (coloured noise between pink and
+brown, sometimes mains hum) at a random SNR over the speech, and scaled by a random
+microphone gain with hard clipping at full scale.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
-from scipy.signal import butter, lfilter
+from scipy.signal import fftconvolve, find_peaks
 
 from reactface_core.contract import AUDIO_RATE as SAMPLE_RATE
 from reactface_core.contract import FPS, SAMPLES_PER_FRAME
-from reactface_core.data.world import signals
-from reactface_core.data.world.speaker import SpeakerScript, SpeakerStyle, Syllables
+from reactface_core.data import espeak
 
-N_FFT, HOP = 512, 256
-ENVELOPE_RATE = 4000  # Hz at which envelopes are evaluated before interpolation
+HOP = 160  # 10 ms analysis steps
+WINDOW = 400  # 25 ms analysis window
+STEPS_PER_FRAME = SAMPLES_PER_FRAME // HOP  # 4
+STRESS_DB = 4.5  # a nucleus this far above its phrase's median nucleus is stressed
+MAX_STRESSES = 2  # per phrase
+JAW_STEPS = 7  # the mouth's drive is the envelope smoothed over 70 ms (zero phase)
+PLAN_MARGIN = (1.25, 3.0)  # plan phrases for factor x the clip + seconds (some run short)
+PAUSE_SECONDS = (0.3, 1.3)  # before each phrase (times the person's and emotion's factor)
+# Per emotion (neutral, happy, sad, surprised, concerned): pitch shift (%), pace and
+# loudness factors, pause factor, and the sentence-final punctuation.
+EMOTION_PITCH = np.array([0.0, 12.0, -10.0, 20.0, 4.0])
+EMOTION_PACE = np.array([1.0, 1.08, 0.84, 1.12, 0.95])
+EMOTION_LOUDNESS = np.array([1.0, 1.12, 0.72, 1.22, 0.9])
+EMOTION_PAUSE = np.array([1.0, 0.85, 1.5, 0.9, 1.2])
+EMOTION_ENDINGS = (".", "!", ".", "!?", ".")
+# Vowel prototypes (F1, F2 band centroids in Hz, a low adult voice) for a, e, i, o, u.
+VOWEL_FORMANTS = np.array([[720, 1250], [520, 1750], [330, 2150], [540, 950], [360, 850]], float)
 
-# F1-F4 (Hz) of the vowels a, e, i, o, u for a low adult voice, bandwidths and gains.
-VOWEL_FORMANTS = np.array(
-    [
-        [730, 1090, 2440, 3400],
-        [530, 1840, 2480, 3500],
-        [270, 2290, 3010, 3600],
-        [570, 840, 2410, 3400],
-        [300, 870, 2240, 3300],
-    ],
-    dtype=np.float64,
-)
-BANDWIDTHS = np.array([90.0, 110.0, 160.0, 250.0])
-FORMANT_GAINS = np.array([1.0, 0.55, 0.28, 0.12])
-# Per emotion (neutral, happy, sad, surprised, concerned): pitch factor, pitch spread
-# (semitones between syllables) and loudness factor.
-EMOTION_F0 = np.array([1.0, 1.15, 0.88, 1.28, 1.05])
-EMOTION_SPREAD = np.array([1.0, 2.5, 0.6, 3.0, 1.3])
-EMOTION_LOUDNESS = np.array([1.0, 1.1, 0.65, 1.2, 0.9])
-STRESS_GAIN = 0.45  # stressed syllables are this much louder
-STRESS_SEMITONES = 3.0
-HISS_FILTER = butter(4, 3000, btype="highpass", fs=SAMPLE_RATE)  # fricative noise colour
-HISS_GAIN = 0.1  # consonant noise ~12 dB below the vowels
-NOISE_FLOOR = 1e-3  # ~ -60 dBFS background
-CALIBRATION = 3.5  # source-filter output -> waveform; speech RMS ~ -22 dBFS
+VOCABULARY = {
+    "subject": (
+        "I", "we", "my sister", "the neighbours", "our teacher", "my friend", "the doctor",
+        "everyone", "my brother", "the kids", "she", "he", "they", "my grandmother",
+    ),
+    "verb": (
+        "visited", "painted", "cooked", "found", "lost", "fixed", "bought", "watched",
+        "remembered", "cleaned", "called", "carried", "planted", "moved", "opened", "sold",
+    ),
+    "object": (
+        "the old garden", "a yellow bicycle", "the kitchen table", "a little boat",
+        "the new library", "some fresh bread", "a long letter", "the broken window",
+        "a wooden chair", "the green car", "a birthday cake", "the tall tree",
+        "a funny movie", "the blue door", "a heavy box", "the market stall",
+    ),
+    "when": (
+        "yesterday", "last summer", "this morning", "on Sunday", "after lunch",
+        "every winter", "two weeks ago", "before the rain", "at night", "in the spring",
+    ),
+    "comment": (
+        "and it was wonderful", "but nobody noticed", "which surprised me",
+        "and then it started raining", "and we laughed a lot", "but it took forever",
+        "and I still think about it", "which was a bit strange",
+    ),
+    "short": (
+        "you know", "well", "honestly", "right", "I mean it", "absolutely", "no way",
+        "that's true", "believe me", "of course", "not really", "exactly",
+    ),
+}  # fmt: skip
 
 
-def syllable_envelopes(syllables: Syllables, times: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Envelopes at `times` (seconds): voiced (vowel + nasal murmur), noise (consonants),
-    lip closure (plosive/nasal onsets) and the index of the syllable each time falls in."""
-    index = np.searchsorted(syllables.onset, times, side="right") - 1
-    clipped = np.maximum(index, 0)
-    inside = (index >= 0) & (times < syllables.end[clipped])
-    onset = syllables.onset[clipped]
-    voice_onset = syllables.voice_onset[clipped]
-    end = syllables.end[clipped]
-    consonant = syllables.consonant[clipped]
-    stress = 1.0 + STRESS_GAIN * syllables.stressed[clipped]
+def phrase(rng: np.random.Generator, emotion: int) -> tuple[str, str]:
+    """A sentence from `VOCABULARY` with one word emphasised: (plain text, SSML text)."""
+    kind = rng.random()
+    if kind < 0.15:
+        parts = [_draw(rng, "short")]
+    else:
+        parts = [_draw(rng, "subject"), _draw(rng, "verb"), _draw(rng, "object")]
+        if rng.random() < 0.6:
+            parts.append(_draw(rng, "when"))
+        if rng.random() < 0.35:
+            parts.append(_draw(rng, "comment"))
+    words = " ".join(parts).split()
+    stressed = int(rng.integers(len(words)))
+    ending = EMOTION_ENDINGS[emotion][int(rng.integers(len(EMOTION_ENDINGS[emotion])))]
+    plain = " ".join(words) + ending
+    marked = list(words)
+    if rng.random() < 0.85:  # most phrases have a nuclear stress
+        marked[stressed] = f'<emphasis level="strong">{words[stressed]}</emphasis>'
+    return plain, " ".join(marked) + ending
 
-    vowel_phase = (times - voice_onset) / np.maximum(end - voice_onset, 1e-4)
-    in_vowel = inside & (vowel_phase >= 0.0)
-    voiced = np.where(in_vowel, np.sin(np.pi * np.clip(vowel_phase, 0.0, 1.0)) ** 0.6, 0.0)
-    in_consonant = inside & ~in_vowel
-    consonant_phase = (times - onset) / np.maximum(voice_onset - onset, 1e-4)
-    hiss = np.sin(np.pi * np.clip(consonant_phase, 0.0, 1.0))
-    noise = np.where(in_consonant & (consonant == 2), 0.35 * hiss, 0.0)
-    burst = (
-        inside & (consonant == 1) & (times >= voice_onset - 0.012) & (times < voice_onset + 0.006)
+
+def _draw(rng: np.random.Generator, slot: str) -> str:
+    words = VOCABULARY[slot]
+    return words[int(rng.integers(len(words)))]
+
+
+def prosody(emotion: int, intensity: float) -> str:
+    """SSML prosody of an emotion at an intensity: pitch, pace and loudness relative to the
+    person's voice."""
+    k = intensity
+    pitch = k * EMOTION_PITCH[emotion]
+    rate = 100.0 * (1.0 + k * (EMOTION_PACE[emotion] - 1.0))
+    volume = 100.0 * (1.0 + k * (EMOTION_LOUDNESS[emotion] - 1.0))
+    return f'<prosody pitch="{pitch:+.0f}%" rate="{rate:.0f}%" volume="{volume:.0f}%">'
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Clean speech of one clip, where each phrase landed, and the emotion segments."""
+
+    clean: np.ndarray  # (frames * SAMPLES_PER_FRAME,) float32
+    phrases: tuple[tuple[int, int, str], ...]  # (first sample, end sample, text)
+    segments: np.ndarray  # (S, 4): start frame, end frame, emotion, intensity
+
+
+def speak(
+    rng: np.random.Generator,
+    voice: espeak.Voice,
+    pause_scale: float,
+    emotion_weights: tuple[float, ...],
+    frames: int,
+    emotions: list[int] | None = None,
+) -> Speech:
+    """Fill a clip of `frames` frames with phrases spoken in runs of one emotion.
+
+    The runs (4-10 s of phrases each, the emotion drawn by the person's `emotion_weights`
+    and unlikely to repeat; `emotions` forces the sequence) and their phrases are planned
+    on estimated durations, synthesised in one espeak-ng call (SSML prosody per phrase,
+    long breaks between them), cut apart at the breaks, and placed with pauses. An
+    emotion segment then starts in the pause before its run's first phrase, so the voice
+    and the face change emotion together."""
+    seconds = frames / FPS
+    plan: list[tuple[int, float, str, str, int]] = []  # emotion, intensity, plain, ssml, run
+    estimated, previous = 0.0, -1
+    planned = PLAN_MARGIN[0] * seconds + PLAN_MARGIN[1]
+    while estimated < planned:
+        run = len({row[4] for row in plan})
+        if emotions is not None:
+            emotion = emotions[min(run, len(emotions) - 1)]
+            target = np.inf if len(emotions) == 1 else rng.uniform(4.0, 10.0)
+        else:
+            probs = np.array(emotion_weights)
+            if previous >= 0:
+                probs[previous] *= 0.2  # emotions tend to change between runs
+            emotion = int(rng.choice(len(probs), p=probs / probs.sum()))
+            target = rng.uniform(4.0, 10.0)
+        intensity = 1.0 if emotion == 0 else float(rng.uniform(0.6, 1.0))
+        length = 0.0
+        while length < target and estimated < planned:
+            plain, marked = phrase(rng, emotion)
+            duration = 1.15 * len(plain.split()) * 60.0 / voice.words_per_minute
+            duration /= 1.0 + intensity * (EMOTION_PACE[emotion] - 1.0)
+            duration += np.mean(PAUSE_SECONDS) * pause_scale * EMOTION_PAUSE[emotion]
+            plan.append((emotion, intensity, plain, marked, run))
+            length += duration
+            estimated += duration
+        previous = emotion
+
+    audio = _synthesise(
+        [prosody(e, k) + marked + "</prosody>" for e, k, _, marked, _ in plan], voice
     )
-    noise = noise + np.where(burst, 0.6, 0.0)
-    voiced = voiced + np.where(in_consonant & (consonant == 3), 0.25 * hiss, 0.0)
-    closure = (in_consonant & ((consonant == 1) | (consonant == 3))).astype(np.float64)
-    return voiced * stress, noise * stress, closure, clipped
-
-
-def articulation(script: SpeakerScript, steps_per_frame: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Frame-rate mouth drive: (T, 5) envelope per vowel and (T,) lip closure, averaged
-    over `steps_per_frame` instants inside each 40 ms frame."""
-    frames = script.frames
-    times = (np.arange(frames * steps_per_frame) + 0.5) / (FPS * steps_per_frame)
-    voiced, _, closure, index = syllable_envelopes(script.syllables, times)
-    vowels = np.zeros((len(times), 5))
-    vowels[np.arange(len(times)), script.syllables.vowel[index]] = voiced
-    vowels = vowels.reshape(frames, steps_per_frame, 5).mean(axis=1)
-    return vowels, closure.reshape(frames, steps_per_frame).mean(axis=1)
-
-
-def pitch_contour(
-    rng: np.random.Generator, style: SpeakerStyle, script: SpeakerScript, times: np.ndarray
-) -> np.ndarray:
-    """f0 in Hz at `times`: emotion level, utterance declination, syllable jumps, stress."""
-    syllables = script.syllables
-    frame = np.clip((times * FPS).astype(np.int64), 0, script.frames - 1)
-    affect = script.affect[frame]
-    level = style.f0_hz * (affect @ EMOTION_F0)
-    spread = affect @ EMOTION_SPREAD
-
-    index = np.clip(np.searchsorted(syllables.onset, times, side="right") - 1, 0, None)
-    jumps = rng.standard_normal(max(len(syllables.onset), 1))
-    semitones = jumps[index] * spread + STRESS_SEMITONES * syllables.stressed[index]
-    u = np.clip(np.searchsorted(script.utterances[:, 0], times, side="right") - 1, 0, None)
-    start, end = script.utterances[u, 0], script.utterances[u, 1]
-    progress = np.clip((times - start) / np.maximum(end - start, 1e-3), 0.0, 1.0)
-    semitones = semitones + 2.0 - 4.0 * progress  # declination over the utterance
-    step = times[1] - times[0]
-    semitones = signals.smooth(semitones, 0.03 / step)  # pitch glides between syllables
-    jitter = signals.ou_process(rng, len(times), 0.05 / step, 0.012)[:, 0]
-    return level * 2.0 ** (semitones / 12.0) * (1.0 + jitter)
-
-
-def synthesize(rng: np.random.Generator, style: SpeakerStyle, script: SpeakerScript) -> np.ndarray:
-    """Float32 mono samples at 16 kHz, exactly `frames * 640` long."""
-    n = script.frames * SAMPLES_PER_FRAME
-    times = np.arange(n) / SAMPLE_RATE
-    # Envelopes and prosody change slowly: evaluate them at 4 kHz and interpolate.
-    coarse = np.arange(0.0, n / SAMPLE_RATE + 0.001, 1.0 / ENVELOPE_RATE)
-    voiced, noise, _, _ = syllable_envelopes(script.syllables, coarse)
-    frame = np.clip((coarse * FPS).astype(np.int64), 0, script.frames - 1)
-    gain = (script.affect @ EMOTION_LOUDNESS)[frame]
-    voiced = np.interp(times, coarse, voiced * gain).astype(np.float32)
-    noise = np.interp(times, coarse, noise * gain).astype(np.float32)
-
-    control = np.arange(0.0, n / SAMPLE_RATE + 0.01, 0.005)  # prosody at 200 Hz
-    f0 = np.interp(times, control, pitch_contour(rng, style, script, control))
-    phase = np.cumsum(f0 / SAMPLE_RATE)
-    glottal = _rosenberg((phase - np.floor(phase)).astype(np.float32))
-    source = np.diff(glottal, prepend=np.float32(0.0)) * (SAMPLE_RATE * 0.1 / f0).astype(np.float32)
-    source += 0.03 * rng.standard_normal(n, dtype=np.float32)  # aspiration
-
-    centres = _frame_centres(n)
-    index = np.clip(np.searchsorted(script.syllables.onset, centres, side="right") - 1, 0, None)
-    formants = VOWEL_FORMANTS[script.syllables.vowel[index]] * style.formant_scale
-    formants = signals.smooth(formants, 2.0)  # ~30 ms formant transitions
-    freqs = np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE)
-    resonance = FORMANT_GAINS / (
-        1.0 + ((freqs[None, :, None] - formants[:, None, :]) / (BANDWIDTHS / 2.0)) ** 2
+    total = frames * SAMPLES_PER_FRAME
+    clean = np.zeros(total, np.float32)
+    placed, starts = [], []  # run starts: (run, pause start sample)
+    t = int(rng.uniform(0.0, 0.6) * SAMPLE_RATE)
+    pause_start = 0
+    for (emotion, intensity, plain, _, run), spoken in zip(plan, audio, strict=True):
+        if t >= total - int(0.3 * SAMPLE_RATE):
+            break
+        if not starts or starts[-1][0] != run:
+            starts.append((run, (pause_start + t) // 2 if starts else 0, emotion, intensity))
+        end = min(t + len(spoken), total)
+        clean[t:end] = spoken[: end - t]
+        placed.append((t, end, plain))
+        pause_start = end
+        pause = rng.uniform(*PAUSE_SECONDS) * pause_scale * EMOTION_PAUSE[emotion]
+        t = end + int(pause * SAMPLE_RATE)
+    bounds = [start // SAMPLES_PER_FRAME for _, start, _, _ in starts] + [frames]
+    segments = np.array(
+        [(bounds[i], bounds[i + 1], e, k) for i, (_, _, e, k) in enumerate(starts)], np.float64
     )
-    vowel_filter = (resonance.sum(axis=2) + 0.01).astype(np.float32)
-    hiss = lfilter(*HISS_FILTER, rng.standard_normal(n, dtype=np.float32)).astype(np.float32)
-    audio = _stft_filter(source * voiced, vowel_filter) + HISS_GAIN * hiss * noise
-    audio = CALIBRATION * style.loudness * audio
-    audio += NOISE_FLOOR * rng.standard_normal(n, dtype=np.float32)
-    return (0.99 * np.tanh(audio / 0.99)).astype(np.float32)  # soft limiter on peaks
+    return Speech(clean, tuple(placed), segments)
 
 
-def _rosenberg(fraction: np.ndarray, opening: float = 0.4, closing: float = 0.16) -> np.ndarray:
-    """Rosenberg glottal flow pulse as a function of the pitch-period fraction in [0, 1)."""
-    rise = 0.5 * (1.0 - np.cos(np.pi * fraction / opening))
-    fall = np.cos(0.5 * np.pi * (fraction - opening) / closing)
-    return np.where(fraction < opening, rise, np.where(fraction < opening + closing, fall, 0.0))
+BREAK_SECONDS = 2.0  # between phrases in one espeak-ng call; no phrase pauses this long
 
 
-def _frame_centres(n: int) -> np.ndarray:
-    """Times (s) of the STFT frame centres used by `_stft_filter` for a signal of n samples."""
-    count = (n + 2 * N_FFT - N_FFT) // HOP + 1
-    return (np.arange(count) * HOP + N_FFT / 2 - N_FFT) / SAMPLE_RATE
+def _synthesise(phrases: list[str], voice: espeak.Voice) -> list[np.ndarray]:
+    """Each SSML phrase as audio, from one espeak-ng call (cut at the long breaks);
+    phrase by phrase if the cut does not give one piece per phrase."""
+    gap = f'<break time="{BREAK_SECONDS:g}s"/>'
+    audio = espeak.speak("<speak>" + gap.join(phrases) + "</speak>", voice, ssml=True)
+    quiet = np.abs(audio) < 0.003
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
+    starts, ends = edges[::2], edges[1::2]
+    long = ends - starts > 0.75 * BREAK_SECONDS * SAMPLE_RATE
+    if long.sum() != len(phrases) - 1:
+        return [espeak.speak(text, voice, ssml=True) for text in phrases]
+    cuts = [0, *np.stack([starts[long], ends[long]], axis=1).ravel().tolist(), len(audio)]
+    return [
+        espeak.trim_silence(audio[a:b], SAMPLE_RATE)
+        for a, b in zip(cuts[::2], cuts[1::2], strict=True)
+    ]
 
 
-def _stft_filter(x: np.ndarray, gains: np.ndarray) -> np.ndarray:
-    """Filter x by a per-frame magnitude response (frames, N_FFT // 2 + 1): periodic Hann
-    analysis at hop N_FFT / 2 (shifted windows sum to 1), overlap-add of the two tilings."""
-    n = len(x)
-    padded = np.concatenate([np.zeros(N_FFT, np.float32), x, np.zeros(N_FFT + HOP, np.float32)])
-    count = (n + 2 * N_FFT - N_FFT) // HOP + 1
-    window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
-    starts = np.arange(count) * HOP
-    frames = padded[starts[:, None] + np.arange(N_FFT)] * window
-    filtered = np.fft.irfft(np.fft.rfft(frames, axis=1) * gains, n=N_FFT, axis=1)
-    out = np.zeros(len(padded) + N_FFT, np.float32)
-    overlap = N_FFT // HOP
-    for k in range(overlap):  # frames k, k+2, ... tile the signal without overlapping
-        blocks = filtered[k::overlap].reshape(-1)
-        out[k * HOP : k * HOP + len(blocks)] += blocks
-    return out[N_FFT : N_FFT + n]
+@dataclass(frozen=True)
+class Timing:
+    """What the audio says about the script, at frame rate (T frames)."""
+
+    utterances: np.ndarray  # (U, 2) start, end in seconds (the phrases)
+    speaking: np.ndarray  # (T,) fraction of each frame inside an utterance
+    pause_onsets: np.ndarray  # (P,) frames where a pause starts (a phrase ended)
+    stress_frames: np.ndarray  # (K,) frames of stressed syllable nuclei
+    envelope: np.ndarray  # (T,) voiced envelope, ~1 at the person's loud syllables
+    articulation: np.ndarray  # (T, 5) mouth drive per vowel shape (a, e, i, o, u)
+    closure: np.ndarray  # (T,) lip closure in [0, 1]
+
+
+def analyse(speech: Speech, frames: int, formant_scale: float = 1.0) -> Timing:
+    """Read the script's timing and the mouth's drive from the clean speech."""
+    steps = frames * STEPS_PER_FRAME
+    power, f1, f2 = _bands(speech.clean, steps)
+    level = 10.0 * np.log10(power + 1e-10)  # (steps,) dB of the voiced band
+
+    inside = np.zeros(steps, bool)
+    utterances, stresses = [], []
+    for first, end, _ in speech.phrases:
+        a, b = first // HOP, min(steps, -(-end // HOP))
+        inside[a:b] = True
+        utterances.append((first / SAMPLE_RATE, end / SAMPLE_RATE))
+        smooth = np.convolve(level[a:b], np.ones(3) / 3, mode="same")
+        peaks, _ = find_peaks(smooth, distance=12, prominence=3.0)
+        if len(peaks) < 2:
+            continue
+        prominence = smooth[peaks] - np.median(smooth[peaks])
+        strong = peaks[prominence >= STRESS_DB]
+        strong = strong[np.argsort(-smooth[strong])][:MAX_STRESSES]
+        stresses.extend(sorted((a + strong + 0.5) / STEPS_PER_FRAME))
+    utterances = np.array(utterances, np.float64).reshape(-1, 2)
+
+    loud = np.percentile(power[inside], 95) if inside.any() else 1.0
+    envelope = np.clip(np.sqrt(power / max(loud, 1e-12)), 0.0, 1.4) * inside
+    jaw = np.hanning(JAW_STEPS + 2)[1:-1]  # the jaw follows at syllable rate, not faster
+    envelope = np.convolve(envelope, jaw / jaw.sum(), mode="same")
+    shape = _vowel_weights(f1 / formant_scale, f2 / formant_scale)  # (steps, 5)
+    local_max = _running_max(level, 20)  # 200 ms
+    closure = np.clip((local_max - level - 14.0) / 10.0, 0.0, 1.0) * inside
+
+    def per_frame(x: np.ndarray) -> np.ndarray:
+        return x.reshape(frames, STEPS_PER_FRAME, *x.shape[1:]).mean(axis=1)
+
+    frame_start = np.arange(frames)[:, None] / FPS
+    overlap = np.minimum(frame_start + 1 / FPS, utterances[None, :, 1]) - np.maximum(
+        frame_start, utterances[None, :, 0]
+    )
+    ends = utterances[:, 1]
+    return Timing(
+        utterances=utterances,
+        speaking=np.clip(overlap, 0.0, None).sum(axis=1) * FPS,
+        pause_onsets=ends[ends < frames / FPS - 0.3] * FPS,
+        stress_frames=np.array(stresses, np.float64),
+        envelope=per_frame(envelope),
+        articulation=per_frame(envelope[:, None] * shape),
+        closure=per_frame(closure),
+    )
+
+
+def _bands(clean: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per 10 ms step: voiced band power (100-2500 Hz), and the power centroids of the
+    first- (200-1000 Hz) and second-formant (900-2800 Hz) regions."""
+    padded = np.concatenate(
+        [np.zeros(WINDOW // 2, np.float32), clean, np.zeros(WINDOW, np.float32)]
+    )
+    starts = np.arange(steps) * HOP
+    window = np.hanning(WINDOW).astype(np.float32)
+    spectrum = np.abs(np.fft.rfft(padded[starts[:, None] + np.arange(WINDOW)] * window, 512)) ** 2
+    freqs = np.fft.rfftfreq(512, 1.0 / SAMPLE_RATE)
+
+    def centroid(low: float, high: float) -> np.ndarray:
+        band = (freqs >= low) & (freqs < high)
+        weight = spectrum[:, band]
+        return (weight @ freqs[band]) / np.maximum(weight.sum(axis=1), 1e-12)
+
+    voiced = spectrum[:, (freqs >= 100) & (freqs < 2500)].sum(axis=1) / 512
+    return voiced, centroid(200, 1000), centroid(900, 2800)
+
+
+def _vowel_weights(f1: np.ndarray, f2: np.ndarray) -> np.ndarray:
+    """(steps, 5) soft assignment to the vowel prototypes by formant-region centroids."""
+    distance = ((f1[:, None] - VOWEL_FORMANTS[:, 0]) / 150.0) ** 2 + (
+        (f2[:, None] - VOWEL_FORMANTS[:, 1]) / 350.0
+    ) ** 2
+    weights = np.exp(-(distance - distance.min(axis=1, keepdims=True)))
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def _running_max(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred running maximum over `width` steps."""
+    from scipy.ndimage import maximum_filter1d
+
+    return maximum_filter1d(x, size=width, mode="nearest")
+
+
+@dataclass(frozen=True)
+class Acoustics:
+    """The room and microphone of one clip."""
+
+    rt60: float  # reverberation time, s
+    direct_to_reverberant_db: float
+    snr_db: float  # speech over room noise
+    noise_slope: float  # spectral slope of the noise: 1 pink .. 2 brown
+    hum_hz: float  # mains hum (0: none)
+    gain_db: float  # microphone gain
+
+    def summary(self) -> dict:
+        return {k: round(float(v), 3) for k, v in self.__dict__.items()}
+
+
+def sample_acoustics(
+    rng: np.random.Generator, snr_db: tuple, gain_db: tuple, rt60: tuple
+) -> Acoustics:
+    return Acoustics(
+        rt60=float(rng.uniform(*rt60)),
+        direct_to_reverberant_db=float(rng.uniform(0.0, 12.0)),
+        snr_db=float(rng.uniform(*snr_db)),
+        noise_slope=float(rng.uniform(1.0, 2.0)),
+        hum_hz=float(rng.choice([0.0, 0.0, 50.0, 60.0])),
+        gain_db=float(rng.uniform(*gain_db)),
+    )
+
+
+def room(rng: np.random.Generator, speech: Speech, acoustics: Acoustics) -> np.ndarray:
+    """What the microphone records: reverberant speech + room noise, gain, clipping."""
+    clean = speech.clean.astype(np.float64)
+    n = len(clean)
+    tail_length = int(min(1.5 * acoustics.rt60, 1.0) * SAMPLE_RATE)
+    decay = np.exp(-6.9 * np.arange(tail_length) / (acoustics.rt60 * SAMPLE_RATE))
+    tail = rng.standard_normal(tail_length) * decay
+    tail[: int(0.003 * SAMPLE_RATE)] = 0.0  # reflections arrive after the direct sound
+    tail *= 10 ** (-acoustics.direct_to_reverberant_db / 20) / np.sqrt((tail**2).sum())
+    tail[0] = 1.0
+    wet = fftconvolve(clean, tail)[:n]
+
+    spoken = np.zeros(n, bool)
+    for first, end, _ in speech.phrases:
+        spoken[first:end] = True
+    speech_power = (wet[spoken] ** 2).mean() if spoken.any() else 1e-4
+    noise = _coloured_noise(rng, n, acoustics.noise_slope)
+    if acoustics.hum_hz:
+        # Mains hum (fundamental and two harmonics): the shortest whole number of samples
+        # holding whole cycles of it, tiled.
+        period = SAMPLE_RATE // math.gcd(SAMPLE_RATE, int(acoustics.hum_hz))
+        t = np.arange(period) / SAMPLE_RATE
+        phase = rng.uniform(0, 2 * np.pi, 3)
+        cycle = sum(
+            np.sin(2 * np.pi * acoustics.hum_hz * k * t + p) / k
+            for k, p in zip((1, 2, 3), phase, strict=True)
+        )
+        hum = np.resize(cycle, n)
+        noise = noise + 0.5 * hum / np.sqrt((cycle**2).mean())
+    noise *= np.sqrt(speech_power / 10 ** (acoustics.snr_db / 10) / (noise**2).mean())
+    recorded = (wet + noise) * 10 ** (acoustics.gain_db / 20)
+    return np.clip(recorded, -1.0, 1.0 - 2**-15).astype(np.float32)
+
+
+def _coloured_noise(rng: np.random.Generator, n: int, slope: float) -> np.ndarray:
+    """Noise with power falling as 1/f**slope above 20 Hz (1 pink, 2 brown)."""
+    from scipy import fft
+
+    size = fft.next_fast_len(n, real=True)
+    spectrum = fft.rfft(rng.standard_normal(size))
+    freqs = np.maximum(fft.rfftfreq(size, 1.0 / SAMPLE_RATE), 20.0)
+    return fft.irfft(spectrum * freqs ** (-slope / 2), size)[:n]

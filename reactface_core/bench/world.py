@@ -1,0 +1,147 @@
+"""Synthetic world, rendered: does MediaPipe see what the landmark files say?
+
+Generates a few speaker clips of a world with many events (no-face and second-face spans
+over a quarter of the time each by default), renders each to mp4 as `reactface synth
+--render-video` does (its stage, lighting, skin, hair, hand, bystander, noise, blur, JPEG),
+and runs the same MediaPipe tracking `reactface prepare` runs on it. Per clip and overall:
+
+- face found in face frames (the landmark path has a face: not turned away, covered, out
+  of frame or below the detector's size limit; its random drops aside) and in no-face
+  frames (turned away, covered, out of frame); targets >= 98 % and <= 1 %;
+- where both have a face, the distance between MediaPipe's landmarks and the exact
+  projection the landmark files are made from, in pixels and in % of the face height
+  (median over frames of the mean over the 468 points), beside the simulated detector's
+  own noise on the same frames;
+- rendering time per frame.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+FOUND_TARGET = 0.98
+FALSE_TARGET = 0.01
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--clips", type=int, default=6, help="clips to render (default: 6)")
+    parser.add_argument(
+        "--seconds", type=float, default=12.0, help="seconds per clip (default: 12)"
+    )
+    parser.add_argument(
+        "--no-face-fraction",
+        type=float,
+        default=0.25,
+        help="expected fraction of no-face frames (default: 0.25)",
+    )
+    parser.add_argument(
+        "--second-face-fraction",
+        type=float,
+        default=0.25,
+        help="expected fraction of frames with a second face (default: 0.25)",
+    )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="keep the rendered mp4 files in this folder"
+    )
+
+
+def run(args) -> int:
+    from reactface_core.data.world.generate import (
+        WorldConfig,
+        clip_stream,
+        plan_world,
+        speaker_side,
+    )
+    from reactface_core.data.world.video import write_video
+    from reactface_core.perception.face_tracker import FaceLandmarker, landmarks_from_video
+
+    config = WorldConfig(
+        clips=max(args.clips, 3),
+        seconds=args.seconds,
+        clips_per_speaker=1,
+        seed=args.seed,
+        no_face_fraction=args.no_face_fraction,
+        second_face_fraction=args.second_face_fraction,
+    )
+    plan = plan_world(config)
+    print(f"load average {os.getloadavg()[0]:.2f}; {args.clips} clips of {args.seconds:g} s")
+    header = (
+        "clip  size      fov  face  frames | face found | no face found | below limit found "
+        "| error px  % face  noise px | ms/frame"
+    )
+    print(header)
+    totals = {"face": 0, "found": 0, "none": 0, "false": 0, "small": 0, "small_found": 0}
+    errors = []
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="reactface-world-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    with FaceLandmarker(mode="video") as landmarker:
+        for clip in plan.clips[: args.clips]:
+            side = speaker_side(config, plan.speakers[clip.speaker_id], clip.index)
+            stage = side.stage
+            path = folder / f"clip_{clip.index:03d}.mp4"
+            start = time.perf_counter()
+            write_video(path, side, clip_stream(config, clip.index, "video"))
+            ms = (time.perf_counter() - start) / side.frames * 1e3
+            seen = landmarks_from_video(path, landmarker)[: side.frames]
+            found = np.isfinite(seen).all(axis=(1, 2))
+            face = side.detectable  # frames whose landmark file has a face (but random drops)
+            none = ~side.visible  # turned away, covered, out of frame
+            small = side.visible & ~side.detectable  # below the simulated detector's limit
+            both = face & found
+            scale = np.array([stage.width, stage.height])
+            clean = side.clean_landmarks[both, :, :2] * scale
+            error = np.linalg.norm(seen[both, :, :2] * scale - clean, axis=2).mean(axis=1)
+            kept = both & np.isfinite(side.landmarks).all(axis=(1, 2))
+            noise = side.landmarks[kept, :, :2] * scale - side.clean_landmarks[kept, :, :2] * scale
+            face_px = np.median(np.ptp(side.clean_landmarks[side.visible, :, 1], axis=1))
+            face_px *= stage.height
+            error_px = float(np.median(error)) if len(error) else float("nan")
+            noise_px = np.linalg.norm(noise, axis=2).mean(axis=1)
+            noise_px = float(np.median(noise_px)) if len(noise_px) else float("nan")
+            if len(error):
+                errors.append(error_px / face_px)
+            for key, count in (
+                ("face", face.sum()),
+                ("found", both.sum()),
+                ("none", none.sum()),
+                ("false", (none & found).sum()),
+                ("small", small.sum()),
+                ("small_found", (small & found).sum()),
+            ):
+                totals[key] += int(count)
+            print(
+                f"{clip.index:4d}  {stage.width:4d}x{stage.height:<4d} {stage.fov_degrees:3.0f} "
+                f"{stage.face_height:5.2f}  {side.frames:6d} | {_rate(both, face):>10} | "
+                f"{_rate(none & found, none):>13} | {_rate(small & found, small):>17} | "
+                f"{error_px:8.2f}  {100 * error_px / face_px:6.2f}  {noise_px:8.2f} | {ms:8.1f}"
+            )
+    found_rate = totals["found"] / max(totals["face"], 1)
+    false_rate = totals["false"] / max(totals["none"], 1)
+    print(
+        f"overall: face found in {found_rate:.1%} of {totals['face']} face frames "
+        f"(target >= {FOUND_TARGET:.0%}), in {false_rate:.1%} of {totals['none']} no-face "
+        f"frames (target <= {FALSE_TARGET:.0%}); MediaPipe vs projected landmarks "
+        f"{100 * np.median(errors):.2f} % of the face height (median clip)"
+    )
+    if args.keep is None:
+        for file in folder.iterdir():
+            file.unlink()
+        folder.rmdir()
+    print(
+        f"faces below the simulated size limit (no landmarks in the files): MediaPipe found "
+        f"{totals['small_found']} of {totals['small']} frames"
+    )
+    met = found_rate >= FOUND_TARGET and false_rate <= FALSE_TARGET
+    print("targets met" if met else "TARGETS MISSED")
+    return 0
+
+
+def _rate(hits: np.ndarray, frames: np.ndarray) -> str:
+    """'97.0% of 120', or 'none' when there are no such frames."""
+    count = int(frames.sum())
+    return f"{hits.sum() / count:.1%} of {count}" if count else "none"
