@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile
@@ -43,7 +45,7 @@ def test_synthetic_clip_becomes_a_bag_with_rendered_speaker_and_every_appropriat
     item = react.items(react.read_pairs(world, split), react.read_info(world).directions)[0]
     speaker = react.load_coefficients(react.modality_path(base, "coefficients", item.speaker), 58)
     listener = react.load_coefficients(react.modality_path(base, "coefficients", item.listener), 58)
-    assert interaction.num_frames == 51 and "rendered from arkit58" in description
+    assert interaction.num_frames == 51 and "rendered on the clip's own stage" in description
     np.testing.assert_array_equal(interaction.speaker, speaker[:51])
     assert interaction.appropriate.shape == (3, 51, 58)  # the 3 listeners of this speaker clip
     np.testing.assert_array_equal(interaction.appropriate[0], listener[:51])  # real one first
@@ -64,8 +66,12 @@ def test_synthetic_clip_becomes_a_bag_with_rendered_speaker_and_every_appropriat
         APPROPRIATE_TOPIC: 3,
     }
     images = [m for _, _, m in read_messages(out, [CAMERA_TOPIC])]
-    assert (images[0].height, images[0].width, images[0].encoding) == (256, 256, "rgb8")
-    first = np.frombuffer(images[0].data, np.uint8).reshape(256, 256, 3)
+    clips = [json.loads(line) for line in (world / "world_clips.jsonl").read_text().splitlines()]
+    width, height = next(c for c in clips if c["speaker_path"] == item.speaker)["stage"][
+        "image_size"
+    ]  # the clip's own camera, as `synth --render-video` renders it
+    assert (images[0].height, images[0].width, images[0].encoding) == (height, width, "rgb8")
+    first = np.frombuffer(images[0].data, np.uint8).reshape(height, width, 3)
     assert len(np.unique(first.reshape(-1, 3), axis=0)) > 100  # a shaded face, not a blank
     chunks = [message_to_audio(m)[0][:, 0] for _, _, m in read_messages(out, [AUDIO_TOPIC])]
     np.testing.assert_array_equal(np.concatenate(chunks), audio[: 51 * 640])

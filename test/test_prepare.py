@@ -13,8 +13,9 @@ pytest.importorskip("mediapipe")
 skimage_data = pytest.importorskip("skimage.data")
 
 from reactface_core.cli import main  # noqa: E402
+from reactface_core.data.react import landmark_aspect  # noqa: E402
 from reactface_core.perception.audio import load_audio, log_mel  # noqa: E402
-from reactface_core.perception.prepare import find_jobs, landmark_aspect  # noqa: E402
+from reactface_core.perception.prepare import find_jobs  # noqa: E402
 
 CLIP = "NoXI/001_2016-03-17_Paris/Expert_video/1"
 

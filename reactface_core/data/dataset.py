@@ -45,7 +45,6 @@ from reactface_core.data import react
 from reactface_core.face.models import get_face_model
 from reactface_core.perception import audio as audio_features
 from reactface_core.perception.landmarks import visual_features
-from reactface_core.perception.prepare import landmark_aspect
 
 FRAME_SLACK = 2  # landmarks / audio may be this many frames shorter than the coefficients
 STEPS_PER_FRAME = 2  # log-mel steps per video frame (the paper's k)
@@ -311,9 +310,9 @@ def _clip_visual_features(path: str) -> tuple[np.ndarray, np.ndarray]:
     The features of a window are the whole clip's, sliced: the running neutral has seen
     the frames before the window, exactly as the online node has. Training revisits every
     clip each epoch, and this is most of an item's cost. The aspect ratio comes from the
-    frame-size file beside the landmarks (`prepare.landmark_aspect`)."""
+    frame-size file beside the landmarks (`react.landmark_aspect`)."""
     raw = np.asarray(react.open_landmarks(path), dtype=np.float32)
-    features, valid = visual_features(raw, aspect=landmark_aspect(path))
+    features, valid = visual_features(raw, aspect=react.landmark_aspect(path))
     features.setflags(write=False)
     valid.setflags(write=False)
     return features, valid

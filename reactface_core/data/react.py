@@ -17,6 +17,8 @@ Layout (as distributed by the challenge and used by its baseline code)::
                                               valence, arousal, 8 expression probabilities
         Landmark_files/<clip>.npy             (T, 468, 3) raw face-mesh landmarks (contract 1;
                                               written by `reactface prepare` / `synth`)
+        Landmark_files/<clip>.json            {"width": W, "height": H} of the frames they
+                                              were found in (square when absent)
         Logmel_files/<clip>.npy               (2T, 64) causal log-mel cache (contract 3)
 
 Modality folders may also sit directly in ROOT (no `{split}/` level, as in the ReactFace
@@ -54,6 +56,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -331,3 +334,35 @@ def _load_npy(path: str | Path, what: str, expected: str, mmap: bool = False) ->
         raise ValueError(
             f"cannot read {what} {path}: {error} (truncated or not an .npy array {expected}?)"
         ) from error
+
+
+def frame_size_path(landmark_file: str | Path) -> Path:
+    """Where the frame size of a landmark file is kept: the same name with .json."""
+    return Path(landmark_file).with_suffix(".json")
+
+
+def write_frame_size(landmark_file: str | Path, width: int, height: int) -> None:
+    """Record the size of the frames a landmark file was found in (atomically)."""
+    target = frame_size_path(landmark_file)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps({"width": int(width), "height": int(height)}) + "\n")
+    os.replace(partial, target)
+
+
+def landmark_aspect(landmark_file: str | Path) -> float:
+    """Image height / width of a landmark file's frames (1.0 when no frame size is recorded)."""
+    path = frame_size_path(landmark_file)
+    if not path.exists():
+        return 1.0
+    try:
+        size = json.loads(path.read_text())
+        width, height = int(size["width"]), int(size["height"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"frame size file {path} is unreadable ({error}); expected "
+            '{"width": W, "height": H} in pixels'
+        ) from None
+    if width <= 0 or height <= 0:
+        raise ValueError(f"frame size file {path} has a non-positive size {width}x{height}")
+    return height / width

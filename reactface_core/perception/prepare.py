@@ -4,7 +4,7 @@ For every `Video_files/<clip>.mp4` (or `Video_files/<clip>/` folder of frame ima
 writes `Landmark_files/<clip>.npy`: float16 (T, 468, 3) raw face-mesh landmarks at 25 fps,
 NaN rows where no face was found (contract 1), and beside it `Landmark_files/<clip>.json`,
 `{"width": W, "height": H}` of the frames: the landmarks are fractions of width and height,
-so the speaker features need the aspect ratio (`landmark_aspect`; square when the file is
+so the speaker features need the aspect ratio (`react.landmark_aspect`; square when the file is
 absent, as REACT's 256x256 crops are). For every `Audio_files/<clip>.wav` it writes
 `Logmel_files/<clip>.npy`: float32 (n_steps, 64) causal log-mel at 50 Hz (contract 3).
 
@@ -15,7 +15,6 @@ read is logged and skipped; the summary lists it and the command exits non-zero.
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reactface_core.data import react
 from reactface_core.perception.face_tracker import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -132,45 +132,13 @@ def _collect(results, summary: Summary, bar) -> None:
         bar.update()
 
 
-def frame_size_path(landmark_file: str | Path) -> Path:
-    """Where the frame size of a landmark file is kept: the same name with .json."""
-    return Path(landmark_file).with_suffix(".json")
-
-
-def write_frame_size(landmark_file: str | Path, width: int, height: int) -> None:
-    """Record the size of the frames a landmark file was found in (atomically)."""
-    target = frame_size_path(landmark_file)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps({"width": int(width), "height": int(height)}) + "\n")
-    os.replace(partial, target)
-
-
-def landmark_aspect(landmark_file: str | Path) -> float:
-    """Image height / width of a landmark file's frames (1.0 when no frame size is recorded)."""
-    path = frame_size_path(landmark_file)
-    if not path.exists():
-        return 1.0
-    try:
-        size = json.loads(path.read_text())
-        width, height = int(size["width"]), int(size["height"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(
-            f"frame size file {path} is unreadable ({error}); expected "
-            '{"width": W, "height": H} in pixels'
-        ) from None
-    if width <= 0 or height <= 0:
-        raise ValueError(f"frame size file {path} has a non-positive size {width}x{height}")
-    return height / width
-
-
 def run_job(job: Job) -> tuple[Job, str | None]:
     """Extract one file; errors are returned (not raised) so one bad file stops nothing."""
     try:
         array = _extract(job)
         if job.kind == "landmarks":
             array, (height, width) = array
-            write_frame_size(job.target, width, height)  # before the .npy that marks it done
+            react.write_frame_size(job.target, width, height)  # before the .npy that marks it done
         _save_atomic(job.target, array)
     except Exception as error:  # noqa: BLE001 - reported per file in the summary
         return job, f"{type(error).__name__}: {error}"

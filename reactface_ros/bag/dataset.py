@@ -1,8 +1,9 @@
 """Interaction bags from a REACT-layout dataset: a real REACT clip or a synthetic-world clip.
 
 One dataset item (speaker -> listener, in REACT item order) becomes an `Interaction`:
-the speaker's video frames (`Video_files`, or for the synthetic world, which stores no
-video by default, the speaker's own face coefficients rendered by the face renderer), the
+the speaker's video frames (`Video_files`; for the synthetic world, which stores no video
+by default, the clip rendered on its own stage as `reactface synth --render-video` would;
+otherwise the speaker's own face coefficients rendered by the face renderer), the
 speaker's audio at its file's own rate and channels (the reaction node resamples, as it
 would for a real microphone), the speaker's coefficients, the real listener's reaction and
 every reaction the appropriateness matrix marks appropriate (the real listener's first).
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reactface_core.data.world.generate import GENERATOR
 from reactface_ros.bag.interaction import Interaction
 
 RENDER_CHUNK = 64  # frames rendered at a time (bounds memory for long clips)
@@ -75,7 +77,10 @@ def clip_interaction(
     appropriate = np.stack([coefficients(c)[:count] for c in appropriate_clips])
     if appropriate.shape[1] < count:
         raise ValueError(f"appropriate reactions of {item.speaker} are shorter than {count} frames")
-    if source is None:
+    if source is None and info.generator == GENERATOR:
+        frames = _stage(root, item.speaker, count, render_backend)
+        how = "rendered on the clip's own stage"
+    elif source is None:
         frames = _rendered(speaker[:count], info.face_model, render_backend)
         how = f"rendered from {model.name} coefficients"
     else:
@@ -114,6 +119,16 @@ def _item_index(clip: str, dataset_items, root: Path, split: str) -> int:
         f"no item of {root}/{split}.csv has speaker clip {clip!r} "
         f"(e.g. {dataset_items[0].speaker!r}, or give an item index)"
     )
+
+
+def _stage(root: Path, speaker_path: str, count: int, backend: str):
+    """A synthetic clip's frames as its world renders them (camera, lighting, events)."""
+    from reactface_core.data.world.generate import stored_clip_frames
+
+    for start, frames in stored_clip_frames(root, speaker_path, backend):
+        yield from frames[: max(0, count - start)]
+        if start + len(frames) >= count:
+            return
 
 
 def _rendered(coefficients: np.ndarray, face_model: str, backend: str):

@@ -42,6 +42,7 @@ from reactface_core.data.world import listener, speaker, speech, stage
 from reactface_core.data.world.config import Range, WorldConfig
 from reactface_core.face.identity import identity_space
 
+GENERATOR = "reactface synth"  # dataset.json's generator of a synthetic world
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
 SITE = "Synth"
 # Worker environment: one BLAS thread (identical arithmetic for any --workers) and glibc
@@ -212,6 +213,19 @@ class ClipData:
 STREAMS = ("speech", "face", "acoustics", "stage", "detector", "room", "framing", "video")
 
 
+def stored_clip_frames(root: str | Path, speaker_path: str, backend: str = "auto"):
+    """Frames (start, uint8 (n, H, W, 3)) of a stored clip's speaker, rendered on its own
+    stage exactly as `reactface synth --render-video` would have written them."""
+    from reactface_core.data.world.video import render_frames
+
+    plan = load_plan(root)
+    clip = next((c for c in plan.clips if c.speaker_path == speaker_path), None)
+    if clip is None:
+        raise ValueError(f"{root} has no speaker clip {speaker_path!r}")
+    side = speaker_side(plan.config, plan.speakers[clip.speaker_id], clip.index)
+    yield from render_frames(side, clip_stream(plan.config, clip.index, "video"), backend)
+
+
 def clip_stream(config: WorldConfig, index: int, purpose: str) -> np.random.Generator:
     return np.random.default_rng([config.seed, 5, index, 1 + STREAMS.index(purpose)])
 
@@ -312,7 +326,9 @@ def write_clip(root: Path, plan: WorldPlan, clip: ClipPlan) -> dict:
         return file
 
     np.save(target("coefficients", clip.speaker_path), side.coefficients)
-    np.save(target("landmarks", clip.speaker_path), side.landmarks.astype(np.float16))
+    landmarks = target("landmarks", clip.speaker_path)
+    np.save(landmarks, side.landmarks.astype(np.float16))
+    react.write_frame_size(landmarks, side.stage.width, side.stage.height)
     soundfile.write(target("audio", clip.speaker_path), side.audio, AUDIO_RATE, subtype="PCM_16")
     for listener_id, reaction in zip(clip.listener_ids, data.listener_coefficients, strict=True):
         np.save(target("coefficients", clip.listener_path(listener_id)), reaction)
@@ -463,7 +479,7 @@ def write_index(root: Path, plan: WorldPlan, records: list[dict]) -> None:
         np.save(react.matrix_path(root, split), react.appropriateness_matrix(np.array(groups)))
         counts[split] = {"speaker_clips": len(set(groups)), "rows": len(pairs)}
     info = react.DatasetInfo(
-        face_model="arkit58", directions="speaker_to_listener", generator="reactface synth"
+        face_model="arkit58", directions="speaker_to_listener", generator=GENERATOR
     )
     react.write_info(
         root,
