@@ -12,7 +12,7 @@ generated samples with that of the appropriate real reactions:
   and minimum over channels, and the median within each group of GROUPS;
 - event rates per minute of each sequence, averaged: blinks (the mean of eyeBlinkLeft and
   eyeBlinkRight rising through BLINK_ON after being below BLINK_OFF) and nods (head pitch
-  minus its centred 1 s moving average rising through NOD_ON rad, chin down, after being
+  minus its centred 1 s running median rising through NOD_ON rad, chin down, after being
   below NOD_OFF; one count per down-up cycle).
 
 Groups and blinks use ARKit channel names (arkit58); other face models get the groups their
@@ -24,14 +24,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
+from scipy.ndimage import median_filter
 
 from reactface_core.contract import FPS
 from reactface_core.face.models import FaceModel
 
 MOVING_STD = 1e-4  # a channel moves in the set when its mean temporal std exceeds this
 BLINK_ON, BLINK_OFF = 0.5, 0.25  # eyelid closure (eyeBlink, 0 open .. 1 closed)
-NOD_ON, NOD_OFF = 0.02, 0.005  # rad of chin-down pitch above its 1 s moving average
+NOD_ON, NOD_OFF = 0.02, 0.005  # rad of chin-down pitch above its 1 s running median
 NOD_BASELINE_S = 1.0
 GROUPS = ("brows", "smile", "blinks", "jaw/mouth", "head rotation")
 SMILE_STEMS = ("mouthSmile", "cheekSquint", "mouthDimple")
@@ -102,10 +102,13 @@ def blink_signal(sequences: np.ndarray, model: FaceModel) -> np.ndarray | None:
 
 
 def nod_signal(sequences: np.ndarray, model: FaceModel, fps: float = FPS) -> np.ndarray:
-    """Head pitch (chin down positive) minus its centred moving average: (..., T)."""
+    """Head pitch (chin down positive) minus its centred running median: (..., T).
+
+    A median, unlike a mean, ignores a short nod and follows a change of posture."""
     pitch = np.asarray(sequences, dtype=np.float64)[..., model.head_rotation.start]
     width = max(1, int(round(NOD_BASELINE_S * fps)) | 1)
-    return pitch - uniform_filter1d(pitch, width, axis=-1, mode="nearest")
+    size = (1,) * (pitch.ndim - 1) + (width,)
+    return pitch - median_filter(pitch, size=size, mode="nearest")
 
 
 def event_rates(sequences: np.ndarray, model: FaceModel, fps: float = FPS) -> dict[str, float]:
