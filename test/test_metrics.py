@@ -267,3 +267,19 @@ def test_bad_inputs_are_named():
         frcorr(predictions, listeners, [[0], [3]])
     with pytest.raises(ValueError, match="NaN"):
         frvar(np.full((1, 1, 4, 2), np.nan))
+
+
+def test_frdist_shares_speakers_among_threads_with_the_same_result(random_case):
+    import torch
+
+    predictions, listeners, _, appropriate = random_case
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = frdist(predictions, listeners, appropriate)
+        torch.set_num_threads(3)
+        shared = frdist(predictions, listeners, appropriate)
+        assert torch.get_num_threads() == 3  # restored after the speakers are done
+    finally:
+        torch.set_num_threads(threads)
+    assert shared == alone

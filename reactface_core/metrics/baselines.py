@@ -49,7 +49,7 @@ NEEDS_TRAINING = ("Random", "MeanSeq", "MeanFr", "Retrieval")
 NEEDS_VALIDATION = ("DelayedMime",)
 NEEDS_WORLD = ("FreshOracle",)
 DELAYS = tuple(range(0, 31, 2))  # frames tried by fit_delayed_mime (0 to 1.2 s at 25 fps)
-WINDOWS = (1, 3, 5, 9, 15, 25)  # moving-average lengths tried (1: no smoothing)
+WINDOWS = (1, 3, 5, 9, 15, 25, 37, 50)  # moving-average lengths tried (1: no smoothing)
 
 
 @dataclass(frozen=True)
