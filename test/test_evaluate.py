@@ -347,3 +347,18 @@ def test_columns_constant_in_every_real_reaction_are_not_scored(data):
     ]
     assert dropped == pytest.approx(1.0, abs=1e-4)
     assert kept == pytest.approx((DIMS - 1) / DIMS, abs=1e-4)  # CCC 0 on the constant column
+
+
+def test_front_plot_labels_models_and_draws_each_baseline_once(tmp_path):
+    from PIL import Image
+
+    from reactface_core.metrics.plot import plot_front
+
+    row = {"FRCorr": 0.3, "FRDiv": 0.01}
+    tables = {
+        "runs/a": {"model": row, "small": row, "Mime": row, "FreshOracle": row},
+        "runs/b": {"model": row, "Mime": {"FRCorr": 0.9, "FRDiv": 0.0}},
+    }
+    labels = plot_front(tmp_path / "front.png", tables)
+    assert labels == ["runs/a: model", "small", "Mime", "FreshOracle", "runs/b: model"]
+    assert Image.open(tmp_path / "front.png").size[0] > 600

@@ -100,7 +100,8 @@ def plot_front(
     """FRCorr against FRDiv (S-MSE) of every model in `tables` (label -> evaluate's results),
     with the baselines and references on the same axes; returns the labels of the points.
 
-    A baseline evaluated in several tables is drawn once (the first). The dashed line joins
+    A baseline evaluated in several tables is drawn once (the first); a model name that
+    appears in several tables is prefixed with its table's name. The dashed line joins
     the competitors no other beats on both axes (the Pareto front: more diverse and more
     appropriate is better)."""
     import matplotlib
@@ -110,19 +111,19 @@ def plot_front(
 
     from reactface_core.metrics.baselines import BASELINES, REFERENCES
 
+    def kind(method: str) -> str:
+        return (
+            "reference" if method in REFERENCES else "baseline" if method in BASELINES else "model"
+        )
+
+    models = [m for results in tables.values() for m in results if kind(m) == "model"]
     points: dict[str, tuple[float, float, str]] = {}  # label -> (FRDiv, FRCorr, kind)
     for table, results in tables.items():
         for method, row in results.items():
-            kind = (
-                "reference"
-                if method in REFERENCES
-                else "baseline"
-                if method in BASELINES
-                else "model"
-            )
-            label = method if kind != "model" or len(tables) == 1 else f"{table}: {method}"
+            # a model name met in two tables is told apart by its table's name
+            label = f"{table}: {method}" if models.count(method) > 1 else method
             if label not in points:
-                points[label] = (row["FRDiv"], row["FRCorr"], kind)
+                points[label] = (row["FRDiv"], row["FRCorr"], kind(method))
     style = {
         "model": dict(marker="o", color="tab:blue"),
         "baseline": dict(marker="s", color="0.45"),
