@@ -157,7 +157,7 @@ def _markdown_table(
     for metric in columns:
         values = [results[name].get(metric.name, np.nan) for name in competing]
         values = [v for v in values if not np.isnan(v)]
-        if bold and values and metric.better in ("higher", "lower"):
+        if bold and len(values) > 1 and metric.better in ("higher", "lower"):
             best[metric.name] = max(values) if metric.better == "higher" else min(values)
     lines = [
         "| method | " + " | ".join(_header(metric) for metric in columns) + " |",
