@@ -217,9 +217,10 @@ def _evaluate(args: argparse.Namespace, ablations: list[str]) -> int:
         )
     except ValueError as error:
         _fail(error)
+    full = results[name]["FRCorr"]
     for ablated in list(runs)[1:]:
-        full = results[name]["FRCorr"]
-        results[ablated][CHANGE] = (results[ablated]["FRCorr"] - full) / abs(full)
+        change = (results[ablated]["FRCorr"] - full) / abs(full) if full else float("nan")
+        results[ablated][CHANGE] = change
     data = data.cut(predictions.shape[2])
     columns = scored_columns(data, args.part, args.keep_constant)
     set_sizes = sorted({len(indices) for indices in data.appropriate})

@@ -130,11 +130,23 @@ def plot_front(
         "reference": dict(marker="*", color="tab:red", s=120),
     }
     figure, ax = plt.subplots(figsize=(7.5, 5.2))
-    for label, (x, y, kind) in points.items():
+    # a symmetric-log x axis keeps the many zero or tiny diversities apart from Random's
+    diversities = [x for x, _, _ in points.values() if x > 0]
+    if diversities:
+        ax.set_xscale("symlog", linthresh=min(diversities), linscale=0.5)
+    placed: list[tuple[float, float]] = []  # label anchors so far, to stack close ones
+    for label, (x, y, kind) in sorted(points.items(), key=lambda item: -item[1][1]):
         ax.scatter([x], [y], **style[kind], zorder=3)
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        close = sum(
+            abs(x - px) <= 0.1 * max(abs(x), 1e-9) and abs(y - py) < 0.03 for px, py in placed
+        )
+        placed.append((x, y))
+        ax.annotate(
+            label, (x, y), textcoords="offset points", xytext=(5, 4 - 9 * close), fontsize=7
+        )
     competitors = sorted(
-        ((x, y) for x, y, kind in points.values() if kind != "reference"), key=lambda p: -p[0]
+        ((x, y) for x, y, kind in points.values() if kind != "reference"),
+        key=lambda p: (-p[0], -p[1]),
     )
     front, best = [], -np.inf
     for x, y in competitors:  # most diverse first: keep those more appropriate than all before
