@@ -35,9 +35,11 @@ dataset's face model (58 for arkit58 / faceverse58); (num_speakers, T, D) = one 
 conventions (--convention): ours (means over samples; a constant TLCC window scores 0),
 official (the REACT 2023/2024 scripts: FRCorr/FRDist summed over the N samples, a constant
 window wins the TLCC argmax as NaN, FRSyn over sample 0 only), reactface (the ReactFace
-repository: official x10 for FRCorr/FRDist). To put numbers beside the leaderboard, also
-give --keep-constant (the scripts score every column) and, for REACT emotion features,
---grouped-frdist.
+repository: official x10 for FRCorr/FRDist). To put numbers beside published ones, also
+give --keep-constant (the scripts score every column). On face coefficients ReactFace's
+script takes one DTW over all columns, as here by default; the REACT 2024 script's FRDist
+weights its 25 emotion features' groups (15 AUs, 2 valence/arousal, 8 expressions), which
+`metrics.dtw.frdist(groups=...)` takes.
 
 DelayedMime's delay and moving-average length are chosen by FRCorr on the val split, never
 on the evaluated one; FreshOracle (fresh reactions of the world's own listener policies)
