@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from reactface_core.checkpoint import FORMAT_VERSION
 from reactface_core.cli import main
 from reactface_core.data import react
 from reactface_core.data.world import fresh
@@ -200,5 +201,5 @@ def test_a_checkpoint_from_an_older_code_version_is_one_line(world, tmp_path, ca
     argv = ["evaluate", "--data", str(world), "--checkpoint", str(old), "--num-samples", "1"]
     _, message = one_line_exit(argv, capsys)
     assert str(old) in message
-    expected = "reads version 1" if change == "format_version" else "Missing key(s)"
+    expected = f"reads version {FORMAT_VERSION}" if change == "format_version" else "Missing key"
     assert expected in message
