@@ -20,11 +20,13 @@ from reactface_core.data.dataset import Normalisation, ReactDataset
 from reactface_core.face.models import FaceModel, get_face_model
 from reactface_core.model.config import ReactFaceConfig
 from reactface_core.model.reactface import ReactFace
-from reactface_core.perception.audio import AUDIO_FEATURE_DIM
+from reactface_core.perception.audio import AUDIO_FEATURE_DIM, LOG_FLOOR
 from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
 from reactface_core.streaming import ReactionGenerator
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "models" / "reactface_synth.pt"
+# Inputs `generate_reactions` can take away, to measure what each modality contributes.
+ABLATIONS = {"audio": "audio zeroed", "visual": "face masked"}
 
 
 @dataclass
@@ -178,13 +180,18 @@ def generate_reactions(
     deterministic: bool = False,
     batch_size: int = 8,
     progress: bool = True,
+    ablate: str | None = None,
 ) -> np.ndarray:
     """(num_speakers, num_samples, T, D) reactions to every distinct speaker clip of a split.
 
     Speakers are in the order `reactface evaluate` expects (first appearance among the
     split's items); T is the shortest clip's length. Whole clips run causally, exactly as
-    the online generator would produce them.
+    the online generator would produce them. `ablate` (a key of ABLATIONS) takes one input
+    away: 'audio' replaces the speaker's audio by digital silence (the log-mel floor),
+    'visual' masks the speaker's face in every frame (no face detected).
     """
+    if ablate is not None and ablate not in ABLATIONS:
+        raise ValueError(f"unknown ablation {ablate!r}; expected one of {', '.join(ABLATIONS)}")
     trained = load_trained_model(checkpoint_path, device)
     dataset = ReactDataset(
         data_dir, split, window=None, random_crop=False, normalisation=trained.normalisation
@@ -202,11 +209,16 @@ def generate_reactions(
     for first in tqdm(batches, desc=f"generating {split}", disable=not progress, unit="batch"):
         group = clips[first : first + batch_size]
         visual, valid = zip(*(dataset.speaker_visual(c, 0, frames) for c in group), strict=True)
-        audio = [dataset.speaker_audio(c, 0, frames) for c in group]
+        visual, valid = np.stack(visual), np.stack(valid)
+        audio = np.stack([dataset.speaker_audio(c, 0, frames) for c in group])
+        if ablate == "audio":
+            audio = trained.normalisation.audio(np.full(audio.shape, np.log(LOG_FLOOR), np.float32))
+        if ablate == "visual":
+            visual, valid = np.zeros_like(visual), np.zeros_like(valid)
         output = trained.model(
-            torch.from_numpy(np.stack(visual)).to(device),
-            torch.from_numpy(np.stack(audio)).to(device),
-            torch.from_numpy(np.stack(valid)).to(device),
+            torch.from_numpy(visual).to(device),
+            torch.from_numpy(audio).to(device),
+            torch.from_numpy(valid).to(device),
             samples=num_samples,
             generator=generator,
             deterministic=deterministic,

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from reactface_core.face.models import get_face_model
-from reactface_core.metrics.baselines import BASELINES, BaselineData, baseline_predictions
+from reactface_core.metrics.baselines import (
+    BASELINES,
+    BaselineData,
+    DelayedMime,
+    baseline_predictions,
+    fit_delayed_mime,
+)
 from reactface_core.metrics.dims import frdist_groups, part_columns
 from reactface_core.metrics.evaluation import (
     EvaluationSet,
@@ -49,6 +55,8 @@ def data() -> EvaluationSet:
         face_model="arkit58",
         train_speakers=train_speakers,
         train_listeners=smooth(rng, 12, FRAMES + 3),
+        delayed_mime=DelayedMime(delay=2, window=3),
+        fresh=smooth(rng, speakers * 4).reshape(speakers, 4, FRAMES, DIMS),  # shape stand-in
     )
 
 
@@ -116,8 +124,34 @@ def test_baselines_needing_training_data_say_so(data):
     base = BaselineData(data.speakers, data.listeners)
     with pytest.raises(ValueError, match="MeanSeq needs the training split"):
         baseline_predictions("MeanSeq", base, 2, 0)
+    with pytest.raises(ValueError, match="DelayedMime needs its delay and window fitted"):
+        baseline_predictions("DelayedMime", base, 2, 0)
+    with pytest.raises(ValueError, match="FreshOracle needs a synthetic world"):
+        baseline_predictions("FreshOracle", base, 2, 0)
     with pytest.raises(ValueError, match="unknown baseline"):
         baseline_predictions("Oracle", base, 2, 0)
+
+
+def test_delayed_mime_is_a_causal_moving_average_shifted_late():
+    speakers = np.zeros((1, 20, 2), np.float32)
+    speakers[0, 5, 0] = 6.0  # an impulse at frame 5
+    out = DelayedMime(delay=4, window=3)(speakers)
+    expected = np.zeros(20)
+    expected[9:12] = 2.0  # the 3-frame average of the impulse, 4 frames late
+    np.testing.assert_allclose(out[0, :, 0], expected, atol=1e-6)
+    assert (out[0, :, 1] == 0).all()
+    ramp = np.arange(10, dtype=np.float32)[None, :, None]
+    held = DelayedMime(delay=3, window=1)(ramp)[0, :, 0]
+    np.testing.assert_array_equal(held, [0, 0, 0, 0, 1, 2, 3, 4, 5, 6])  # first frame held
+
+
+def test_delayed_mime_fit_finds_the_delay_and_smoothing_of_a_delayed_mirror():
+    rng = np.random.default_rng(4)
+    speakers = rng.standard_normal((6, 120, 3)).astype(np.float32)  # white: lags are sharp
+    truth = DelayedMime(delay=6, window=5)
+    listeners = truth(speakers)
+    fitted, score = fit_delayed_mime(speakers, listeners, [[k] for k in range(6)])
+    assert fitted == truth and score > 0.99
 
 
 # ---- evaluation ---------------------------------------------------------------------------
@@ -130,6 +164,7 @@ def test_evaluation_table_of_a_model_and_the_baselines(data):
     )
     assert list(results) == ["copy", "GT", "GTSet", "Mime", "MeanFr"]
     assert results["copy"] == results["GT"]
+    assert results["GTSet"]["motion median"] == pytest.approx(1.0, abs=0.1)
     assert results["GT"]["FRCorr"] == pytest.approx(1.0, abs=1e-4)  # own listener is appropriate
     assert results["GT"]["FRDist"] == pytest.approx(0.0, abs=1e-5)
     assert results["GT"]["FRDiv"] == 0.0  # N identical samples
@@ -221,15 +256,15 @@ def test_prediction_files_are_checked_against_the_split(tmp_path, data):
 
 
 def write_react_folder(root, rng) -> dict[str, np.ndarray]:
-    """A tiny REACT-layout dataset (arkit58, one direction): 3 test and 4 train speaker clips,
-    each answered by 2 listeners; returns the test clips' coefficients by clip path."""
+    """A tiny REACT-layout dataset (arkit58, one direction): 3 test, 4 train and 2 val speaker
+    clips, each answered by 2 listeners; returns the clips' coefficients by clip path."""
     import json
 
     (root / "dataset.json").write_text(
         json.dumps({"face_model": "arkit58", "directions": "speaker_to_listener", "fps": 25})
     )
     arrays = {}
-    for split, speakers in (("test", 3), ("train", 4)):
+    for split, speakers in (("test", 3), ("train", 4), ("val", 2)):
         rows, groups = [], []
         for s in range(speakers):
             for listener in range(2):
@@ -276,7 +311,11 @@ def test_evaluate_command_writes_table_csv_markdown_and_plot(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "pred" in printed and "Retrieval" in printed and "FRCorr" in printed
     results = read_csv(out / "metrics.csv")
-    assert list(results) == ["pred", *BASELINES]
+    # FreshOracle needs a world of `reactface synth`; DelayedMime is fitted on the val split
+    assert list(results) == ["pred", *(b for b in BASELINES if b != "FreshOracle")]
+    markdown = (out / "metrics.md").read_text()
+    assert "FreshOracle skipped: " in markdown and "is not a world of `reactface synth`" in markdown
+    assert "chosen by FRCorr on the val split" in markdown
     assert results["pred"]["FRCorr"] == pytest.approx(1.0, abs=1e-4)
     assert results["pred"]["FRDist"] == pytest.approx(0.0, abs=1e-4)
     assert results["pred"] == pytest.approx(results["GTSet"])  # the same reactions
@@ -308,3 +347,18 @@ def test_columns_constant_in_every_real_reaction_are_not_scored(data):
     ]
     assert dropped == pytest.approx(1.0, abs=1e-4)
     assert kept == pytest.approx((DIMS - 1) / DIMS, abs=1e-4)  # CCC 0 on the constant column
+
+
+def test_front_plot_labels_models_and_draws_each_baseline_once(tmp_path):
+    from PIL import Image
+
+    from reactface_core.metrics.plot import plot_front
+
+    row = {"FRCorr": 0.3, "FRDiv": 0.01}
+    tables = {
+        "runs/a": {"model": row, "small": row, "Mime": row, "FreshOracle": row},
+        "runs/b": {"model": row, "Mime": {"FRCorr": 0.9, "FRDiv": 0.0}},
+    }
+    labels = plot_front(tmp_path / "front.png", tables)
+    assert labels == ["runs/a: model", "small", "Mime", "FreshOracle", "runs/b: model"]
+    assert Image.open(tmp_path / "front.png").size[0] > 600

@@ -71,14 +71,15 @@ def test_constant_dimensions_score_zero_like_the_official_scripts():
     assert best_ccc(constant[None, None], constant[None], [[0]])[0, 0] == pytest.approx(0.0)
 
 
-def test_official_scale_sums_over_samples():
+def test_official_convention_sums_over_samples():
     rng = np.random.default_rng(2)
     predictions, listeners = rng.standard_normal((3, 5, 20, 2)), rng.standard_normal((4, 20, 2))
     appropriate = [[0, 1], [2], [1, 3]]
     mean = frcorr(predictions, listeners, appropriate)
-    assert frcorr(predictions, listeners, appropriate, scale="official") == pytest.approx(5 * mean)
-    with pytest.raises(ValueError, match="scale"):
-        frcorr(predictions, listeners, appropriate, scale="x10")
+    official = frcorr(predictions, listeners, appropriate, convention="official")
+    assert official == pytest.approx(5 * mean)
+    with pytest.raises(ValueError, match="unknown metric convention 'x10'; choose one of ours"):
+        frcorr(predictions, listeners, appropriate, convention="x10")
 
 
 # ---- FRDist / DTW -------------------------------------------------------------------------
@@ -235,8 +236,10 @@ def test_grouped_frdist_and_index_lists_agree_with_the_loop(random_case):
     predictions, listeners, _, appropriate = random_case
     groups = [(slice(0, 2), 0.5), (np.array([2, 4]), 0.5), (slice(3, 4), 1.0)]
     lists = [np.flatnonzero(row).tolist() for row in appropriate]
-    vectorised = frdist(predictions, listeners, lists, groups=groups, scale="official")
-    loop = ref.frdist_loop(predictions, listeners, appropriate, groups=groups, scale="official")
+    vectorised = frdist(predictions, listeners, lists, groups=groups, convention="official")
+    loop = ref.frdist_loop(
+        predictions, listeners, appropriate, groups=groups, convention="official"
+    )
     assert abs(vectorised - loop) <= 1e-6
 
 
@@ -264,3 +267,19 @@ def test_bad_inputs_are_named():
         frcorr(predictions, listeners, [[0], [3]])
     with pytest.raises(ValueError, match="NaN"):
         frvar(np.full((1, 1, 4, 2), np.nan))
+
+
+def test_frdist_shares_speakers_among_threads_with_the_same_result(random_case):
+    import torch
+
+    predictions, listeners, _, appropriate = random_case
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = frdist(predictions, listeners, appropriate)
+        torch.set_num_threads(3)
+        shared = frdist(predictions, listeners, appropriate)
+        assert torch.get_num_threads() == 3  # restored after the speakers are done
+    finally:
+        torch.set_num_threads(threads)
+    assert shared == alone

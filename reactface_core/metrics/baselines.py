@@ -9,6 +9,9 @@ predictions of shape (num_speakers, num_samples, T, D) for the evaluated speaker
              maximum over the training listener reactions (the REACT script draws U[0, 1),
              the range of its emotion features);
 - Mime:      the speaker's own behaviour copied as the reaction;
+- DelayedMime: the speaker's behaviour through a causal moving average of `window` frames,
+             `delay` frames late; both chosen by FRCorr on the validation split
+             (`fit_delayed_mime`), never on the evaluated one;
 - MeanSeq:   the frame-by-frame mean over all training sequences, speakers' and listeners'
              alike (as the REACT script), the same for every speaker;
 - MeanFr:    that mean averaged over frames too: one constant frame;
@@ -16,18 +19,77 @@ predictions of shape (num_speakers, num_samples, T, D) for the evaluated speaker
              behaviour (mean squared distance over frames, coefficients standardised with
              the training statistics): a strong non-learned reference;
 - GTSet:     the speaker's appropriate real reactions themselves as the N samples (cycled
-             when there are fewer than N): the diversity real appropriate sets have.
+             when there are fewer than N): the diversity real appropriate sets have;
+- FreshOracle: synthetic world only: N new reactions drawn from the world's own listener
+             policies with fresh persons and timing (`data.world.fresh`): appropriate by
+             construction but not in the set, the ceiling a perfect generator would score.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-BASELINES = ("GT", "GTSet", "Random", "Mime", "MeanSeq", "MeanFr", "Retrieval")
-REFERENCES = ("GT", "GTSet")  # real reactions: references to read a table by, not competitors
+BASELINES = (
+    "GT",
+    "GTSet",
+    "FreshOracle",
+    "Random",
+    "Mime",
+    "DelayedMime",
+    "MeanSeq",
+    "MeanFr",
+    "Retrieval",
+)
+# Real or oracle reactions: references to read a table by, not competitors.
+REFERENCES = ("GT", "GTSet", "FreshOracle")
 NEEDS_TRAINING = ("Random", "MeanSeq", "MeanFr", "Retrieval")
+NEEDS_VALIDATION = ("DelayedMime",)
+NEEDS_WORLD = ("FreshOracle",)
+DELAYS = tuple(range(0, 31, 2))  # frames tried by fit_delayed_mime (0 to 1.2 s at 25 fps)
+WINDOWS = (1, 3, 5, 9, 15, 25, 37, 50)  # moving-average lengths tried (1: no smoothing)
+
+
+@dataclass(frozen=True)
+class DelayedMime:
+    """The speaker's behaviour, causally smoothed over `window` frames, `delay` frames late."""
+
+    delay: int
+    window: int
+
+    def __call__(self, speakers: np.ndarray) -> np.ndarray:
+        """(K, T, D) speaker behaviour -> (K, T, D); before `delay` the first frame is held."""
+        speakers = np.asarray(speakers, dtype=np.float64)
+        frames = speakers.shape[1]
+        summed = np.concatenate([np.zeros_like(speakers[:, :1]), speakers.cumsum(1)], axis=1)
+        end = np.arange(1, frames + 1)
+        start = np.maximum(end - self.window, 0)
+        smooth = (summed[:, end] - summed[:, start]) / (end - start)[:, None]  # mean of the last
+        return smooth[:, np.maximum(np.arange(frames) - self.delay, 0)].astype(np.float32)
+
+
+def fit_delayed_mime(
+    speakers: np.ndarray,
+    listeners: np.ndarray,
+    appropriate: Sequence[np.ndarray],
+    device: str = "cpu",
+) -> tuple[DelayedMime, float]:
+    """The (delay, window) of DELAYS x WINDOWS with the best FRCorr, and that FRCorr.
+
+    Give it the validation split (never the evaluated one). Ties keep the smaller delay and
+    window."""
+    from reactface_core.metrics.correlation import frcorr
+
+    best, best_score = None, -np.inf
+    for delay in DELAYS:
+        for window in WINDOWS:
+            candidate = DelayedMime(delay, window)
+            score = frcorr(candidate(speakers)[:, None], listeners, appropriate, device=device)
+            if score > best_score + 1e-12:
+                best, best_score = candidate, score
+    return best, float(best_score)
 
 
 @dataclass(frozen=True)
@@ -40,6 +102,8 @@ class BaselineData:
     appropriate: list[np.ndarray] | None = None  # A(k) as indices into `listeners`
     train_speakers: np.ndarray | None = None  # (K_train, T_train >= T, D)
     train_listeners: np.ndarray | None = None  # (K_train, T_train >= T, D)
+    delayed_mime: DelayedMime | None = None  # fitted on the validation split
+    fresh: np.ndarray | None = None  # (K, N', T' >= T, D) fresh appropriate reactions
 
     @property
     def frames(self) -> int:
@@ -66,6 +130,21 @@ def baseline_predictions(name: str, data: BaselineData, num_samples: int, seed: 
         return _repeat(data.true_listeners, num_samples)
     if name == "Mime":
         return _repeat(data.speakers, num_samples)
+    if name == "DelayedMime":
+        if data.delayed_mime is None:
+            raise ValueError(
+                "baseline DelayedMime needs its delay and window fitted on a val split"
+            )
+        return _repeat(data.delayed_mime(data.speakers), num_samples)
+    if name == "FreshOracle":
+        if data.fresh is None:
+            raise ValueError("baseline FreshOracle needs a synthetic world (reactface synth)")
+        if data.fresh.shape[1] < num_samples:
+            raise ValueError(
+                f"baseline FreshOracle has {data.fresh.shape[1]} reactions per speaker, "
+                f"{num_samples} asked"
+            )
+        return np.asarray(data.fresh[:, :num_samples, : data.frames], dtype=np.float32)
     if name == "GTSet":
         if data.listeners is None or data.appropriate is None:
             raise ValueError("baseline GTSet needs the real reactions and appropriate sets")

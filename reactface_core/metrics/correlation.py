@@ -10,11 +10,12 @@ with eps = 1e-8 as in the REACT scripts, so a dimension that is constant in both
 is the mean of the D per-dimension values. For speaker k and sample n:
 
     best(k, n) = max over a in A(k) of CCC(P[k, n], L[a])
-    FRCorr     = mean over k, n of best(k, n)                       (scale='mean', in [-1, 1])
-    FRCorr_off = mean over k of (sum over n of best(k, n))          (scale='official')
+    FRCorr     = mean over k, n of best(k, n)                       (in [-1, 1])
 
-The official value is what the REACT 2023/2024 baseline scripts print (N x ours, x10 for
-N = 10; the ReactFace repository prints mean x 10, the same for N = 10).
+as printed with convention 'ours'. The REACT 2023/2024 scripts (`compute_FRC_mp`) print
+mean over k of the sum over n of best(k, n), N x ours; the ReactFace repository's
+`compute_FRC_mp`, which its evaluation script calls, prints 10 x that, 10 N x ours (its
+non-parallel `compute_FRC` prints 10 x ours), with eps = 1e-50; see `conventions`.
 """
 
 from __future__ import annotations
@@ -22,15 +23,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from reactface_core.metrics.conventions import CCC_EPS, Convention, get_convention
 from reactface_core.metrics.sets import (
     Appropriateness,
     appropriate_lists,
     check_predictions,
     check_sequences,
-    reduce_per_sample,
 )
-
-CCC_EPS = 1e-8
 
 
 def best_ccc(
@@ -77,9 +76,10 @@ def frcorr(
     predictions: np.ndarray,
     listeners: np.ndarray,
     appropriate: Appropriateness,
-    scale: str = "mean",
-    eps: float = CCC_EPS,
+    convention: str | Convention = "ours",
     device: str = "cpu",
 ) -> float:
-    """FRCorr (higher is better); see the module docstring for the definition and scales."""
-    return reduce_per_sample(best_ccc(predictions, listeners, appropriate, eps, device), scale)
+    """FRCorr (higher is better) as printed under `convention` (module docstring)."""
+    convention = get_convention(convention)
+    best = best_ccc(predictions, listeners, appropriate, convention.ccc_eps, device)
+    return convention.reduce(best)

@@ -12,29 +12,38 @@ weights w_g, DTW_groups = sum over g of w_g * DTW(x[:, g], y[:, g]) (the REACT s
 the emotion groups 15 AUs, 2 valence/arousal, 8 expressions with weights 1/15, 1, 1/8).
 
     best(k, n) = min over a in A(k) of DTW(P[k, n], L[a])
-    FRDist     = mean over k, n of best(k, n)                 (scale='mean'; lower is better)
-    FRDist_off = mean over k of (sum over n of best(k, n))    (scale='official', N x ours)
+    FRDist     = mean over k, n of best(k, n)                 (lower is better)
 
-Vectorised: per speaker, one matrix product gives the frame costs of all (sample,
-appropriate reaction) pairs at once (|x|^2 + |y|^2 - 2 x.y folded into one GEMM), then one
-wavefront dynamic program sweeps the T1 + T2 - 1 anti-diagonals for the whole batch; cells of
-one anti-diagonal do not depend on each other, so each step is three array operations.
+as printed with convention 'ours'. The REACT 2024 script (`compute_FRD_mp`, emotion
+groups) prints the mean over k of the sum over n, N x ours; ReactFace's `compute_FRD_mp`
+(one DTW over all columns) multiplies that by 10 again, 10 N x ours; see `conventions`.
+
+Vectorised: per speaker, matrix products give the frame costs of all (sample, appropriate
+reaction) pairs at once (|x|^2 + |y|^2 - 2 x.y folded into GEMMs of a few rows at a time,
+rearranged while still in cache), then one wavefront dynamic program sweeps the T1 + T2 - 1
+anti-diagonals for the whole batch; cells of one anti-diagonal do not depend on each other,
+so each step is three array operations. On the CPU, speakers are shared among torch's
+threads, each running whole dynamic programs. The result equals the cell-by-cell program
+(`reference.dtw_pair`) to rounding (<= 1e-9) and `tslearn.metrics.dtw`, which the official
+scripts call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from reactface_core.metrics.conventions import Convention, get_convention
 from reactface_core.metrics.sets import (
     Appropriateness,
     appropriate_lists,
     check_predictions,
     check_sequences,
-    reduce_per_sample,
 )
 
 Groups = Sequence[tuple[slice | np.ndarray, float]]
@@ -52,22 +61,40 @@ def accumulated_cost(cost: torch.Tensor) -> torch.Tensor:
         for _ in range(3)
     )
     prev1[1] = cost[0, 0]
-    best_step = torch.empty((rows, batch), dtype=cost.dtype, device=cost.device)
     for d in range(1, rows + cols - 1):
         lo, hi = max(0, d - cols + 1), min(d, rows - 1)
-        size = hi - lo + 1
         # cells (i, d - i), i = lo..hi, as a strided view: no copy of the cost matrix
         diagonal = cost.as_strided(
-            (size, batch),
+            (hi - lo + 1, batch),
             (stride_i - stride_j, stride_b),
             offset + lo * stride_i + (d - lo) * stride_j,
         )
-        step = best_step[:size]
-        torch.minimum(prev1[lo : hi + 1], prev1[lo + 1 : hi + 2], out=step)  # R(i-1,j), R(i,j-1)
-        torch.minimum(step, prev2[lo : hi + 1], out=step)  # R(i-1, j-1)
-        torch.add(step, diagonal, out=current[lo + 1 : hi + 2])
+        out = current[lo + 1 : hi + 2]  # R(i, d - i) in place: three passes, no temporary
+        torch.minimum(prev1[lo : hi + 1], prev1[lo + 1 : hi + 2], out=out)  # R(i-1,j), R(i,j-1)
+        torch.minimum(out, prev2[lo : hi + 1], out=out)  # R(i-1, j-1)
+        out.add_(diagonal)
         prev2, prev1, current = prev1, current, prev2
     return prev1[rows]
+
+
+def frame_costs(x: torch.Tensor, y: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor) -> None:
+    """out[i, j, n, m] = |x[n, i] - y[m, j]|^2 for x (N, T1, D), y (M, T2, D) (float64).
+
+    |x_i - y_j|^2 = [x, |x|^2, 1] . [-2y, 1, |y|^2]: GEMMs of a few rows of x at a time
+    into `scratch` (flat, small enough to stay in cache), each rearranged into `out` at once,
+    so the (N T1) x (T2 M) products never travel to main memory and back.
+    """
+    (count_x, rows, _), (count_y, cols, _) = x.shape, y.shape
+    xa = torch.cat([x, x.square().sum(-1, keepdim=True), torch.ones_like(x[..., :1])], -1)
+    ya = torch.cat([-2 * y, torch.ones_like(y[..., :1]), y.square().sum(-1, keepdim=True)], -1)
+    right = ya.transpose(0, 1).reshape(cols * count_y, -1).T.contiguous()  # (D+2, (j, m))
+    block = max(1, scratch.numel() // (count_x * cols * count_y))
+    for first in range(0, rows, block):
+        last = min(rows, first + block)
+        products = scratch[: count_x * (last - first) * cols * count_y]
+        products = products.view(count_x * (last - first), cols * count_y)
+        torch.matmul(xa[:, first:last].reshape(-1, xa.shape[-1]), right, out=products)
+        out[first:last].copy_(products.view(count_x, -1, cols, count_y).permute(1, 2, 0, 3))
 
 
 def dtw_all_pairs(
@@ -77,28 +104,33 @@ def dtw_all_pairs(
 ) -> torch.Tensor:
     """DTW(x[n], y[m]) for all n, m: x (N, T1, D), y (M, T2, D) -> (N, M) float64.
 
-    `workspace`: two flat float64 buffers of at least N * M * T1 * T2 values, reused across
-    calls so that large cost matrices do not fault in fresh memory every time.
+    `workspace`: a flat float64 buffer of at least N * M * T1 * T2 values for the frame
+    costs and a small scratch buffer (SCRATCH values), reused across calls so that large
+    cost matrices do not fault in fresh memory every time.
     """
     x = torch.as_tensor(x).to(torch.float64)
     y = torch.as_tensor(y).to(device=x.device, dtype=torch.float64)
     (count_x, rows, _), (count_y, cols, _) = x.shape, y.shape
     size = count_x * rows * cols * count_y
     if workspace is None:
-        workspace = tuple(torch.empty(size, dtype=torch.float64, device=x.device) for _ in "ab")
-    # |x_i - y_j|^2 = [x, |x|^2, 1] . [-2y, 1, |y|^2]: one GEMM for every pair and frame pair
-    xa = torch.cat([x, x.square().sum(-1, keepdim=True), torch.ones_like(x[..., :1])], -1)
-    ya = torch.cat([-2 * y, torch.ones_like(y[..., :1]), y.square().sum(-1, keepdim=True)], -1)
-    products = workspace[0][:size].view(count_x * rows, cols * count_y)
-    torch.matmul(
-        xa.reshape(count_x * rows, -1),
-        ya.transpose(0, 1).reshape(cols * count_y, -1).T,
-        out=products,
-    )  # rows (n, i), columns (j, m)
-    cost = workspace[1][:size].view(rows, cols, count_x, count_y)
-    cost.copy_(products.view(count_x, rows, cols, count_y).permute(1, 2, 0, 3))
+        workspace = make_workspace(size, x.device)
+    cost = workspace[0][:size].view(rows, cols, count_x, count_y)
+    frame_costs(x, y, cost, workspace[1])
     total = accumulated_cost(cost.view(rows, cols, -1)).clamp_min(0)  # rounding: -1e-13 for x == y
     return total.sqrt().view(count_x, count_y)
+
+
+SCRATCH = 1 << 19  # float64 values (4 MB): one GEMM block of `frame_costs`
+
+
+def make_workspace(
+    size: int, device: str | torch.device = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Buffers for `dtw_all_pairs` with up to `size` frame costs."""
+    return (
+        torch.empty(size, dtype=torch.float64, device=device),
+        torch.empty(SCRATCH, dtype=torch.float64, device=device),
+    )
 
 
 def best_dtw(
@@ -107,13 +139,15 @@ def best_dtw(
     appropriate: Appropriateness,
     groups: Groups | None = None,
     device: str = "cpu",
-    max_pairs: int = 96,
+    max_pairs: int = 80,
     progress: bool = False,
 ) -> np.ndarray:
     """best(k, n) above for every speaker and sample: (num_speakers, num_samples) float64.
 
     `groups` is a list of (columns, weight); None means all columns with weight 1. Samples of
-    a speaker that are all identical (deterministic baselines) are computed once.
+    a speaker that are all identical (deterministic baselines) are computed once. On the
+    CPU, speakers are shared among torch's threads (each runs whole dynamic programs, one
+    thread per operation), which scales better than splitting every small operation.
     """
     predictions = check_predictions(predictions)
     listeners = check_sequences(listeners, "listeners", like=predictions)
@@ -122,16 +156,14 @@ def best_dtw(
     listeners_t = torch.as_tensor(listeners, device=device)
     frames, clip_frames = predictions.shape[2], listeners.shape[1]
     largest = max(predictions.shape[1], max_pairs) * frames * clip_frames
-    workspace = tuple(torch.empty(largest, dtype=torch.float64, device=device) for _ in "ab")
     best = np.empty(predictions.shape[:2])
-    speakers = tqdm(
-        range(len(lists)), desc="FRDist (DTW)", unit="speaker", disable=not progress, leave=False
-    )
-    for k in speakers:
+
+    def speaker(k: int, workspace) -> None:
         samples = predictions[k]
         distinct = 1 if (samples == samples[:1]).all() else len(samples)
         x = torch.as_tensor(samples[:distinct], device=device)
-        chunk = max(1, max_pairs // distinct)
+        chunks = -(-len(lists[k]) * distinct // max_pairs)  # as few as fit, of equal size
+        chunk = -(-len(lists[k]) // chunks)
         distances = []
         for start in range(0, len(lists[k]), chunk):
             y = listeners_t[torch.as_tensor(lists[k][start : start + chunk], device=device)]
@@ -141,7 +173,34 @@ def best_dtw(
             )
             distances.append(total)
         best[k] = torch.cat(distances, 1).amin(1).cpu().numpy()  # broadcasts when distinct == 1
+
+    threads = 1 if torch.device(device).type != "cpu" else min(torch.get_num_threads(), len(lists))
+    bar = tqdm(
+        total=len(lists), desc="FRDist (DTW)", unit="speaker", disable=not progress, leave=False
+    )
+    with _one_thread_per_operation(threads > 1), ThreadPoolExecutor(threads) as pool:
+
+        def shard(first: int) -> None:
+            workspace = make_workspace(largest, device)
+            for k in range(first, len(lists), threads):
+                speaker(k, workspace)
+                bar.update()
+
+        list(pool.map(shard, range(threads)))
+    bar.close()
     return best
+
+
+@contextmanager
+def _one_thread_per_operation(active: bool):
+    """torch's intra-op threads set to 1 while our own threads run, then restored."""
+    threads = torch.get_num_threads()
+    if active:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def frdist(
@@ -149,10 +208,11 @@ def frdist(
     listeners: np.ndarray,
     appropriate: Appropriateness,
     groups: Groups | None = None,
-    scale: str = "mean",
+    convention: str | Convention = "ours",
     device: str = "cpu",
     progress: bool = False,
 ) -> float:
-    """FRDist (lower is better); see the module docstring for the definition and scales."""
+    """FRDist (lower is better) as printed under `convention` (module docstring)."""
+    convention = get_convention(convention)
     best = best_dtw(predictions, listeners, appropriate, groups, device, progress=progress)
-    return reduce_per_sample(best, scale)
+    return convention.reduce(best)

@@ -28,8 +28,14 @@ from tqdm import tqdm
 
 from reactface_core.contract import FPS
 from reactface_core.face.models import get_face_model
-from reactface_core.metrics.baselines import BaselineData, baseline_predictions
+from reactface_core.metrics.baselines import (
+    BaselineData,
+    DelayedMime,
+    baseline_predictions,
+    fit_delayed_mime,
+)
 from reactface_core.metrics.dims import frdist_groups, part_columns
+from reactface_core.metrics.motion import motion_summary, set_event_rates
 from reactface_core.metrics.report import MetricSettings, score
 
 
@@ -46,6 +52,8 @@ class EvaluationSet:
     train_speakers: np.ndarray | None = None  # (K_train, T', D), for the baselines
     train_listeners: np.ndarray | None = None
     speaker_clips: tuple[str, ...] = ()  # names of the rows of `speakers`, when known
+    delayed_mime: DelayedMime | None = None  # fitted on the validation split
+    fresh: np.ndarray | None = None  # (K, N, T, D) fresh appropriate reactions (synthetic)
 
     @property
     def frames(self) -> int:
@@ -57,6 +65,17 @@ class EvaluationSet:
             self, speakers=self.speakers[:, :frames], listeners=self.listeners[:, :frames]
         )
 
+    def with_set_size(self, size: int | None) -> EvaluationSet:
+        """Each speaker's appropriate set cut to its first `size` reactions (None: all).
+
+        Sets are in the split's row order; in a synthetic world that is the order in which
+        `reactface synth` drew the clip's listeners (see `data.world.generate.plan_world`)."""
+        if size is None:
+            return self
+        if size < 1:
+            raise ValueError(f"the appropriate set size must be >= 1, got {size}")
+        return replace(self, appropriate=[indices[:size] for indices in self.appropriate])
+
     def baseline_data(self) -> BaselineData:
         return BaselineData(
             speakers=self.speakers,
@@ -65,11 +84,14 @@ class EvaluationSet:
             appropriate=self.appropriate,
             train_speakers=self.train_speakers,
             train_listeners=self.train_listeners,
+            delayed_mime=self.delayed_mime,
+            fresh=self.fresh,
         )
 
 
-def load_react_split(root: Path, split: str, training_split: str = "train") -> EvaluationSet:
-    """A REACT-layout split as an `EvaluationSet`, with the training split when it exists.
+def load_react_split(root: Path, split: str, training_split: str | None = "train") -> EvaluationSet:
+    """A REACT-layout split as an `EvaluationSet`, with the training split when it exists
+    (and `training_split` is not None).
 
     Rows are the split's distinct speaker clips (see the module docstring); the real
     reactions are the listener reactions of all dataset items; A(k) is the union of the
@@ -92,7 +114,11 @@ def load_react_split(root: Path, split: str, training_split: str = "train") -> E
     speakers = [dataset.coefficients(clip) for clip in clips]
     listeners = [dataset.coefficients(item.listener) for item in dataset.items]
     train_speakers = train_listeners = None
-    if split != training_split and react.csv_path(root, training_split).exists():
+    if (
+        training_split is not None
+        and split != training_split
+        and react.csv_path(root, training_split).exists()
+    ):
         train = ReactDataset(root, training_split, window=None, random_crop=False)
         train_speakers = _stack([train.coefficients(item.speaker) for item in train.items])
         train_listeners = _stack([train.coefficients(item.listener) for item in train.items])
@@ -200,6 +226,30 @@ def evaluate(
     speakers, listeners = data.speakers[..., columns], data.listeners[..., columns]
     results = {}
     for name in tqdm(methods, desc="evaluating", unit="method", disable=not settings.progress):
-        chosen = methods[name][:, :, :frames][..., columns]
-        results[name] = score(chosen, speakers, listeners, data.appropriate, settings)
+        cut = methods[name][:, :, :frames]
+        results[name] = score(cut[..., columns], speakers, listeners, data.appropriate, settings)
+        results[name] |= motion_summary(cut, data.listeners, data.appropriate, model, data.fps)
     return results
+
+
+def appropriate_set_rates(data: EvaluationSet) -> dict[str, float]:
+    """Blinks and nods per minute of the appropriate reactions (`metrics.motion`)."""
+    model = get_face_model(data.face_model)
+    return set_event_rates(data.listeners, data.appropriate, model, data.fps)
+
+
+def fit_delayed_mime_on(
+    root: Path,
+    split: str = "val",
+    part: str = "all",
+    keep_constant: bool = False,
+    set_size: int | None = None,
+    device: str = "cpu",
+) -> tuple[DelayedMime, float]:
+    """DelayedMime's delay and window fitted by FRCorr on `split` (the validation split),
+    with the columns and appropriate sets the evaluation uses; and that FRCorr."""
+    fit = load_react_split(root, split, training_split=None).with_set_size(set_size)
+    columns = scored_columns(fit, part, keep_constant)
+    return fit_delayed_mime(
+        fit.speakers[..., columns], fit.listeners[..., columns], fit.appropriate, device
+    )

@@ -92,3 +92,85 @@ def plot_reactions(
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return list(dims)
+
+
+def plot_front(
+    path: Path, tables: dict[str, dict[str, dict[str, float]]], title: str = ""
+) -> list[str]:
+    """FRCorr against FRDiv (S-MSE) of every model in `tables` (label -> evaluate's results),
+    with the baselines and references on the same axes; returns the labels of the points.
+
+    A baseline evaluated in several tables is drawn once (the first); a model name that
+    appears in several tables is prefixed with its table's name. The dashed line joins
+    the competitors no other beats on both axes (the Pareto front: more diverse and more
+    appropriate is better)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from reactface_core.metrics.baselines import BASELINES, REFERENCES
+
+    def kind(method: str) -> str:
+        return (
+            "reference" if method in REFERENCES else "baseline" if method in BASELINES else "model"
+        )
+
+    models = [m for results in tables.values() for m in results if kind(m) == "model"]
+    points: dict[str, tuple[float, float, str]] = {}  # label -> (FRDiv, FRCorr, kind)
+    for table, results in tables.items():
+        for method, row in results.items():
+            # a model name met in two tables is told apart by its table's name
+            label = f"{table}: {method}" if models.count(method) > 1 else method
+            if label not in points:
+                points[label] = (row["FRDiv"], row["FRCorr"], kind(method))
+    style = {
+        "model": dict(marker="o", color="tab:blue"),
+        "baseline": dict(marker="s", color="0.45"),
+        "reference": dict(marker="*", color="tab:red", s=120),
+    }
+    figure, ax = plt.subplots(figsize=(7.5, 5.2))
+    # a symmetric-log x axis keeps the many zero or tiny diversities apart from Random's
+    diversities = [x for x, _, _ in points.values() if x > 0]
+    if diversities:
+        ax.set_xscale("symlog", linthresh=min(diversities), linscale=0.5)
+    placed: list[tuple[float, float]] = []  # label anchors so far, to stack close ones
+    for label, (x, y, kind) in sorted(points.items(), key=lambda item: -item[1][1]):
+        ax.scatter([x], [y], **style[kind], zorder=3)
+        close = sum(
+            abs(x - px) <= 0.1 * max(abs(x), 1e-9) and abs(y - py) < 0.03 for px, py in placed
+        )
+        placed.append((x, y))
+        ax.annotate(
+            label, (x, y), textcoords="offset points", xytext=(5, 4 - 9 * close), fontsize=7
+        )
+    competitors = sorted(
+        ((x, y) for x, y, kind in points.values() if kind != "reference"),
+        key=lambda p: (-p[0], -p[1]),
+    )
+    front, best = [], -np.inf
+    for x, y in competitors:  # most diverse first: keep those more appropriate than all before
+        if y > best:
+            front.append((x, y))
+            best = y
+    if len(front) > 1:
+        ax.plot(*zip(*front, strict=True), linestyle="--", color="tab:blue", alpha=0.5)
+    ax.set_xlabel("FRDiv (S-MSE) → more diverse")
+    ax.set_ylabel("FRCorr → more appropriate")
+    ax.grid(alpha=0.3)
+    handles = [
+        matplotlib.lines.Line2D([], [], linestyle="", marker="o", color="tab:blue", label="model"),
+        matplotlib.lines.Line2D([], [], linestyle="", marker="s", color="0.45", label="baseline"),
+        matplotlib.lines.Line2D(
+            [], [], linestyle="", marker="*", color="tab:red", label="real / oracle reactions"
+        ),
+    ]
+    ax.legend(handles=handles, fontsize=8, loc="best")
+    if title:
+        ax.set_title(title, fontsize=10)
+    figure.tight_layout()
+    temporary = Path(path).with_name(Path(path).stem + ".tmp.png")
+    figure.savefig(temporary, dpi=110)
+    plt.close(figure)
+    temporary.replace(path)
+    return list(points)

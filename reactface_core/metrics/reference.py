@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from reactface_core.metrics.correlation import CCC_EPS
+from reactface_core.metrics.conventions import CCC_EPS, Convention, get_convention
 from reactface_core.metrics.dtw import Groups
 from reactface_core.metrics.sets import (
     Appropriateness,
     appropriate_lists,
     check_predictions,
     check_sequences,
-    reduce_per_sample,
 )
 from reactface_core.metrics.synchrony import CONSTANT_VARIANCE, default_max_lag
 
@@ -52,10 +51,10 @@ def frcorr_loop(
     predictions: np.ndarray,
     listeners: np.ndarray,
     appropriate: Appropriateness,
-    scale: str = "mean",
-    eps: float = CCC_EPS,
+    convention: str | Convention = "ours",
 ) -> float:
-    return reduce_per_sample(best_ccc_loop(predictions, listeners, appropriate, eps), scale)
+    convention = get_convention(convention)
+    return convention.reduce(best_ccc_loop(predictions, listeners, appropriate, convention.ccc_eps))
 
 
 def best_ccc_loop(
@@ -79,9 +78,10 @@ def frdist_loop(
     listeners: np.ndarray,
     appropriate: Appropriateness,
     groups: Groups | None = None,
-    scale: str = "mean",
+    convention: str | Convention = "ours",
 ) -> float:
-    return reduce_per_sample(best_dtw_loop(predictions, listeners, appropriate, groups), scale)
+    best = best_dtw_loop(predictions, listeners, appropriate, groups)
+    return get_convention(convention).reduce(best)
 
 
 def best_dtw_loop(
@@ -153,8 +153,10 @@ def frvar_loop(predictions: np.ndarray) -> float:
     return float(np.mean(values))
 
 
-def peak_lag_pair(x: np.ndarray, y: np.ndarray, max_lag: int) -> int:
-    """lag* of one generated reaction x (T, D) against the speaker y (T, D)."""
+def peak_lag_pair(x: np.ndarray, y: np.ndarray, max_lag: int, nan_peak: bool = False) -> int:
+    """lag* of one generated reaction x (T, D) against the speaker y (T, D).
+
+    A constant window scores 0, or with `nan_peak` NaN, which `np.argmax` takes as the peak."""
     frames = len(x)
     correlations = []
     for lag in range(-max_lag, max_lag + 1):
@@ -166,7 +168,7 @@ def peak_lag_pair(x: np.ndarray, y: np.ndarray, max_lag: int) -> int:
         for d in range(x.shape[1]):
             var_a, var_b = a[:, d].var(), b[:, d].var()
             if var_a <= CONSTANT_VARIANCE or var_b <= CONSTANT_VARIANCE:
-                values.append(0.0)
+                values.append(np.nan if nan_peak else 0.0)
                 continue
             cov = ((a[:, d] - a[:, d].mean()) * (b[:, d] - b[:, d].mean())).mean()
             values.append(cov / np.sqrt(var_a * var_b))
@@ -174,13 +176,20 @@ def peak_lag_pair(x: np.ndarray, y: np.ndarray, max_lag: int) -> int:
     return int(np.argmax(correlations)) - max_lag
 
 
-def frsyn_loop(predictions: np.ndarray, speakers: np.ndarray, max_lag: int | None = None) -> float:
+def frsyn_loop(
+    predictions: np.ndarray,
+    speakers: np.ndarray,
+    max_lag: int | None = None,
+    convention: str | Convention = "ours",
+) -> float:
+    convention = get_convention(convention)
     predictions = check_predictions(predictions).astype(np.float64)
     speakers = check_sequences(speakers, "speakers", like=predictions, same_count=True)
     max_lag = default_max_lag() if max_lag is None else max_lag
+    samples = 1 if convention.tlcc_first_sample else predictions.shape[1]
     offsets = [
-        abs(peak_lag_pair(predictions[k, n], speakers[k], max_lag))
+        abs(peak_lag_pair(predictions[k, n], speakers[k], max_lag, convention.tlcc_nan_peak))
         for k in range(predictions.shape[0])
-        for n in range(predictions.shape[1])
+        for n in range(samples)
     ]
     return float(np.mean(offsets))

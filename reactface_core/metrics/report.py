@@ -41,7 +41,7 @@ METRICS = (
 class MetricSettings:
     """Options shared by every method in one evaluation."""
 
-    scale: str = "mean"  # 'official': FRCorr and FRDist summed over samples (REACT scripts)
+    convention: str = "ours"  # how FRCorr/FRDist/FRSyn are printed (`metrics.conventions`)
     frdist_groups: Groups | None = None
     max_lag: int = default_max_lag()
     device: str = "cpu"
@@ -58,25 +58,51 @@ def score(
     """Every metric of `predictions` (K, N, T, D), keyed by metric name."""
     s = settings or MetricSettings()
     return {
-        "FRCorr": frcorr(predictions, listeners, appropriate, s.scale, device=s.device),
+        "FRCorr": frcorr(predictions, listeners, appropriate, s.convention, s.device),
         "FRDist": frdist(
-            predictions, listeners, appropriate, s.frdist_groups, s.scale, s.device, s.progress
+            predictions, listeners, appropriate, s.frdist_groups, s.convention, s.device, s.progress
         ),
         "FRDiv": frdiv(predictions),
         "FRDvs": frdvs(predictions),
         "FRVar": frvar(predictions),
-        "FRSyn": frsyn(predictions, speakers, s.max_lag, s.device),
+        "FRSyn": frsyn(predictions, speakers, s.max_lag, s.device, s.convention),
     }
 
 
+# Columns of the second table (`metrics.motion`): what a person watching the face sees.
+MOTION = (
+    Metric("motion median", "near 1", "median over moving channels of generated / set motion"),
+    Metric("motion min", "near 1", "smallest motion ratio of a channel that moves in the set"),
+    Metric("brows", "near 1", "median motion ratio of the brow channels"),
+    Metric("smile", "near 1", "... of the smile channels (mouthSmile, cheekSquint, dimple)"),
+    Metric("blinks", "near 1", "... of the eyeBlink channels"),
+    Metric("jaw/mouth", "near 1", "... of the other jaw and mouth channels"),
+    Metric("head rotation", "near 1", "... of head pitch, yaw and roll"),
+    Metric("blinks/min", "near the set's", "eyelid closures per minute"),
+    Metric("nods/min", "near the set's", "chin-down head nods per minute (one per cycle)"),
+)
+SET_ROW = "(appropriate set)"  # reference row of the motion table
+CHANGE = "FRCorr change"  # relative FRCorr change of an ablated run against the full one
+
+
 def _cell(value: float) -> str:
+    if np.isnan(value):
+        return "-"
     return f"{value:.4f}" if abs(value) < 100 else f"{value:.2f}"
 
 
-def format_table(results: dict[str, dict[str, float]]) -> str:
+def _header(metric: Metric) -> str:
+    return metric.header if metric.better in ("higher", "lower") else metric.name
+
+
+def format_table(
+    results: dict[str, dict[str, float]], columns: tuple[Metric, ...] = METRICS
+) -> str:
     """Aligned plain-text table: one row per method, one column per metric."""
-    headers = ["method"] + [metric.header for metric in METRICS]
-    rows = [[name] + [_cell(row[m.name]) for m in METRICS] for name, row in results.items()]
+    headers = ["method"] + [_header(metric) for metric in columns]
+    rows = [
+        [name] + [_cell(row.get(m.name, np.nan)) for m in columns] for name, row in results.items()
+    ]
     widths = [max(len(line[i]) for line in [headers, *rows]) for i in range(len(headers))]
     lines = [headers, ["-" * width for width in widths], *rows]
     return "\n".join(
@@ -88,12 +114,31 @@ def format_table(results: dict[str, dict[str, float]]) -> str:
     )
 
 
+def motion_rows(
+    results: dict[str, dict[str, float]], set_rates: dict[str, float]
+) -> dict[str, dict[str, float]]:
+    """The motion table's rows: the appropriate set itself (ratio 1, its rates), then methods."""
+    reference = {m.name: 1.0 for m in MOTION} | set_rates
+    return {SET_ROW: reference, **results}
+
+
+def _columns(results: dict[str, dict[str, float]]) -> list[str]:
+    names = [m.name for m in METRICS + MOTION]
+    extra = [key for row in results.values() for key in row if key not in names]
+    present = [name for name in names if any(name in row for row in results.values())]
+    return present + list(dict.fromkeys(extra))
+
+
 def write_csv(path: Path, results: dict[str, dict[str, float]]) -> None:
-    with open(path, "w", newline="") as handle:
+    """One row per method, every metric it has (missing ones as nan); written atomically."""
+    columns = _columns(results)
+    temporary = Path(path).with_name(Path(path).name + ".tmp")
+    with open(temporary, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["method"] + [metric.name for metric in METRICS])
+        writer.writerow(["method", *columns])
         for name, row in results.items():
-            writer.writerow([name] + [repr(float(row[m.name])) for m in METRICS])
+            writer.writerow([name] + [repr(float(row.get(c, np.nan))) for c in columns])
+    temporary.replace(path)
 
 
 def read_csv(path: Path) -> dict[str, dict[str, float]]:
@@ -104,27 +149,51 @@ def read_csv(path: Path) -> dict[str, dict[str, float]]:
         }
 
 
-def write_markdown(path: Path, results: dict[str, dict[str, float]], notes: list[str]) -> None:
-    """The table as Markdown, with the best value of each metric in bold and notes below.
-
-    'Best' ignores the rows of real reactions (GT, GTSet), references rather than competitors.
-    """
+def _markdown_table(
+    results: dict[str, dict[str, float]], columns: tuple[Metric, ...], bold: bool
+) -> list[str]:
     competing = [name for name in results if name not in REFERENCES]
     best = {}
-    for metric in METRICS:
-        values = [results[name][metric.name] for name in competing]
-        if values:
+    for metric in columns:
+        values = [results[name].get(metric.name, np.nan) for name in competing]
+        values = [v for v in values if not np.isnan(v)]
+        if bold and len(values) > 1 and metric.better in ("higher", "lower"):
             best[metric.name] = max(values) if metric.better == "higher" else min(values)
     lines = [
-        "| method | " + " | ".join(metric.header for metric in METRICS) + " |",
-        "|---" + "|---:" * len(METRICS) + "|",
+        "| method | " + " | ".join(_header(metric) for metric in columns) + " |",
+        "|---" + "|---:" * len(columns) + "|",
     ]
     for name, row in results.items():
         cells = []
-        for metric in METRICS:
-            text = _cell(row[metric.name])
-            bold = name in competing and row[metric.name] == best.get(metric.name)
-            cells.append(f"**{text}**" if bold else text)
+        for metric in columns:
+            value = row.get(metric.name, np.nan)
+            text = _cell(value)
+            winner = name in competing and value == best.get(metric.name)
+            cells.append(f"**{text}**" if winner else text)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", *[f"- {metric.name}: {metric.meaning}" for metric in METRICS], *notes]
-    Path(path).write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def write_markdown(
+    path: Path,
+    results: dict[str, dict[str, float]],
+    notes: list[str],
+    set_rates: dict[str, float] | None = None,
+) -> None:
+    """The REACT table (best value of each metric in bold), the motion table when the rows
+    have motion metrics, and notes below; written atomically.
+
+    'Best' ignores the rows of real and oracle reactions (REFERENCES): references rather
+    than competitors."""
+    lines = _markdown_table(results, METRICS, bold=True)
+    if any(MOTION[0].name in row for row in results.values()):
+        lines += ["", "What a person watching the face sees (`metrics.motion`):", ""]
+        lines += _markdown_table(motion_rows(results, set_rates or {}), MOTION, bold=False)
+    changes = {name: row[CHANGE] for name, row in results.items() if CHANGE in row}
+    if changes:
+        lines += ["", "Modality effect (relative FRCorr change against the full input):", ""]
+        lines += [f"- {name}: {value:+.1%}" for name, value in changes.items()]
+    lines += ["", *[f"- {m.name}: {m.meaning}" for m in METRICS + MOTION], *notes]
+    temporary = Path(path).with_name(Path(path).name + ".tmp")
+    temporary.write_text("\n".join(lines) + "\n")
+    temporary.replace(path)

@@ -82,30 +82,3 @@ def appropriate_lists(
                 f"speaker {speaker} has appropriate clip indices outside [0, {num_clips})"
             )
     return [indices.astype(np.int64) for indices in lists]
-
-
-def padded_index(lists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Stack ragged index lists into (num_speakers, max_size) indices and a validity mask."""
-    width = max(len(indices) for indices in lists)
-    index = np.zeros((len(lists), width), dtype=np.int64)
-    valid = np.zeros((len(lists), width), dtype=bool)
-    for row, indices in enumerate(lists):
-        index[row, : len(indices)] = indices
-        valid[row, : len(indices)] = True
-    return index, valid
-
-
-def check_scale(scale: str) -> None:
-    if scale not in ("mean", "official"):
-        raise ValueError(f"scale must be 'mean' or 'official', got {scale!r}")
-
-
-def reduce_per_sample(values: np.ndarray, scale: str) -> float:
-    """Average (num_speakers, num_samples) scores; 'official' sums over samples instead.
-
-    The REACT 2023/2024 scripts add up the N per-sample scores of a speaker and average the
-    sums over speakers, which is N times the plain mean (x10 for the usual N = 10).
-    """
-    check_scale(scale)
-    mean = float(values.mean())
-    return mean * values.shape[1] if scale == "official" else mean

@@ -8,10 +8,16 @@ x[t + l] and y[t] are paired over their overlap (T - |l| frames) and
     FRSyn  = mean over k, n of |lag*(P[k, n], S[k])|          (frames; lower is better)
 
 A positive lag* means the reaction follows the speaker. L = 49 frames by default: the REACT
-scripts scan range(-(2 * 25 - 1), 2 * 25), lags under 2 s at 25 fps. A generated reaction
-with no defined correlation at any lag (e.g. constant) gets lag* = -L, i.e. |lag*| = L.
-Unlike the official multiprocessing helper, which returns after the first sample of every
-speaker, every sample is evaluated.
+scripts scan range(-(2 * 25 - 1), 2 * 25), lags under 2 s at 25 fps. A window counts as
+constant when its variance is below CONSTANT_VARIANCE. A generated reaction with no
+defined correlation at any lag (e.g. constant) gets lag* = -L, i.e. |lag*| = L.
+
+That is convention 'ours': a constant channel adds nothing at that lag, as the metric
+intends. The official scripts (REACT 2024 `compute_TLCC_mp`, ReactFace `compute_FRSyn_mp`)
+get NaN from NumPy's `corrcoef` there, so r(l) is NaN and `torch.argmax` picks the first
+NaN lag as the peak: one constant channel (in the reaction or the speaker) makes
+|lag*| = L whatever the other channels do. They also return after the first sample of each
+speaker. Convention 'official' / 'reactface' reproduces both (`conventions`).
 
 Vectorised: the lagged sums of x[t + l] y[t] for all lags come from one FFT cross-correlation
 per series; the window sums and sums of squares from prefix sums.
@@ -23,6 +29,7 @@ import numpy as np
 import torch
 
 from reactface_core.contract import FPS
+from reactface_core.metrics.conventions import Convention, get_convention
 from reactface_core.metrics.sets import check_predictions, check_sequences
 
 CONSTANT_VARIANCE = 1e-20  # a window whose variance is below this counts as constant
@@ -39,8 +46,12 @@ def lagged_correlation(
     max_lag: int,
     device: str = "cpu",
     speakers_per_chunk: int = 16,
+    undefined: float = 0.0,
 ) -> np.ndarray:
-    """r(l) for every speaker, sample and lag -L..L: (num_speakers, num_samples, 2L+1)."""
+    """r(l) for every speaker, sample and lag -L..L: (num_speakers, num_samples, 2L+1).
+
+    A channel whose window is constant contributes `undefined` at that lag (0: ours; NaN:
+    the official scripts, which makes r(l) NaN)."""
     predictions = check_predictions(predictions)
     speakers = check_sequences(speakers, "speakers", like=predictions, same_count=True)
     frames = predictions.shape[2]
@@ -68,7 +79,7 @@ def lagged_correlation(
         var_y = (syy - sy.square() / count) / count
         cov = (cross - sx * sy / count) / count
         defined = (var_x > CONSTANT_VARIANCE) & (var_y > CONSTANT_VARIANCE)
-        pearson = torch.where(defined, cov / (var_x * var_y).clamp_min(1e-300).sqrt(), 0.0)
+        pearson = torch.where(defined, cov / (var_x * var_y).clamp_min(1e-300).sqrt(), undefined)
         out[ks] = pearson.mean(-1).cpu().numpy()  # (k, N, 2L+1)
     return out
 
@@ -80,16 +91,32 @@ def _window_sums(values: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -
 
 
 def peak_lags(
-    predictions: np.ndarray, speakers: np.ndarray, max_lag: int | None = None, device: str = "cpu"
+    predictions: np.ndarray,
+    speakers: np.ndarray,
+    max_lag: int | None = None,
+    device: str = "cpu",
+    nan_peak: bool = False,
 ) -> np.ndarray:
-    """lag* of every speaker and sample in frames (positive: the reaction follows): (K, N)."""
+    """lag* of every speaker and sample in frames (positive: the reaction follows): (K, N).
+
+    `nan_peak`: undefined correlations are NaN and the first NaN lag is the peak, as the
+    official scripts' `torch.argmax` does (NumPy's argmax also returns the first NaN)."""
     max_lag = default_max_lag() if max_lag is None else max_lag
-    correlation = lagged_correlation(predictions, speakers, max_lag, device)
+    undefined = np.nan if nan_peak else 0.0
+    correlation = lagged_correlation(predictions, speakers, max_lag, device, undefined=undefined)
     return correlation.argmax(-1) - max_lag
 
 
 def frsyn(
-    predictions: np.ndarray, speakers: np.ndarray, max_lag: int | None = None, device: str = "cpu"
+    predictions: np.ndarray,
+    speakers: np.ndarray,
+    max_lag: int | None = None,
+    device: str = "cpu",
+    convention: str | Convention = "ours",
 ) -> float:
-    """FRSyn in frames (lower is better); see the module docstring."""
-    return float(np.abs(peak_lags(predictions, speakers, max_lag, device)).mean())
+    """FRSyn in frames (lower is better) under `convention`; see the module docstring."""
+    convention = get_convention(convention)
+    if convention.tlcc_first_sample:
+        predictions = np.asarray(predictions)[:, :1]
+    lags = peak_lags(predictions, speakers, max_lag, device, convention.tlcc_nan_peak)
+    return float(np.abs(lags).mean())
