@@ -1,4 +1,6 @@
-"""ReactFace losses (Sec. 4.2, 4.4) and the two training-stage totals (Eq. 14, 15).
+"""ReactFace losses (Sec. 4.2, 4.4) and the two training-stage totals (Eq. 14, 15), with
+two terms beyond the paper: the KL of recognised latents to their priors (conditional VAE
+training) and a motion-statistics term.
 
 Shapes: predictions from `ReactFace.forward` are listener (B, M, T, D) for M samples,
 speaker (B, T, D), mu/logvar (B, M, W, d); targets follow the data contract: listener
@@ -23,6 +25,9 @@ class LossWeights:
     """
 
     kl: float = 1e-3
+    kl_posterior: float = 1e-3  # KL(q(z*_t) || CIE prior) per window (posterior models)
+    kl_style: float = 1e-4  # KL(q(s) || N(0, I)) per session (style models)
+    motion: float = 0.0  # motion statistics of each sample vs its matched reaction (stage 2)
     smooth: float = 1.0
     diversity: float = 0.01
     diversity_scale: float = 0.01  # sigma_d per coefficient (mean squared difference)
@@ -98,6 +103,34 @@ def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.square() + logvar.exp() - logvar - 1.0).sum(-1).mean()
 
 
+def posterior_kl_loss(
+    q_mu: torch.Tensor, q_logvar: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
+) -> torch.Tensor:
+    """KL(N(q_mu, q_sigma^2) || N(mu, sigma^2)), summed over latent dims, mean over the rest:
+    Eq. 7 with the CIE's distribution as the prior of the recognised latents (CVAE)."""
+    ratio = (q_logvar - logvar).exp()
+    return (
+        0.5
+        * (ratio + (q_mu - mu).square() / logvar.exp() - 1.0 - (q_logvar - logvar)).sum(-1).mean()
+    )
+
+
+def motion_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """How differently two reactions move: |temporal std of the prediction - that of the
+    target| and the same for the frame-to-frame velocity, per coefficient, averaged.
+
+    prediction and target (..., T, D). Eq. 5 and 13 are satisfied by a calm sample near the
+    set's centre; this term asks each sample to move as much, and as fast, as the
+    appropriate reaction it was matched to (not when), so samples are neither flat nor jitter.
+    """
+    if prediction.shape[-2] < 3:
+        return prediction.new_zeros(())
+    prediction, target = torch.broadcast_tensors(prediction, target)
+    spread = (prediction.std(-2) - target.std(-2)).abs()
+    speed = (prediction.diff(dim=-2).std(-2) - target.diff(dim=-2).std(-2)).abs()
+    return (spread + speed).mean()
+
+
 def smoothness_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Eq. 13: |second difference of the target - that of the prediction|, per coefficient.
 
@@ -116,7 +149,11 @@ def smoothness_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Ten
 def stage1_loss(
     output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], weights: LossWeights
 ) -> dict[str, torch.Tensor]:
-    """Eq. 14: L_rec + lambda_kl L_kl + lambda_smo L_smo against the real listener."""
+    """Eq. 14: L_rec + lambda_kl L_kl + lambda_smo L_smo against the real listener.
+
+    When the latents came from the recognition networks (`output` has q_mu; a conditional
+    VAE), their KL to the priors is added: CIE prior per window, N(0, I) for the style.
+    """
     listener = output["listener"]
     target = batch["listener_coefficients"]
     terms = {
@@ -130,7 +167,16 @@ def stage1_loss(
         "kl": kl_loss(output["mu"], output["logvar"]),
         "smooth": smoothness_loss(listener, target[:, None]),
     }
-    terms["total"] = terms["rec"] + weights.kl * terms["kl"] + weights.smooth * terms["smooth"]
+    total = terms["rec"] + weights.kl * terms["kl"] + weights.smooth * terms["smooth"]
+    if "q_mu" in output:
+        terms["kl_posterior"] = posterior_kl_loss(
+            output["q_mu"], output["q_logvar"], output["mu"], output["logvar"]
+        )
+        total = total + weights.kl_posterior * terms["kl_posterior"]
+    if "style_mu" in output:
+        terms["kl_style"] = kl_loss(output["style_mu"], output["style_logvar"])
+        total = total + weights.kl_style * terms["kl_style"]
+    terms["total"] = total
     return terms
 
 
@@ -160,4 +206,7 @@ def stage2_loss(
         + weights.smooth * terms["smooth"]
         + weights.diversity * terms["diversity"]
     )
+    if weights.motion:
+        terms["motion"] = motion_loss(listener, matched)
+        terms["total"] = terms["total"] + weights.motion * terms["motion"]
     return terms

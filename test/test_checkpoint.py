@@ -12,6 +12,7 @@ from reactface_core.checkpoint import (
     Checkpoint,
     CheckpointError,
     check_config,
+    expected_versions,
     load_checkpoint,
     save_checkpoint,
 )
@@ -87,3 +88,33 @@ def test_config_mismatch_names_the_keys(tmp_path):
     with pytest.raises(CheckpointError, match=r"dim: checkpoint 8 vs config 16"):
         check_config(checkpoint, {"dim": 16, "window": 8}, "model.pt")
     check_config(checkpoint, {"dim": 8, "window": 8}, "model.pt")
+
+
+def test_versions_are_recorded_and_a_checkpoint_of_other_code_refuses_to_load(
+    tmp_path, monkeypatch
+):
+    path = save_checkpoint(make_checkpoint(), tmp_path / "model.pt")
+    assert load_checkpoint(path).versions == expected_versions()
+    monkeypatch.setattr(
+        "reactface_core.checkpoint.expected_versions", lambda: {"model": 99, "features": 7}
+    )
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert "\n" not in message and str(path) in message
+    assert f"written for model version {expected_versions()['model']}" in message
+    assert "expects features version 7, model version 99" in message
+
+
+def test_a_checkpoint_without_versions_counts_as_version_1_of_everything(tmp_path, monkeypatch):
+    raw = make_checkpoint().to_dict()
+    del raw["versions"]
+    torch.save(raw, tmp_path / "old.pt")
+    monkeypatch.setattr("reactface_core.checkpoint.expected_versions", lambda: {"model": 1})
+    assert load_checkpoint(tmp_path / "old.pt").versions == {"model": 1}
+    monkeypatch.setattr(
+        "reactface_core.checkpoint.expected_versions", lambda: {"model": 1, "features": 2}
+    )
+    with pytest.raises(CheckpointError, match="written for features version 1, model version 1; "
+                       "this reactface expects features version 2, model version 1"):  # fmt: skip
+        load_checkpoint(tmp_path / "old.pt")

@@ -12,6 +12,8 @@ from reactface_core.losses import (
     appropriate_reconstruction_loss,
     diversity_loss,
     kl_loss,
+    motion_loss,
+    posterior_kl_loss,
     reconstruction_loss,
     smoothness_loss,
     stage1_loss,
@@ -124,3 +126,63 @@ def test_pooled_diversity_ignores_jitter_but_sees_slow_differences():
     offset = base.clone()
     offset[:, 1] += 0.3  # a slow, lasting difference
     assert diversity_loss(offset, scale=0.1, pool=8) < 0.5
+
+
+def test_posterior_kl_is_zero_for_the_prior_itself_and_matches_the_formula():
+    mu, logvar = torch.randn(3, 5), torch.randn(3, 5)
+    assert posterior_kl_loss(mu, logvar, mu, logvar).abs().item() < 1e-6
+    # one dimension: KL(N(1, 0.5^2) || N(0.5, 2^2)) = log(2 / 0.5) + (0.25 + 0.25) / 8 - 0.5
+    value = posterior_kl_loss(
+        torch.tensor([[1.0]]), torch.tensor([[math.log(0.25)]]),
+        torch.tensor([[0.5]]), torch.tensor([[math.log(4.0)]]),
+    )  # fmt: skip
+    assert value.item() == pytest.approx(math.log(4.0) + 0.5 / 8 - 0.5)
+    # with a standard normal prior it is Eq. 7
+    assert posterior_kl_loss(mu, logvar, torch.zeros(3, 5), torch.zeros(3, 5)).item() == (
+        pytest.approx(kl_loss(mu, logvar).item())
+    )
+
+
+def test_motion_loss_asks_for_the_same_movement_not_the_same_timing():
+    t = torch.linspace(0, 6 * math.pi, 60)
+    target = torch.stack([torch.sin(t), 0.2 * torch.cos(3 * t)], -1)  # (T, D)
+    reversed_in_time = target.flip(0)  # other timing, same spread and speed
+    assert motion_loss(reversed_in_time, target).item() < 1e-6
+    assert smoothness_loss(reversed_in_time, target).item() > 0.001
+    flat = torch.zeros_like(target)
+    expected = (target.std(0) + target.diff(dim=0).std(0)).mean()
+    assert motion_loss(flat, target).item() == pytest.approx(expected.item(), rel=1e-5)
+    jitter = 0.3 * torch.tensor([1.0, -1.0]).repeat(30)[:, None].expand(60, 2)
+    assert motion_loss(jitter, target) > motion_loss(0.5 * target, target)  # too fast
+
+
+def test_stage1_adds_the_posterior_terms_and_stage2_the_motion_term():
+    torch.manual_seed(0)
+    config = ReactFaceConfig(visual_dim=12, audio_dim=6, dim=32, heads=2, window=4, context=12,
+                             style_dim=3, posterior=True)  # fmt: skip
+    model = ReactFace(config)
+    g = torch.Generator().manual_seed(0)
+    batch = {
+        "listener_coefficients": torch.rand(2, 16, 58, generator=g),
+        "speaker_coefficients": torch.rand(2, 16, 58, generator=g),
+        "appropriate": torch.rand(2, 3, 16, 58, generator=g),
+        "appropriate_valid": torch.tensor([[True, True, False], [True, False, False]]),
+    }
+    visual, audio = torch.randn(2, 16, 12), torch.randn(2, 32, 6)
+    output = model(visual, audio, target=batch["listener_coefficients"])
+    weights = LossWeights(
+        kl=0.1, smooth=2.0, diversity=0.0, kl_posterior=0.01, kl_style=0.001, motion=0.5
+    )
+    one = stage1_loss(output, batch, weights)
+    expected = one["rec"] + 0.1 * one["kl"] + 2.0 * one["smooth"]
+    expected = expected + 0.01 * one["kl_posterior"] + 0.001 * one["kl_style"]
+    assert one["total"].item() == pytest.approx(expected.item())
+    assert one["kl_posterior"] > 0 and one["kl_style"] > 0
+    one["total"].backward()
+    assert model.posterior.style_out.weight.grad.abs().sum() > 0
+    sampled = model(visual, audio, samples=2)  # stage 2 samples from the priors
+    two = stage2_loss(sampled, batch, weights)
+    expected = two["rec_appropriate"] + 0.1 * two["kl"] + 2.0 * two["smooth"]
+    expected = expected + 0.5 * two["motion"]
+    assert two["total"].item() == pytest.approx(expected.item())
+    assert "kl_posterior" not in two and two["motion"] > 0

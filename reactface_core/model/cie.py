@@ -38,9 +38,14 @@ class ConditionalInteractionEncoder(nn.Module):
         for block, cache in zip(self.blocks, state, strict=True):
             history = block(history, cache, commit=True)
 
-    def forward(self, state, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """mu_t, log sigma_t^2 (B, d) for the window after the remembered history."""
+    def forward(
+        self, state, batch: int, style: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """mu_t, log sigma_t^2 (B, d) for the window after the remembered history; an
+        embedded session style (B, d), when the model has one, is added to both tokens."""
         x = self.tokens.expand(batch, 2, -1)
+        if style is not None:
+            x = x + style[:, None]
         for block, cache in zip(self.blocks, state, strict=True):
             x = block(x, cache, commit=False, same_time=True)  # both tokens sit at "now"
         x = self.norm(x)

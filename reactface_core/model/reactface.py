@@ -9,11 +9,18 @@ generated up to t-w, and produces the next w reaction frames for each of its sam
 
 `forward` runs that loop over whole sequences for training; `ReactionGenerator`
 (reactface_core.streaming) runs the same `generate_window` online.
+
+Beyond the paper (off in the published configuration): a per-session style latent
+s ~ N(0, I) (`style_dim`), drawn once when an interaction starts and added to the CIE's
+tokens and to the latents of every window, so a sample keeps its way of reacting; and
+recognition networks (`posterior`, training only) that infer z*_t and s from the real
+listener, so the CIE learns its distribution as the prior of a conditional VAE.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -24,6 +31,7 @@ from reactface_core.model.config import ReactFaceConfig
 from reactface_core.model.encoders import SAMPLES_PER_AUDIO_STEP
 from reactface_core.model.latent import interpolate_latents, latent_momentum
 from reactface_core.model.listener import ReactionHead, SpeakerMemory, Synchroniser
+from reactface_core.model.posterior import PosteriorEncoder
 from reactface_core.model.sampling_decoder import SamplingDecoder
 from reactface_core.model.speaker import SpeakerEncoder
 
@@ -39,6 +47,18 @@ class ListenerState:
     memory: SpeakerMemory
     latent: torch.Tensor | None = None  # z_{t-w} (B r, d)
     frames: int = 0  # frames generated so far (t - w before a step)
+    style: torch.Tensor | None = None  # the session's embedded style latent (B r, d)
+
+
+class Window(NamedTuple):
+    """One step of Eq. 1: reactions (B, w, D), the CIE prior mu_t, log sigma_t^2 (B, d) and,
+    when a real listener was given, the posterior q(z*_t) it implies (else None)."""
+
+    reactions: torch.Tensor
+    mean: torch.Tensor
+    log_variance: torch.Tensor
+    posterior_mean: torch.Tensor | None = None
+    posterior_log_variance: torch.Tensor | None = None
 
 
 class ReactFace(nn.Module):
@@ -51,6 +71,10 @@ class ReactFace(nn.Module):
         self.cie = ConditionalInteractionEncoder(config)
         self.sampling_decoder = SamplingDecoder(config)
         self.reaction_head = ReactionHead(config)
+        if config.style_dim:
+            self.style_embedding = nn.Linear(config.style_dim, config.dim)  # s -> d
+        if config.posterior:
+            self.posterior = PosteriorEncoder(config)
         for name, module in self.named_modules():
             if isinstance(module, nn.Linear) and ".wav2vec2." not in f".{name}.":
                 nn.init.normal_(module.weight, std=0.02)
@@ -69,27 +93,46 @@ class ReactFace(nn.Module):
         """Give the listener side new aligned face F- (B, n, d) and speech A (B, k n, d)."""
         self.synchroniser.remember(face, speech, state.memory)
 
+    def start_session(self, state: ListenerState, style: torch.Tensor) -> None:
+        """Fix the session's style latent s (B, style_dim) before its first window."""
+        if state.frames:
+            raise ValueError("the style latent is drawn once, before the first window")
+        state.style = self.style_embedding(style)
+
     def generate_window(
-        self, state: ListenerState, batch: int, noise: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self,
+        state: ListenerState,
+        batch: int,
+        noise: torch.Tensor | None,
+        target: torch.Tensor | None = None,
+    ) -> Window:
         """Next w reaction frames (batch, w, D) with mu_t, log sigma_t^2 (batch, d).
 
         `noise` (batch, d) ~ N(0, I) draws z*_t = mu + sigma * noise; None takes the mean
-        (the deterministic variant). The speaker must be remembered up to the window end.
+        (the deterministic variant). `target` (batch, 2w, D), training only: the real
+        listener over this window and the next; z*_t is then drawn from the posterior it
+        implies. The speaker must be remembered up to the window end.
         """
         w = self.config.window
         start = state.frames
         remembered = state.memory.face[0].end if state.memory.face else start + w
         if remembered < start + w:
             raise ValueError(f"speaker known up to frame {remembered}, window needs {start + w}")
-        mean, log_variance = self.cie(state.cie, batch)
-        sampled = mean if noise is None else mean + (0.5 * log_variance).exp() * noise
+        mean, log_variance = self.cie(state.cie, batch, state.style)
+        q_mean = q_log_variance = None
+        if target is not None:
+            q_mean, q_log_variance = self.posterior.window_latent(target, mean, log_variance)
+            sampled = q_mean if noise is None else q_mean + (0.5 * q_log_variance).exp() * noise
+        else:
+            sampled = mean if noise is None else mean + (0.5 * log_variance).exp() * noise
         if state.latent is None:  # first window: no z_{t-w} yet, hold z*_w
             previous = latent = sampled
         else:
             previous = state.latent
             latent = latent_momentum(previous, sampled, self.config.momentum)
         latents = interpolate_latents(previous, latent, w)  # Eq. 3, (batch, w, d)
+        if state.style is not None:
+            latents = latents + state.style[:, None]
         first_step = start + 1 if self.config.sd_positions == "absolute" else 1
         steps = torch.arange(first_step, first_step + w, device=latents.device)  # Eq. 4 t
         current = self.sampling_decoder(latents, steps)  # R._{t-w+1:t}
@@ -99,7 +142,7 @@ class ReactFace(nn.Module):
         past = self.synchroniser(past, state.synchroniser, state.memory, True)
         self.cie.remember(past, state.cie)
         state.latent, state.frames = latent, start + w
-        return reactions, mean, log_variance
+        return Window(reactions, mean, log_variance, q_mean, q_log_variance)
 
     # -- whole sequences (training, evaluation) ----------------------------------------
 
@@ -111,19 +154,27 @@ class ReactFace(nn.Module):
         samples: int = 1,
         generator: torch.Generator | None = None,
         deterministic: bool = False,
+        target: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Generate `samples` reactions per speaker over whole sequences, causally.
 
         visual: landmark features (B, T, visual_dim) or frames (B, T, 3, S, S);
         audio: log-mel (B, k T, audio_dim) or waveform (B, 320 k T) at 16 kHz;
         visual_valid: (B, T) bool, False where no face was seen (default all True);
-        generator: CPU torch.Generator for the latent noise (one (B*samples, d) draw per
-        window, in window order, as `ReactionGenerator` draws it).
+        generator: CPU torch.Generator for the latent noise (the style latent (B*samples,
+        style_dim) first when there is one, then one (B*samples, d) draw per window, in
+        window order, as `ReactionGenerator` draws them);
+        target: (B, T, D) real listener reactions (training a `posterior` model): the
+        latents are then drawn from the posteriors they imply, not from the priors.
 
         Returns listener (B, samples, T, D), speaker (B, T, D) reconstruction R^s,
-        mu and logvar (B, samples, windows, d) of the CIE distribution of each window.
+        mu and logvar (B, samples, windows, d) of the CIE distribution of each window and,
+        with a target, q_mu and q_logvar of the window posteriors (same shape) and
+        style_mu, style_logvar (B, samples, style_dim) of the style posterior.
         """
         config = self.config
+        if target is not None and not config.posterior:
+            raise ValueError("a target needs a model with posterior=True (recognition networks)")
         batch, frames = visual.shape[:2]
         visual, valid, audio = self._checked_inputs(visual, audio, visual_valid)
         w, k = config.window, config.audio_ratio
@@ -150,21 +201,44 @@ class ReactFace(nn.Module):
         state = self.new_listener_state(online=False)
         self.remember_speaker(state, face, speech)
         rows = batch * samples
-        reactions, means, log_variances = [], [], []
-        for _ in range(padded // w):
+        extra = {}
+        if target is not None:  # (B, T, D) -> (B samples, padded + w, D): one window ahead
+            target = _pad_time(target, padded + w).repeat_interleave(samples, 0)
+        if config.style_dim:
+            style = None
+            if not deterministic:
+                style = torch.randn(rows, config.style_dim, generator=generator).to(face.device)
+            if target is not None:
+                mean, log_variance = self.posterior.style(
+                    target[:, :padded], face.repeat_interleave(samples, 0)
+                )
+                extra["style_mu"] = mean.view(batch, samples, -1)
+                extra["style_logvar"] = log_variance.view(batch, samples, -1)
+                style = mean if style is None else mean + (0.5 * log_variance).exp() * style
+            elif style is None:
+                style = face.new_zeros(rows, config.style_dim)  # the prior's mean
+            self.start_session(state, style)
+        windows = []
+        for index in range(padded // w):
             noise = None
             if not deterministic:
                 noise = torch.randn(rows, config.dim, generator=generator).to(face.device)
-            window, mean, log_variance = self.generate_window(state, rows, noise)
-            reactions.append(window)
-            means.append(mean)
-            log_variances.append(log_variance)
-        listener = torch.cat(reactions, 1)[:, :frames]
+            ahead = None if target is None else target[:, index * w : (index + 2) * w]
+            windows.append(self.generate_window(state, rows, noise, ahead))
+        listener = torch.cat([window.reactions for window in windows], 1)[:, :frames]
+
+        def per_window(values) -> torch.Tensor:
+            return torch.stack(values, 1).view(batch, samples, len(windows), -1)
+
+        if target is not None:
+            extra["q_mu"] = per_window([window.posterior_mean for window in windows])
+            extra["q_logvar"] = per_window([window.posterior_log_variance for window in windows])
         return {
             "listener": listener.view(batch, samples, frames, -1),
             "speaker": self.speaker.reconstruct(face[:, :frames]),
-            "mu": torch.stack(means, 1).view(batch, samples, len(means), -1),
-            "logvar": torch.stack(log_variances, 1).view(batch, samples, len(means), -1),
+            "mu": per_window([window.mean for window in windows]),
+            "logvar": per_window([window.log_variance for window in windows]),
+            **extra,
         }
 
     def _checked_inputs(self, visual, audio, visual_valid):
