@@ -104,15 +104,23 @@ def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def posterior_kl_loss(
-    q_mu: torch.Tensor, q_logvar: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
+    q_mu: torch.Tensor,
+    q_logvar: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    rows: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """KL(N(q_mu, q_sigma^2) || N(mu, sigma^2)), summed over latent dims, mean over the rest:
-    Eq. 7 with the CIE's distribution as the prior of the recognised latents (CVAE)."""
+    Eq. 7 with the CIE's distribution as the prior of the recognised latents (CVAE).
+
+    All (B, M, ...); `rows` (B, M) bool keeps only the rows whose latents were recognised.
+    """
     ratio = (q_logvar - logvar).exp()
-    return (
-        0.5
-        * (ratio + (q_mu - mu).square() / logvar.exp() - 1.0 - (q_logvar - logvar)).sum(-1).mean()
-    )
+    kl = 0.5 * (ratio + (q_mu - mu).square() / logvar.exp() - 1.0 - (q_logvar - logvar)).sum(-1)
+    if rows is None:
+        return kl.mean()
+    kl = kl.reshape(*rows.shape, -1).mean(-1)  # (B, M)
+    return (kl * rows).sum() / rows.sum().clamp(min=1)
 
 
 def motion_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -168,13 +176,17 @@ def stage1_loss(
         "smooth": smoothness_loss(listener, target[:, None]),
     }
     total = terms["rec"] + weights.kl * terms["kl"] + weights.smooth * terms["smooth"]
+    rows = output.get("recognised")  # (B, M) bool: rows trained through the posteriors
     if "q_mu" in output:
         terms["kl_posterior"] = posterior_kl_loss(
-            output["q_mu"], output["q_logvar"], output["mu"], output["logvar"]
+            output["q_mu"], output["q_logvar"], output["mu"], output["logvar"], rows
         )
         total = total + weights.kl_posterior * terms["kl_posterior"]
     if "style_mu" in output:
-        terms["kl_style"] = kl_loss(output["style_mu"], output["style_logvar"])
+        zeros = torch.zeros_like(output["style_mu"])
+        terms["kl_style"] = posterior_kl_loss(
+            output["style_mu"], output["style_logvar"], zeros, zeros, rows
+        )
         total = total + weights.kl_style * terms["kl_style"]
     terms["total"] = total
     return terms

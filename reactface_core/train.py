@@ -69,6 +69,7 @@ class StageConfig:
     grad_clip: float = 1.0
     samples: int = 1  # M samples per speaker (Eq. 6 needs M >= 2)
     posterior: bool = False  # latents from the recognition networks (a CVAE; stage 1 only)
+    posterior_fraction: float = 1.0  # share of items recognised; the rest: the priors' means
     kl: float = 1e-3  # lambda_kl
     kl_posterior: float = 1e-3  # KL(q(z*_t) || CIE prior) per window, when posterior
     kl_style: float = 1e-4  # KL(q(s) || N(0, I)) per session, when posterior and style_dim
@@ -401,6 +402,7 @@ class Trainer:
                 samples=stage.samples,
                 generator=noise,
                 target=batch["listener_coefficients"] if stage.posterior else None,
+                recognised=_recognised(batch, stage) if stage.posterior else None,
             )
             terms = loss_function(output, batch, weights)
             self.optimiser.zero_grad(set_to_none=True)
@@ -477,6 +479,13 @@ class Trainer:
         save_checkpoint(checkpoint, self.output / name)
         with open(self.output / "history.jsonl", "w") as log:
             log.writelines(json.dumps(record) + "\n" for record in self.history)
+
+
+def _recognised(batch: dict, stage: StageConfig) -> torch.Tensor:
+    """Which items of a batch train through the recognition networks: a deterministic
+    `posterior_fraction` of them, varying over items and epochs (via the random crops)."""
+    key = batch["start"] + 7919 * batch["listener_index"]
+    return (key % 1000) < round(1000 * stage.posterior_fraction)
 
 
 def validation_metrics(model: ReactFace, dataset: ReactDataset, config: TrainConfig) -> dict:

@@ -186,3 +186,40 @@ def test_stage1_adds_the_posterior_terms_and_stage2_the_motion_term():
     expected = expected + 0.5 * two["motion"]
     assert two["total"].item() == pytest.approx(expected.item())
     assert "kl_posterior" not in two and two["motion"] > 0
+
+
+def test_only_recognised_rows_pay_the_posterior_kl():
+    torch.manual_seed(0)
+    config = ReactFaceConfig(visual_dim=12, audio_dim=6, dim=32, heads=2, window=4, context=12,
+                             style_dim=3, posterior=True)  # fmt: skip
+    model = ReactFace(config).eval()
+    g = torch.Generator().manual_seed(0)
+    batch = {
+        "listener_coefficients": torch.rand(3, 16, 58, generator=g),
+        "speaker_coefficients": torch.rand(3, 16, 58, generator=g),
+    }
+    visual, audio = torch.randn(3, 16, 12), torch.randn(3, 32, 6)
+    weights = LossWeights()
+    rows = torch.tensor([True, False, True])
+    with torch.no_grad():
+        seeded = [torch.Generator().manual_seed(1) for _ in range(2)]  # the same draws
+        mixed = model(visual, audio, generator=seeded[0],
+                      target=batch["listener_coefficients"], recognised=rows)  # fmt: skip
+        every = model(visual, audio, generator=seeded[1], target=batch["listener_coefficients"])
+        means = model(visual, audio, deterministic=True)
+    assert torch.equal(mixed["recognised"], rows[:, None])
+    # unrecognised rows follow the priors' means (the deterministic path), the others not
+    assert torch.allclose(mixed["listener"][1], means["listener"][1], atol=1e-6)
+    assert not torch.allclose(mixed["listener"][0], means["listener"][0], atol=1e-3)
+    kept = stage1_loss(mixed, batch, weights)
+    for name, q, p in (("kl_posterior", "q_", ""), ("kl_style", "style_", None)):
+        if p is None:
+            per_row = [kl_loss(every["style_mu"][b], every["style_logvar"][b]) for b in (0, 2)]
+        else:
+            per_row = [
+                posterior_kl_loss(
+                    every[q + "mu"][b], every[q + "logvar"][b], every["mu"][b], every["logvar"][b]
+                )  # fmt: skip
+                for b in (0, 2)
+            ]
+        assert kept[name].item() == pytest.approx(sum(per_row).item() / 2, rel=1e-4)

@@ -105,13 +105,15 @@ class ReactFace(nn.Module):
         batch: int,
         noise: torch.Tensor | None,
         target: torch.Tensor | None = None,
+        recognised: torch.Tensor | None = None,
     ) -> Window:
         """Next w reaction frames (batch, w, D) with mu_t, log sigma_t^2 (batch, d).
 
         `noise` (batch, d) ~ N(0, I) draws z*_t = mu + sigma * noise; None takes the mean
         (the deterministic variant). `target` (batch, 2w, D), training only: the real
         listener over this window and the next; z*_t is then drawn from the posterior it
-        implies. The speaker must be remembered up to the window end.
+        implies, in the rows where `recognised` (batch,) is True (default all) and is the
+        prior's mean elsewhere. The speaker must be remembered up to the window end.
         """
         w = self.config.window
         start = state.frames
@@ -123,6 +125,8 @@ class ReactFace(nn.Module):
         if target is not None:
             q_mean, q_log_variance = self.posterior.window_latent(target, mean, log_variance)
             sampled = q_mean if noise is None else q_mean + (0.5 * q_log_variance).exp() * noise
+            if recognised is not None:
+                sampled = torch.where(recognised[:, None], sampled, mean)
         else:
             sampled = mean if noise is None else mean + (0.5 * log_variance).exp() * noise
         if state.latent is None:  # first window: no z_{t-w} yet, hold z*_w
@@ -155,6 +159,7 @@ class ReactFace(nn.Module):
         generator: torch.Generator | None = None,
         deterministic: bool = False,
         target: torch.Tensor | None = None,
+        recognised: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Generate `samples` reactions per speaker over whole sequences, causally.
 
@@ -165,7 +170,9 @@ class ReactFace(nn.Module):
         style_dim) first when there is one, then one (B*samples, d) draw per window, in
         window order, as `ReactionGenerator` draws them);
         target: (B, T, D) real listener reactions (training a `posterior` model): the
-        latents are then drawn from the posteriors they imply, not from the priors.
+        latents are then drawn from the posteriors they imply, not from the priors;
+        recognised: (B,) bool, the speakers whose latents are recognised (default all); the
+        others take the priors' means (s = 0, z*_t = mu_t): the model's deterministic path.
 
         Returns listener (B, samples, T, D), speaker (B, T, D) reconstruction R^s,
         mu and logvar (B, samples, windows, d) of the CIE distribution of each window and,
@@ -204,6 +211,9 @@ class ReactFace(nn.Module):
         extra = {}
         if target is not None:  # (B, T, D) -> (B samples, padded + w, D): one window ahead
             target = _pad_time(target, padded + w).repeat_interleave(samples, 0)
+            if recognised is not None:
+                recognised = recognised.to(face.device).repeat_interleave(samples, 0)
+                extra["recognised"] = recognised.view(batch, samples)
         if config.style_dim:
             style = None
             if not deterministic:
@@ -215,6 +225,8 @@ class ReactFace(nn.Module):
                 extra["style_mu"] = mean.view(batch, samples, -1)
                 extra["style_logvar"] = log_variance.view(batch, samples, -1)
                 style = mean if style is None else mean + (0.5 * log_variance).exp() * style
+                if recognised is not None:
+                    style = torch.where(recognised[:, None], style, 0.0)
             elif style is None:
                 style = face.new_zeros(rows, config.style_dim)  # the prior's mean
             self.start_session(state, style)
@@ -224,7 +236,7 @@ class ReactFace(nn.Module):
             if not deterministic:
                 noise = torch.randn(rows, config.dim, generator=generator).to(face.device)
             ahead = None if target is None else target[:, index * w : (index + 2) * w]
-            windows.append(self.generate_window(state, rows, noise, ahead))
+            windows.append(self.generate_window(state, rows, noise, ahead, recognised))
         listener = torch.cat([window.reactions for window in windows], 1)[:, :frames]
 
         def per_window(values) -> torch.Tensor:
