@@ -26,6 +26,7 @@ class LossWeights:
 
     kl: float = 1e-3
     kl_posterior: float = 1e-3  # KL(q(z*_t) || CIE prior) per window (posterior models)
+    kl_balance: float | None = None  # share of that KL's gradient moving the prior (None: plain)
     kl_style: float = 1e-4  # KL(q(s) || N(0, I)) per session (style models)
     motion: float = 0.0  # motion statistics of each sample vs its matched reaction (stage 2)
     smooth: float = 1.0
@@ -109,18 +110,32 @@ def posterior_kl_loss(
     mu: torch.Tensor,
     logvar: torch.Tensor,
     rows: torch.Tensor | None = None,
+    balance: float | None = None,
 ) -> torch.Tensor:
     """KL(N(q_mu, q_sigma^2) || N(mu, sigma^2)), summed over latent dims, mean over the rest:
     Eq. 7 with the CIE's distribution as the prior of the recognised latents (CVAE).
 
     All (B, M, ...); `rows` (B, M) bool keeps only the rows whose latents were recognised.
+    `balance` (None: the plain KL) splits its gradient: balance * KL(sg(q) || p) +
+    (1 - balance) * KL(q || sg(p)), the same value; above 0.5 the prior moves towards the
+    posterior faster than the posterior towards the prior (KL balancing, Hafner et al. 2021).
     """
-    ratio = (q_logvar - logvar).exp()
-    kl = 0.5 * (ratio + (q_mu - mu).square() / logvar.exp() - 1.0 - (q_logvar - logvar)).sum(-1)
+
+    def kl(q_mu, q_logvar, mu, logvar):
+        ratio = (q_logvar - logvar).exp()
+        value = ratio + (q_mu - mu).square() / logvar.exp() - 1.0 - (q_logvar - logvar)
+        return 0.5 * value.sum(-1)
+
+    if balance is None:
+        value = kl(q_mu, q_logvar, mu, logvar)
+    else:
+        prior_side = kl(q_mu.detach(), q_logvar.detach(), mu, logvar)
+        posterior_side = kl(q_mu, q_logvar, mu.detach(), logvar.detach())
+        value = balance * prior_side + (1.0 - balance) * posterior_side
     if rows is None:
-        return kl.mean()
-    kl = kl.reshape(*rows.shape, -1).mean(-1)  # (B, M)
-    return (kl * rows).sum() / rows.sum().clamp(min=1)
+        return value.mean()
+    value = value.reshape(*rows.shape, -1).mean(-1)  # (B, M)
+    return (value * rows).sum() / rows.sum().clamp(min=1)
 
 
 def motion_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -179,8 +194,9 @@ def stage1_loss(
     rows = output.get("recognised")  # (B, M) bool: rows trained through the posteriors
     if "q_mu" in output:
         terms["kl_posterior"] = posterior_kl_loss(
-            output["q_mu"], output["q_logvar"], output["mu"], output["logvar"], rows
-        )
+            output["q_mu"], output["q_logvar"], output["mu"], output["logvar"], rows,
+            weights.kl_balance,
+        )  # fmt: skip
         total = total + weights.kl_posterior * terms["kl_posterior"]
     if "style_mu" in output:
         zeros = torch.zeros_like(output["style_mu"])

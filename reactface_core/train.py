@@ -72,6 +72,7 @@ class StageConfig:
     posterior_fraction: float = 1.0  # share of items recognised; the rest: the priors' means
     kl: float = 1e-3  # lambda_kl
     kl_posterior: float = 1e-3  # KL(q(z*_t) || CIE prior) per window, when posterior
+    kl_balance: float | None = None  # share of that KL's gradient moving the prior (None: plain)
     kl_style: float = 1e-4  # KL(q(s) || N(0, I)) per session, when posterior and style_dim
     motion: float = 0.0  # motion-statistics term of each sample (stage 2)
     smooth: float = 1.0  # lambda_smo
@@ -84,6 +85,7 @@ class StageConfig:
         return LossWeights(
             kl=self.kl,
             kl_posterior=self.kl_posterior,
+            kl_balance=self.kl_balance,
             kl_style=self.kl_style,
             motion=self.motion,
             smooth=self.smooth,

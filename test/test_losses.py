@@ -223,3 +223,17 @@ def test_only_recognised_rows_pay_the_posterior_kl():
                 for b in (0, 2)
             ]
         assert kept[name].item() == pytest.approx(sum(per_row).item() / 2, rel=1e-4)
+
+
+def test_kl_balance_splits_the_gradient_between_prior_and_posterior():
+    def grads(balance):
+        q_mu, q_logvar = torch.tensor([[0.5]], requires_grad=True), torch.zeros(1, 1)
+        mu = torch.tensor([[-0.5]], requires_grad=True)
+        value = posterior_kl_loss(q_mu, q_logvar, mu, torch.zeros(1, 1), balance=balance)
+        value.backward()
+        return value.item(), q_mu.grad.item(), mu.grad.item()
+
+    plain, balanced = grads(None), grads(0.8)
+    assert plain[0] == pytest.approx(balanced[0])  # the same value: KL = 0.5 * 1^2
+    assert plain[1:] == pytest.approx((1.0, -1.0))
+    assert balanced[1:] == pytest.approx((0.2, -0.8))  # the prior moves 4x faster
