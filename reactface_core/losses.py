@@ -10,6 +10,7 @@ a validity mask (B, K).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -132,10 +133,47 @@ def posterior_kl_loss(
         prior_side = kl(q_mu.detach(), q_logvar.detach(), mu, logvar)
         posterior_side = kl(q_mu, q_logvar, mu.detach(), logvar.detach())
         value = balance * prior_side + (1.0 - balance) * posterior_side
+    return _mean_over_rows(value, rows)
+
+
+def categorical_kl_loss(
+    q_logits: torch.Tensor,
+    logits: torch.Tensor | None,
+    rows: torch.Tensor | None = None,
+    balance: float | None = None,
+) -> torch.Tensor:
+    """KL(q || p) of categorical latents with logits (B, M, W, G, K), summed over the G
+    variables, mean over the rest; p uniform when `logits` is None (Eq. 7's analogue).
+    `rows` and `balance` as in `posterior_kl_loss`."""
+
+    def kl(q_logits, logits):
+        q_log = q_logits.log_softmax(-1)
+        p_log = -math.log(q_logits.shape[-1]) if logits is None else logits.log_softmax(-1)
+        return (q_log.exp() * (q_log - p_log)).sum((-2, -1))
+
+    if balance is None or logits is None:
+        value = kl(q_logits, logits)
+    else:
+        value = balance * kl(q_logits.detach(), logits) + (1.0 - balance) * kl(
+            q_logits, logits.detach()
+        )
+    return _mean_over_rows(value, rows)
+
+
+def _mean_over_rows(value: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+    """Mean of (B, M, ...) values, over the (B, M) rows where `rows` is True (all: None)."""
     if rows is None:
         return value.mean()
-    value = value.reshape(*rows.shape, -1).mean(-1)  # (B, M)
+    value = value.reshape(*rows.shape, -1).mean(-1)
     return (value * rows).sum() / rows.sum().clamp(min=1)
+
+
+def latent_kl_loss(output: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Eq. 7 for the model's latent: KL(N(mu, sigma^2) || N(0, I)), or for a categorical
+    latent its KL to the uniform distribution."""
+    if "logits" in output:
+        return categorical_kl_loss(output["logits"], None)
+    return kl_loss(output["mu"], output["logvar"])
 
 
 def motion_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -187,7 +225,7 @@ def stage1_loss(
             batch["speaker_coefficients"],
             weights.smooth_l1_beta,
         ),
-        "kl": kl_loss(output["mu"], output["logvar"]),
+        "kl": latent_kl_loss(output),
         "smooth": smoothness_loss(listener, target[:, None]),
     }
     total = terms["rec"] + weights.kl * terms["kl"] + weights.smooth * terms["smooth"]
@@ -197,6 +235,11 @@ def stage1_loss(
             output["q_mu"], output["q_logvar"], output["mu"], output["logvar"], rows,
             weights.kl_balance,
         )  # fmt: skip
+    if "q_logits" in output:
+        terms["kl_posterior"] = categorical_kl_loss(
+            output["q_logits"], output["logits"], rows, weights.kl_balance
+        )
+    if "kl_posterior" in terms:
         total = total + weights.kl_posterior * terms["kl_posterior"]
     if "style_mu" in output:
         zeros = torch.zeros_like(output["style_mu"])
@@ -224,7 +267,7 @@ def stage2_loss(
     matched = appropriate[rows, nearest]  # (B, M, T, D)
     terms = {
         "rec_appropriate": rec,
-        "kl": kl_loss(output["mu"], output["logvar"]),
+        "kl": latent_kl_loss(output),
         "smooth": smoothness_loss(listener, matched),
         "diversity": diversity_loss(listener, weights.diversity_scale, weights.diversity_pool),
     }

@@ -127,7 +127,7 @@ class ReactionGenerator:
             model.start_session(self.listener_state, style.to(self.device))
         noise = None
         if not self.deterministic:
-            noise = torch.randn(n, model.config.dim, generator=self.generator).to(self.device)
+            noise = model.latent_noise(n, self.generator).to(self.device)
         reactions = model.generate_window(self.listener_state, n, noise).reactions
         return ReactionWindow(start, reactions)
 

@@ -10,6 +10,7 @@ import torch
 from reactface_core.losses import (
     LossWeights,
     appropriate_reconstruction_loss,
+    categorical_kl_loss,
     diversity_loss,
     kl_loss,
     motion_loss,
@@ -237,3 +238,15 @@ def test_kl_balance_splits_the_gradient_between_prior_and_posterior():
     assert plain[0] == pytest.approx(balanced[0])  # the same value: KL = 0.5 * 1^2
     assert plain[1:] == pytest.approx((1.0, -1.0))
     assert balanced[1:] == pytest.approx((0.2, -0.8))  # the prior moves 4x faster
+
+
+def test_categorical_kl_matches_the_formula_and_is_zero_for_equal_distributions():
+    logits = torch.randn(2, 1, 3, 4, 5)  # (B, M, W, G, K)
+    assert categorical_kl_loss(logits, logits).abs().item() < 1e-6
+    assert categorical_kl_loss(torch.zeros(1, 1, 1, 2, 4), None).abs().item() < 1e-6  # uniform
+    q, p = torch.tensor([0.7, 0.2, 0.1]), torch.tensor([0.2, 0.3, 0.5])
+    expected = 2 * (q * (q / p).log()).sum()  # two variables, the same distributions
+    value = categorical_kl_loss(q.log().expand(1, 1, 1, 2, 3), p.log().expand(1, 1, 1, 2, 3))
+    assert value.item() == pytest.approx(expected.item(), rel=1e-5)
+    to_uniform = categorical_kl_loss(q.log().view(1, 1, 1, 1, 3), None)
+    assert to_uniform.item() == pytest.approx((q * (3 * q).log()).sum().item(), rel=1e-5)

@@ -67,9 +67,9 @@ def test_model_applies_momentum_between_windows():
                                      model.speaker.new_state(chunk=8))  # fmt: skip
         state = model.new_listener_state(online=False)
         model.remember_speaker(state, face, speech)
-        mean1 = model.generate_window(state, 1, None).mean
+        mean1 = model.generate_window(state, 1, None).prior[0]
         assert torch.equal(state.latent, mean1)  # first window: z_w = z*_w
-        mean2 = model.generate_window(state, 1, None).mean
+        mean2 = model.generate_window(state, 1, None).prior[0]
     assert torch.allclose(state.latent, 0.3 * mean1 + 0.7 * mean2, atol=1e-7)
     assert not torch.allclose(mean1, mean2)
 
@@ -200,7 +200,7 @@ def test_style_is_drawn_once_per_session_and_keeps_each_sample_apart():
                                      model.speaker.new_state(chunk=24))  # fmt: skip
         model.remember_speaker(state, face, speech)
         model.start_session(state, torch.tensor([[0.0] * 4, [3.0] * 4]))
-        means = [model.generate_window(state, 2, None).mean for _ in range(3)]
+        means = [model.generate_window(state, 2, None).prior[0] for _ in range(3)]
         assert all((m[0] - m[1]).abs().max() > 1e-3 for m in means)
         with pytest.raises(ValueError, match="drawn once, before the first window"):
             model.start_session(state, torch.zeros(2, 4))
@@ -238,6 +238,40 @@ def test_style_and_posterior_models_train_end_to_end():
     assert silent == []
 
 
+CATEGORICAL = dict(latent_groups=3, latent_classes=5)
+
+
+def test_categorical_latent_draws_one_class_per_variable_and_its_mean_is_the_expectation():
+    model = tiny_model(**CATEGORICAL)
+    visual, audio = inputs(2, 12)
+    out = run(model, visual, audio, samples=4)
+    assert out["logits"].shape == (2, 4, 3, 3, 5) and "mu" not in out
+    assert (out["listener"][:, 0] - out["listener"][:, 1]).abs().max() > 1e-3
+    logits = torch.randn(6, 15, generator=torch.Generator().manual_seed(0))
+    uniform = torch.rand(6, 15, generator=torch.Generator().manual_seed(1))
+    z = model.categorical(logits, uniform)
+    table = model.categorical.embedding.weight.T  # (G K, d): one row per class
+    chosen = (logits.view(6, 3, 5) - torch.log(-torch.log(uniform.view(6, 3, 5)))).argmax(-1)
+    rows = chosen + 5 * torch.arange(3)  # class k of variable g is row 5 g + k
+    assert torch.allclose(z, table[rows].sum(1), atol=1e-6)
+    mean = model.categorical(logits, None)
+    assert torch.allclose(mean, logits.view(6, 3, 5).softmax(-1).flatten(1) @ table, atol=1e-6)
+
+
+def test_categorical_posterior_trains_the_prior_and_embedding():
+    model = tiny_model(dropout=0.1, posterior=True, **CATEGORICAL).train()
+    visual, audio = inputs(2, 12)
+    target = torch.randn(2, 12, 58, generator=torch.Generator().manual_seed(4))
+    valid = torch.rand(2, 12, generator=torch.Generator().manual_seed(0)) > 0.2
+    out = model(visual, audio, visual_valid=valid, target=target)
+    assert out["q_logits"].shape == out["logits"].shape == (2, 1, 3, 3, 5)
+    loss = out["listener"].square().mean() + out["speaker"].square().mean()
+    loss = loss + (out["q_logits"] - out["logits"]).square().mean()
+    loss.backward()
+    silent = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert silent == [] and model.categorical.embedding.weight.grad.abs().sum() > 0
+
+
 def test_config_round_trip_and_clear_errors():
     config = tiny_config(face_model="flame56", momentum=0.7)
     assert ReactFaceConfig.from_dict(config.to_dict()) == config
@@ -248,8 +282,10 @@ def test_config_round_trip_and_clear_errors():
         tiny_config(audio_encoder="mfcc")
     with pytest.raises(ValueError, match="wav2vec2_path"):
         tiny_config(audio_encoder="wav2vec2")
-    with pytest.raises(ValueError, match="style_dim must be >= 0"):
+    with pytest.raises(ValueError, match="style_dim and latent_groups must be >= 0"):
         tiny_config(style_dim=-1)
+    with pytest.raises(ValueError, match="latent_classes must be >= 2"):
+        tiny_config(latent_groups=2, latent_classes=1)
     model = tiny_model()
     visual, audio = inputs(1, 8)
     with pytest.raises(ValueError, match=r"visual_dim=12"):

@@ -56,9 +56,12 @@ def stream(generator, visual, audio, rng, valid=None):
 
 
 STYLE = {"style_dim": 4, "posterior": True}  # a session style latent, recognition networks
+CATEGORICAL = {"style_dim": 4, "latent_groups": 3, "latent_classes": 5}
 
 
-@pytest.mark.parametrize("changes", [{}, STYLE], ids=["published", "style"])
+@pytest.mark.parametrize(
+    "changes", [{}, STYLE, CATEGORICAL], ids=["published", "style", "categorical"]
+)
 def test_streaming_equals_offline_with_any_chunking(changes):
     model = tiny_model(**changes)
     visual, audio = inputs(64)  # 16 windows, context 12 frames: caches roll over
@@ -86,7 +89,9 @@ def test_streaming_equals_offline_default_sizes():
     assert (streamed - expected).abs().max().item() <= 1e-4
 
 
-@pytest.mark.parametrize("changes", [{}, STYLE], ids=["published", "style"])
+@pytest.mark.parametrize(
+    "changes", [{}, STYLE, CATEGORICAL], ids=["published", "style", "categorical"]
+)
 def test_seeds_same_gives_identical_different_gives_different(changes):
     model = tiny_model(**changes)
     visual, audio = inputs(24)
@@ -105,7 +110,9 @@ def test_seeds_same_gives_identical_different_gives_different(changes):
     assert torch.equal(torch.cat([w.reactions for w in generator.push(visual, audio)], 1), first)
 
 
-@pytest.mark.parametrize("changes", [{}, STYLE], ids=["published", "style"])
+@pytest.mark.parametrize(
+    "changes", [{}, STYLE, CATEGORICAL], ids=["published", "style", "categorical"]
+)
 def test_deterministic_mode_gives_the_mean_for_all_samples(changes):
     model = tiny_model(**changes)
     visual, audio = inputs(24)

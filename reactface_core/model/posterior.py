@@ -31,8 +31,10 @@ class PosteriorEncoder(nn.Module):
         d, face, w = config.dim, config.face_dim, config.window
         self.window = w
         self.frames = nn.Linear(2 * w * face, d)  # two windows of the real listener
-        self.hidden = nn.Linear(3 * d, d)  # with the prior's mu_t, log sigma_t^2
-        self.out = nn.Linear(d, 2 * d)  # -> (mu_q - mu_t, log sigma_q^2)
+        prior = config.latent_groups * config.latent_classes if config.categorical else 2 * d
+        self.hidden = nn.Linear(d + prior, d)  # with the prior's parameters
+        # -> (mu_q - mu_t, log sigma_q^2), or the logits' change
+        self.out = nn.Linear(d, prior)
         self.style_dim = config.style_dim
         if self.style_dim:
             self.style_input = nn.Linear(face, d)
@@ -43,15 +45,15 @@ class PosteriorEncoder(nn.Module):
             )
             self.style_out = nn.Linear(2 * d, 2 * self.style_dim)
 
-    def window_latent(
-        self, target: torch.Tensor, mean: torch.Tensor, log_variance: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """target (B, 2w, D): the real listener over this window and the next; prior
-        mu_t, log sigma_t^2 (B, d) -> posterior mean and log-variance (B, d)."""
+    def window_latent(self, target: torch.Tensor, prior: tuple) -> tuple:
+        """target (B, 2w, D): the real listener over this window and the next; the prior
+        (mu_t, log sigma_t^2 (B, d)) or (logits (B, G K),) -> the posterior, alike."""
         x = F.gelu(self.frames(target.flatten(1)))
-        x = F.gelu(self.hidden(torch.cat([x, mean, log_variance], -1)))
+        x = F.gelu(self.hidden(torch.cat([x, *prior], -1)))
+        if len(prior) == 1:
+            return (prior[0] + self.out(x),)
         delta, q_log_variance = self.out(x).chunk(2, -1)
-        return mean + delta, q_log_variance
+        return prior[0] + delta, q_log_variance
 
     def style(
         self, listener: torch.Tensor, face: torch.Tensor

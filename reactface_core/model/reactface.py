@@ -29,7 +29,11 @@ from reactface_core.model.attention import KeyValueCache
 from reactface_core.model.cie import ConditionalInteractionEncoder
 from reactface_core.model.config import ReactFaceConfig
 from reactface_core.model.encoders import SAMPLES_PER_AUDIO_STEP
-from reactface_core.model.latent import interpolate_latents, latent_momentum
+from reactface_core.model.latent import (
+    CategoricalLatent,
+    interpolate_latents,
+    latent_momentum,
+)
 from reactface_core.model.listener import ReactionHead, SpeakerMemory, Synchroniser
 from reactface_core.model.posterior import PosteriorEncoder
 from reactface_core.model.sampling_decoder import SamplingDecoder
@@ -51,14 +55,13 @@ class ListenerState:
 
 
 class Window(NamedTuple):
-    """One step of Eq. 1: reactions (B, w, D), the CIE prior mu_t, log sigma_t^2 (B, d) and,
-    when a real listener was given, the posterior q(z*_t) it implies (else None)."""
+    """One step of Eq. 1: reactions (B, w, D), the CIE prior of z*_t (mu_t, log sigma_t^2,
+    each (B, d); or (logits (B, G K),) for a categorical latent) and, when a real listener
+    was given, the posterior it implies, alike (else None)."""
 
     reactions: torch.Tensor
-    mean: torch.Tensor
-    log_variance: torch.Tensor
-    posterior_mean: torch.Tensor | None = None
-    posterior_log_variance: torch.Tensor | None = None
+    prior: tuple
+    posterior: tuple | None = None
 
 
 class ReactFace(nn.Module):
@@ -75,10 +78,15 @@ class ReactFace(nn.Module):
             self.style_embedding = nn.Linear(config.style_dim, config.dim)  # s -> d
         if config.posterior:
             self.posterior = PosteriorEncoder(config)
+        if config.categorical:
+            self.categorical = CategoricalLatent(
+                config.latent_groups, config.latent_classes, config.dim
+            )
         for name, module in self.named_modules():
             if isinstance(module, nn.Linear) and ".wav2vec2." not in f".{name}.":
                 nn.init.normal_(module.weight, std=0.02)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     # -- one step of Eq. 1 -------------------------------------------------------------
 
@@ -92,6 +100,24 @@ class ReactFace(nn.Module):
     def remember_speaker(self, state: ListenerState, face, speech) -> None:
         """Give the listener side new aligned face F- (B, n, d) and speech A (B, k n, d)."""
         self.synchroniser.remember(face, speech, state.memory)
+
+    def latent_noise(self, rows: int, generator: torch.Generator | None) -> torch.Tensor:
+        """The noise of one window's z*_t draw: N(0, I) (rows, d), or uniform (rows, G K)
+        for a categorical latent; drawn from `generator` on the CPU."""
+        config = self.config
+        if config.categorical:
+            return torch.rand(
+                rows, config.latent_groups * config.latent_classes, generator=generator
+            )
+        return torch.randn(rows, config.dim, generator=generator)
+
+    def draw_latent(self, distribution: tuple, noise: torch.Tensor | None) -> torch.Tensor:
+        """z*_t (B, d) from a prior or posterior and the noise of `latent_noise` (None: the
+        distribution's mean)."""
+        if self.config.categorical:
+            return self.categorical(distribution[0], noise)
+        mean, log_variance = distribution
+        return mean if noise is None else mean + (0.5 * log_variance).exp() * noise
 
     def start_session(self, state: ListenerState, style: torch.Tensor) -> None:
         """Fix the session's style latent s (B, style_dim) before its first window."""
@@ -109,7 +135,7 @@ class ReactFace(nn.Module):
     ) -> Window:
         """Next w reaction frames (batch, w, D) with mu_t, log sigma_t^2 (batch, d).
 
-        `noise` (batch, d) ~ N(0, I) draws z*_t = mu + sigma * noise; None takes the mean
+        `noise` (`latent_noise`) draws z*_t, e.g. mu + sigma * noise; None takes the mean
         (the deterministic variant). `target` (batch, 2w, D), training only: the real
         listener over this window and the next; z*_t is then drawn from the posterior it
         implies, in the rows where `recognised` (batch,) is True (default all) and is the
@@ -120,15 +146,15 @@ class ReactFace(nn.Module):
         remembered = state.memory.face[0].end if state.memory.face else start + w
         if remembered < start + w:
             raise ValueError(f"speaker known up to frame {remembered}, window needs {start + w}")
-        mean, log_variance = self.cie(state.cie, batch, state.style)
-        q_mean = q_log_variance = None
+        prior = self.cie(state.cie, batch, state.style)
+        posterior = None
         if target is not None:
-            q_mean, q_log_variance = self.posterior.window_latent(target, mean, log_variance)
-            sampled = q_mean if noise is None else q_mean + (0.5 * q_log_variance).exp() * noise
+            posterior = self.posterior.window_latent(target, prior)
+            sampled = self.draw_latent(posterior, noise)
             if recognised is not None:
-                sampled = torch.where(recognised[:, None], sampled, mean)
+                sampled = torch.where(recognised[:, None], sampled, self.draw_latent(prior, None))
         else:
-            sampled = mean if noise is None else mean + (0.5 * log_variance).exp() * noise
+            sampled = self.draw_latent(prior, noise)
         if state.latent is None:  # first window: no z_{t-w} yet, hold z*_w
             previous = latent = sampled
         else:
@@ -146,7 +172,7 @@ class ReactFace(nn.Module):
         past = self.synchroniser(past, state.synchroniser, state.memory, True)
         self.cie.remember(past, state.cie)
         state.latent, state.frames = latent, start + w
-        return Window(reactions, mean, log_variance, q_mean, q_log_variance)
+        return Window(reactions, prior, posterior)
 
     # -- whole sequences (training, evaluation) ----------------------------------------
 
@@ -175,9 +201,10 @@ class ReactFace(nn.Module):
         others take the priors' means (s = 0, z*_t = mu_t): the model's deterministic path.
 
         Returns listener (B, samples, T, D), speaker (B, T, D) reconstruction R^s,
-        mu and logvar (B, samples, windows, d) of the CIE distribution of each window and,
-        with a target, q_mu and q_logvar of the window posteriors (same shape) and
-        style_mu, style_logvar (B, samples, style_dim) of the style posterior.
+        mu and logvar (B, samples, windows, d) of the CIE distribution of each window (or
+        logits (B, samples, windows, G, K) for a categorical latent) and, with a target,
+        q_mu and q_logvar (q_logits) of the window posteriors and style_mu, style_logvar
+        (B, samples, style_dim) of the style posterior.
         """
         config = self.config
         if target is not None and not config.posterior:
@@ -234,7 +261,7 @@ class ReactFace(nn.Module):
         for index in range(padded // w):
             noise = None
             if not deterministic:
-                noise = torch.randn(rows, config.dim, generator=generator).to(face.device)
+                noise = self.latent_noise(rows, generator).to(face.device)
             ahead = None if target is None else target[:, index * w : (index + 2) * w]
             windows.append(self.generate_window(state, rows, noise, ahead, recognised))
         listener = torch.cat([window.reactions for window in windows], 1)[:, :frames]
@@ -242,14 +269,18 @@ class ReactFace(nn.Module):
         def per_window(values) -> torch.Tensor:
             return torch.stack(values, 1).view(batch, samples, len(windows), -1)
 
-        if target is not None:
-            extra["q_mu"] = per_window([window.posterior_mean for window in windows])
-            extra["q_logvar"] = per_window([window.posterior_log_variance for window in windows])
+        names = ("logits",) if config.categorical else ("mu", "logvar")
+        for index, name in enumerate(names):
+            extra[name] = per_window([window.prior[index] for window in windows])
+            if target is not None:
+                extra["q_" + name] = per_window([window.posterior[index] for window in windows])
+        if config.categorical:  # (..., G K) -> (..., G, K)
+            for name in ("logits", "q_logits"):
+                if name in extra:
+                    extra[name] = extra[name].unflatten(-1, (-1, config.latent_classes))
         return {
             "listener": listener.view(batch, samples, frames, -1),
             "speaker": self.speaker.reconstruct(face[:, :frames]),
-            "mu": per_window([window.mean for window in windows]),
-            "logvar": per_window([window.log_variance for window in windows]),
             **extra,
         }
 
