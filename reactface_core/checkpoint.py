@@ -3,10 +3,9 @@
 A checkpoint is a `torch.save`d dict of tensors and plain Python values, loaded with
 `torch.load(..., weights_only=True)`: a file from somewhere else cannot run code on load.
 It carries the model config, the face model (coefficient layout), the normalisation
-statistics of the training data, the version of the speaker features it was trained on
-(`perception.landmarks.FEATURE_VERSION`), the code version and a fingerprint of the data it
-was trained on, so a checkpoint can never be silently used with the wrong layout, config or
-features.
+statistics of the training data, the code version, the versions of what gives the weights
+their meaning (`expected_versions`) and a fingerprint of the data it was trained on, so a
+checkpoint can never be silently used with the wrong layout, config, code or features.
 """
 
 from __future__ import annotations
@@ -19,11 +18,22 @@ from typing import Any
 
 import torch
 
-from reactface_core.perception.landmarks import FEATURE_VERSION
-
 FORMAT = "reactface-checkpoint"
 FORMAT_VERSION = 1
-UNVERSIONED_FEATURES = 1  # checkpoints written before features carried a version
+
+
+def expected_versions() -> dict[str, int]:
+    """One version per part of the code that gives a checkpoint's numbers their meaning.
+
+    A part bumps its version when the same weights would compute something else (the
+    model) or be fed other values (e.g. feature definitions); a checkpoint loads only where
+    every recorded version matches. Files written before versions were recorded count as
+    version 1 of every part.
+    """
+    from reactface_core.model.config import MODEL_VERSION
+    from reactface_core.perception.landmarks import FEATURE_VERSION
+
+    return {"model": MODEL_VERSION, "features": FEATURE_VERSION}
 
 
 class CheckpointError(ValueError):
@@ -41,7 +51,7 @@ class Checkpoint:
     data_fingerprint: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     training_state: dict[str, Any] = field(default_factory=dict)  # optimiser, step: for --resume
-    feature_version: int = FEATURE_VERSION  # speaker features the model was trained on
+    versions: dict[str, int] = field(default_factory=expected_versions)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **self.__dict__}
@@ -80,16 +90,21 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"reads version {FORMAT_VERSION}"
         )
     fields = {key: value for key, value in raw.items() if key not in ("format", "format_version")}
-    found = fields.setdefault("feature_version", UNVERSIONED_FEATURES)
-    if found != FEATURE_VERSION:
+    expected = expected_versions()
+    recorded = fields.setdefault("versions", dict.fromkeys(expected, 1))
+    if any(recorded.get(part, 1) != version for part, version in expected.items()):
         raise CheckpointError(
-            f"checkpoint {path} was trained on speaker features version {found}, this reactface "
-            f"computes version {FEATURE_VERSION}: retrain it (`make model`)"
+            f"{path} was written for {_describe(recorded)}; this reactface expects "
+            f"{_describe(expected)}: retrain it (`make model` for the shipped model)"
         )
     try:
         return Checkpoint(**fields)
     except TypeError as error:
         raise CheckpointError(f"{path} has unexpected checkpoint fields: {error}") from error
+
+
+def _describe(versions: dict[str, int]) -> str:
+    return ", ".join(f"{part} version {version}" for part, version in sorted(versions.items()))
 
 
 def check_config(checkpoint: Checkpoint, model_config: dict[str, Any], path: str | Path) -> None:

@@ -1,4 +1,6 @@
-"""ReactFace losses (Sec. 4.2, 4.4) and the two training-stage totals (Eq. 14, 15).
+"""ReactFace losses (Sec. 4.2, 4.4) and the two training-stage totals (Eq. 14, 15), with
+two terms beyond the paper: the KL of recognised latents to their priors (conditional VAE
+training) and a motion-statistics term.
 
 Shapes: predictions from `ReactFace.forward` are listener (B, M, T, D) for M samples,
 speaker (B, T, D), mu/logvar (B, M, W, d); targets follow the data contract: listener
@@ -8,6 +10,7 @@ a validity mask (B, K).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -23,6 +26,10 @@ class LossWeights:
     """
 
     kl: float = 1e-3
+    kl_posterior: float = 1e-3  # KL(q(z*_t) || CIE prior) per window (posterior models)
+    kl_balance: float | None = None  # share of that KL's gradient moving the prior (None: plain)
+    kl_style: float = 1e-4  # KL(q(s) || N(0, I)) per session (style models)
+    motion: float = 0.0  # motion statistics of each sample vs its matched reaction (stage 2)
     smooth: float = 1.0
     diversity: float = 0.01
     diversity_scale: float = 0.01  # sigma_d per coefficient (mean squared difference)
@@ -98,6 +105,93 @@ def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.square() + logvar.exp() - logvar - 1.0).sum(-1).mean()
 
 
+def posterior_kl_loss(
+    q_mu: torch.Tensor,
+    q_logvar: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    rows: torch.Tensor | None = None,
+    balance: float | None = None,
+) -> torch.Tensor:
+    """KL(N(q_mu, q_sigma^2) || N(mu, sigma^2)), summed over latent dims, mean over the rest:
+    Eq. 7 with the CIE's distribution as the prior of the recognised latents (CVAE).
+
+    All (B, M, ...); `rows` (B, M) bool keeps only the rows whose latents were recognised.
+    `balance` (None: the plain KL) splits its gradient: balance * KL(sg(q) || p) +
+    (1 - balance) * KL(q || sg(p)), the same value; above 0.5 the prior moves towards the
+    posterior faster than the posterior towards the prior (KL balancing, Hafner et al. 2021).
+    """
+
+    def kl(q_mu, q_logvar, mu, logvar):
+        ratio = (q_logvar - logvar).exp()
+        value = ratio + (q_mu - mu).square() / logvar.exp() - 1.0 - (q_logvar - logvar)
+        return 0.5 * value.sum(-1)
+
+    if balance is None:
+        value = kl(q_mu, q_logvar, mu, logvar)
+    else:
+        prior_side = kl(q_mu.detach(), q_logvar.detach(), mu, logvar)
+        posterior_side = kl(q_mu, q_logvar, mu.detach(), logvar.detach())
+        value = balance * prior_side + (1.0 - balance) * posterior_side
+    return _mean_over_rows(value, rows)
+
+
+def categorical_kl_loss(
+    q_logits: torch.Tensor,
+    logits: torch.Tensor | None,
+    rows: torch.Tensor | None = None,
+    balance: float | None = None,
+) -> torch.Tensor:
+    """KL(q || p) of categorical latents with logits (B, M, W, G, K), summed over the G
+    variables, mean over the rest; p uniform when `logits` is None (Eq. 7's analogue).
+    `rows` and `balance` as in `posterior_kl_loss`."""
+
+    def kl(q_logits, logits):
+        q_log = q_logits.log_softmax(-1)
+        p_log = -math.log(q_logits.shape[-1]) if logits is None else logits.log_softmax(-1)
+        return (q_log.exp() * (q_log - p_log)).sum((-2, -1))
+
+    if balance is None or logits is None:
+        value = kl(q_logits, logits)
+    else:
+        value = balance * kl(q_logits.detach(), logits) + (1.0 - balance) * kl(
+            q_logits, logits.detach()
+        )
+    return _mean_over_rows(value, rows)
+
+
+def _mean_over_rows(value: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+    """Mean of (B, M, ...) values, over the (B, M) rows where `rows` is True (all: None)."""
+    if rows is None:
+        return value.mean()
+    value = value.reshape(*rows.shape, -1).mean(-1)
+    return (value * rows).sum() / rows.sum().clamp(min=1)
+
+
+def latent_kl_loss(output: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Eq. 7 for the model's latent: KL(N(mu, sigma^2) || N(0, I)), or for a categorical
+    latent its KL to the uniform distribution."""
+    if "logits" in output:
+        return categorical_kl_loss(output["logits"], None)
+    return kl_loss(output["mu"], output["logvar"])
+
+
+def motion_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """How differently two reactions move: |temporal std of the prediction - that of the
+    target| and the same for the frame-to-frame velocity, per coefficient, averaged.
+
+    prediction and target (..., T, D). Eq. 5 and 13 are satisfied by a calm sample near the
+    set's centre; this term asks each sample to move as much, and as fast, as the
+    appropriate reaction it was matched to (not when), so samples are neither flat nor jitter.
+    """
+    if prediction.shape[-2] < 3:
+        return prediction.new_zeros(())
+    prediction, target = torch.broadcast_tensors(prediction, target)
+    spread = (prediction.std(-2) - target.std(-2)).abs()
+    speed = (prediction.diff(dim=-2).std(-2) - target.diff(dim=-2).std(-2)).abs()
+    return (spread + speed).mean()
+
+
 def smoothness_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Eq. 13: |second difference of the target - that of the prediction|, per coefficient.
 
@@ -116,7 +210,11 @@ def smoothness_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Ten
 def stage1_loss(
     output: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], weights: LossWeights
 ) -> dict[str, torch.Tensor]:
-    """Eq. 14: L_rec + lambda_kl L_kl + lambda_smo L_smo against the real listener."""
+    """Eq. 14: L_rec + lambda_kl L_kl + lambda_smo L_smo against the real listener.
+
+    When the latents came from the recognition networks (`output` has q_mu; a conditional
+    VAE), their KL to the priors is added: CIE prior per window, N(0, I) for the style.
+    """
     listener = output["listener"]
     target = batch["listener_coefficients"]
     terms = {
@@ -127,10 +225,29 @@ def stage1_loss(
             batch["speaker_coefficients"],
             weights.smooth_l1_beta,
         ),
-        "kl": kl_loss(output["mu"], output["logvar"]),
+        "kl": latent_kl_loss(output),
         "smooth": smoothness_loss(listener, target[:, None]),
     }
-    terms["total"] = terms["rec"] + weights.kl * terms["kl"] + weights.smooth * terms["smooth"]
+    total = terms["rec"] + weights.kl * terms["kl"] + weights.smooth * terms["smooth"]
+    rows = output.get("recognised")  # (B, M) bool: rows trained through the posteriors
+    if "q_mu" in output:
+        terms["kl_posterior"] = posterior_kl_loss(
+            output["q_mu"], output["q_logvar"], output["mu"], output["logvar"], rows,
+            weights.kl_balance,
+        )  # fmt: skip
+    if "q_logits" in output:
+        terms["kl_posterior"] = categorical_kl_loss(
+            output["q_logits"], output["logits"], rows, weights.kl_balance
+        )
+    if "kl_posterior" in terms:
+        total = total + weights.kl_posterior * terms["kl_posterior"]
+    if "style_mu" in output:
+        zeros = torch.zeros_like(output["style_mu"])
+        terms["kl_style"] = posterior_kl_loss(
+            output["style_mu"], output["style_logvar"], zeros, zeros, rows
+        )
+        total = total + weights.kl_style * terms["kl_style"]
+    terms["total"] = total
     return terms
 
 
@@ -150,7 +267,7 @@ def stage2_loss(
     matched = appropriate[rows, nearest]  # (B, M, T, D)
     terms = {
         "rec_appropriate": rec,
-        "kl": kl_loss(output["mu"], output["logvar"]),
+        "kl": latent_kl_loss(output),
         "smooth": smoothness_loss(listener, matched),
         "diversity": diversity_loss(listener, weights.diversity_scale, weights.diversity_pool),
     }
@@ -160,4 +277,7 @@ def stage2_loss(
         + weights.smooth * terms["smooth"]
         + weights.diversity * terms["diversity"]
     )
+    if weights.motion:
+        terms["motion"] = motion_loss(listener, matched)
+        terms["total"] = terms["total"] + weights.motion * terms["motion"]
     return terms

@@ -128,11 +128,16 @@ class ReactionGenerator:
         audio, self._audio = self._audio[:audio_units], self._audio[audio_units:]
         face, speech = model.speaker(visual[None], valid[None], audio[None], self.speaker_state)
         model.remember_speaker(self.listener_state, face, speech)
+        start = self.listener_state.frames
+        if start == 0 and model.config.style_dim:  # the session's style, drawn once
+            style = torch.zeros(n, model.config.style_dim)
+            if not self.deterministic:
+                style = torch.randn(n, model.config.style_dim, generator=self.generator)
+            model.start_session(self.listener_state, style.to(self.device))
         noise = None
         if not self.deterministic:
-            noise = torch.randn(n, model.config.dim, generator=self.generator).to(self.device)
-        start = self.listener_state.frames
-        reactions, _, _ = model.generate_window(self.listener_state, n, noise)
+            noise = model.latent_noise(n, self.generator).to(self.device)
+        reactions = model.generate_window(self.listener_state, n, noise).reactions
         return ReactionWindow(start, reactions)
 
 

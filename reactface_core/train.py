@@ -68,7 +68,13 @@ class StageConfig:
     warmup_steps: int = 100
     grad_clip: float = 1.0
     samples: int = 1  # M samples per speaker (Eq. 6 needs M >= 2)
+    posterior: bool = False  # latents from the recognition networks (a CVAE; stage 1 only)
+    posterior_fraction: float = 1.0  # share of items recognised; the rest: the priors' means
     kl: float = 1e-3  # lambda_kl
+    kl_posterior: float = 1e-3  # KL(q(z*_t) || CIE prior) per window, when posterior
+    kl_balance: float | None = None  # share of that KL's gradient moving the prior (None: plain)
+    kl_style: float = 1e-4  # KL(q(s) || N(0, I)) per session, when posterior and style_dim
+    motion: float = 0.0  # motion-statistics term of each sample (stage 2)
     smooth: float = 1.0  # lambda_smo
     diversity: float = 0.0  # lambda_div (stage 2)
     diversity_scale: float = 0.01  # sigma_d per coefficient
@@ -78,6 +84,10 @@ class StageConfig:
     def loss_weights(self) -> LossWeights:
         return LossWeights(
             kl=self.kl,
+            kl_posterior=self.kl_posterior,
+            kl_balance=self.kl_balance,
+            kl_style=self.kl_style,
+            motion=self.motion,
             smooth=self.smooth,
             diversity=self.diversity,
             diversity_scale=self.diversity_scale,
@@ -226,6 +236,10 @@ class Trainer:
                 f"data {root} is in face model {info.face_model!r} but the model config asks for "
                 f"{self.model_config.face_model!r}; set model.face_model in the training config"
             )
+        if config.stage1.posterior and not self.model_config.posterior:
+            raise ValueError("stage1.posterior needs model.posterior: true (recognition networks)")
+        if config.stage2.posterior:
+            raise ValueError("stage2 samples from the priors (Eq. 15); posterior is for stage1")
         torch.manual_seed(config.seed)
         self.model = ReactFace(self.model_config).to(self.dist.device)
         self.data_fingerprint = _data_fingerprint(root)
@@ -282,6 +296,10 @@ class Trainer:
             torch.distributed.broadcast_object_list(shared, src=0)
             values = shared[0]
         return Normalisation.from_dict(values)
+
+    def _selection_stage(self) -> str:
+        """best.pt comes from the last stage that trains (stage 2, unless it has 0 epochs)."""
+        return "stage2" if self.config.stage2.epochs > 0 else "stage1"
 
     def _stage_config(self) -> StageConfig:
         return getattr(self.config, self.stage)
@@ -385,6 +403,8 @@ class Trainer:
                 batch["speaker_visual_valid"],
                 samples=stage.samples,
                 generator=noise,
+                target=batch["listener_coefficients"] if stage.posterior else None,
+                recognised=_recognised(batch, stage) if stage.posterior else None,
             )
             terms = loss_function(output, batch, weights)
             self.optimiser.zero_grad(set_to_none=True)
@@ -428,7 +448,7 @@ class Trainer:
             tqdm.write(_format_record(record, prefix="  val"))
             select = self.config.validation.select
             score = SELECT_SIGN[select] * record[f"val_{select}"]
-            if self.stage == "stage2" and score < self.best:
+            if self.stage == self._selection_stage() and score < self.best:
                 self.best = score
                 self._save("best.pt")
         self.dist.barrier()
@@ -461,6 +481,13 @@ class Trainer:
         save_checkpoint(checkpoint, self.output / name)
         with open(self.output / "history.jsonl", "w") as log:
             log.writelines(json.dumps(record) + "\n" for record in self.history)
+
+
+def _recognised(batch: dict, stage: StageConfig) -> torch.Tensor:
+    """Which items of a batch train through the recognition networks: a deterministic
+    `posterior_fraction` of them, varying over items and epochs (via the random crops)."""
+    key = batch["start"] + 7919 * batch["listener_index"]
+    return (key % 1000) < round(1000 * stage.posterior_fraction)
 
 
 def validation_metrics(model: ReactFace, dataset: ReactDataset, config: TrainConfig) -> dict:

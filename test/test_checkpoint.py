@@ -12,6 +12,7 @@ from reactface_core.checkpoint import (
     Checkpoint,
     CheckpointError,
     check_config,
+    expected_versions,
     load_checkpoint,
     save_checkpoint,
 )
@@ -89,22 +90,35 @@ def test_config_mismatch_names_the_keys(tmp_path):
     check_config(checkpoint, {"dim": 8, "window": 8}, "model.pt")
 
 
-def test_checkpoint_of_other_speaker_features_is_refused_naming_both_versions(tmp_path):
-    from reactface_core.perception.landmarks import FEATURE_VERSION
-
+def test_versions_are_recorded_and_a_checkpoint_of_other_code_refuses_to_load(
+    tmp_path, monkeypatch
+):
     path = save_checkpoint(make_checkpoint(), tmp_path / "model.pt")
-    assert load_checkpoint(path).feature_version == FEATURE_VERSION
-    older = make_checkpoint()
-    older.feature_version = FEATURE_VERSION - 1
-    save_checkpoint(older, path)
-    expected = (
-        rf"model\.pt was trained on speaker features version {FEATURE_VERSION - 1}, "
-        rf"this reactface computes version {FEATURE_VERSION}"
+    assert load_checkpoint(path).versions == expected_versions()
+    monkeypatch.setattr(
+        "reactface_core.checkpoint.expected_versions", lambda: {"model": 99, "features": 7}
     )
-    with pytest.raises(CheckpointError, match=expected):
+    with pytest.raises(CheckpointError) as error:
         load_checkpoint(path)
-    unversioned = make_checkpoint().to_dict()  # written before features had a version: 1
-    del unversioned["feature_version"]
-    torch.save(unversioned, path)
-    with pytest.raises(CheckpointError, match="speaker features version 1, "):
-        load_checkpoint(path)
+    message = str(error.value)
+    assert "\n" not in message and str(path) in message
+    recorded = expected_versions()
+    assert (
+        f"written for features version {recorded['features']}, model version {recorded['model']}"
+        in message
+    )
+    assert "expects features version 7, model version 99" in message
+
+
+def test_a_checkpoint_without_versions_counts_as_version_1_of_everything(tmp_path, monkeypatch):
+    raw = make_checkpoint().to_dict()
+    del raw["versions"]
+    torch.save(raw, tmp_path / "old.pt")
+    monkeypatch.setattr("reactface_core.checkpoint.expected_versions", lambda: {"model": 1})
+    assert load_checkpoint(tmp_path / "old.pt").versions == {"model": 1}
+    monkeypatch.setattr(
+        "reactface_core.checkpoint.expected_versions", lambda: {"model": 1, "features": 2}
+    )
+    with pytest.raises(CheckpointError, match="written for features version 1, model version 1; "
+                       "this reactface expects features version 2, model version 1"):  # fmt: skip
+        load_checkpoint(tmp_path / "old.pt")

@@ -67,9 +67,9 @@ def test_model_applies_momentum_between_windows():
                                      model.speaker.new_state(chunk=8))  # fmt: skip
         state = model.new_listener_state(online=False)
         model.remember_speaker(state, face, speech)
-        _, mean1, _ = model.generate_window(state, 1, None)
+        mean1 = model.generate_window(state, 1, None).prior[0]
         assert torch.equal(state.latent, mean1)  # first window: z_w = z*_w
-        _, mean2, _ = model.generate_window(state, 1, None)
+        mean2 = model.generate_window(state, 1, None).prior[0]
     assert torch.allclose(state.latent, 0.3 * mean1 + 0.7 * mean2, atol=1e-7)
     assert not torch.allclose(mean1, mean2)
 
@@ -180,6 +180,98 @@ def test_training_mode_backpropagates_to_every_stage():
     assert silent == []
 
 
+# -- beyond the paper: session style latent, recognition networks -----------------------
+
+STYLE = dict(style_dim=4, posterior=True)
+
+
+def test_style_is_drawn_once_per_session_and_keeps_each_sample_apart():
+    model = tiny_model(**STYLE)
+    visual, audio = inputs(1, 24)
+    out = run(model, visual, audio, samples=3)
+    assert out["listener"].shape == (1, 3, 24, 58) and "q_mu" not in out
+    # one style draw then one window draw per window: the same seed gives the same samples
+    assert torch.equal(out["listener"], run(model, visual, audio, samples=3)["listener"])
+    mean = run(model, visual, audio, samples=2, deterministic=True)["listener"]
+    assert torch.allclose(mean[0, 0], mean[0, 1])  # deterministic: s = 0 and z* = mu
+    with torch.no_grad():  # the style shifts every window's prior, not only the first
+        state = model.new_listener_state(online=False)
+        face, speech = model.speaker(visual, torch.ones(1, 24, dtype=torch.bool), audio,
+                                     model.speaker.new_state(chunk=24))  # fmt: skip
+        model.remember_speaker(state, face, speech)
+        model.start_session(state, torch.tensor([[0.0] * 4, [3.0] * 4]))
+        means = [model.generate_window(state, 2, None).prior[0] for _ in range(3)]
+        assert all((m[0] - m[1]).abs().max() > 1e-3 for m in means)
+        with pytest.raises(ValueError, match="drawn once, before the first window"):
+            model.start_session(state, torch.zeros(2, 4))
+
+
+def test_posterior_reads_the_real_listener_and_reports_its_distributions():
+    model = tiny_model(**STYLE)
+    visual, audio = inputs(2, 22)  # 6 windows, the last one cut
+    target = torch.randn(2, 22, 58, generator=torch.Generator().manual_seed(4))
+    out = run(model, visual, audio, samples=2, target=target)
+    assert out["q_mu"].shape == out["q_logvar"].shape == out["mu"].shape == (2, 2, 6, 32)
+    assert out["style_mu"].shape == out["style_logvar"].shape == (2, 2, 4)
+    assert torch.equal(out["style_mu"][:, 0], out["style_mu"][:, 1])  # one listener per row
+    other = target.clone()
+    other[:, 12:] += 1.0  # the style posterior reads the whole listener
+    assert not torch.allclose(out["style_mu"], run(model, visual, audio, target=other)["style_mu"])
+    windows_only = tiny_model(posterior=True)  # a window's posterior reads it and the next
+    out = run(windows_only, visual, audio, target=target)
+    changed = run(windows_only, visual, audio, target=other)
+    assert torch.allclose(out["q_mu"][:, :, :2], changed["q_mu"][:, :, :2])  # frames 0..7
+    assert not torch.allclose(out["q_mu"][:, :, 2], changed["q_mu"][:, :, 2])  # sees 12..15
+    with pytest.raises(ValueError, match="needs a model with posterior=True"):
+        run(tiny_model(), visual, audio, target=target)
+
+
+def test_style_and_posterior_models_train_end_to_end():
+    model = tiny_model(dropout=0.1, **STYLE).train()
+    visual, audio = inputs(2, 12)
+    target = torch.randn(2, 12, 58, generator=torch.Generator().manual_seed(4))
+    valid = torch.rand(2, 12, generator=torch.Generator().manual_seed(0)) > 0.2
+    out = model(visual, audio, visual_valid=valid, samples=1, target=target)
+    loss = sum(out[k].square().mean() for k in out)
+    loss.backward()
+    silent = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert silent == []
+
+
+CATEGORICAL = dict(latent_groups=3, latent_classes=5)
+
+
+def test_categorical_latent_draws_one_class_per_variable_and_its_mean_is_the_expectation():
+    model = tiny_model(**CATEGORICAL)
+    visual, audio = inputs(2, 12)
+    out = run(model, visual, audio, samples=4)
+    assert out["logits"].shape == (2, 4, 3, 3, 5) and "mu" not in out
+    assert (out["listener"][:, 0] - out["listener"][:, 1]).abs().max() > 1e-3
+    logits = torch.randn(6, 15, generator=torch.Generator().manual_seed(0))
+    uniform = torch.rand(6, 15, generator=torch.Generator().manual_seed(1))
+    z = model.categorical(logits, uniform)
+    table = model.categorical.embedding.weight.T  # (G K, d): one row per class
+    chosen = (logits.view(6, 3, 5) - torch.log(-torch.log(uniform.view(6, 3, 5)))).argmax(-1)
+    rows = chosen + 5 * torch.arange(3)  # class k of variable g is row 5 g + k
+    assert torch.allclose(z, table[rows].sum(1), atol=1e-6)
+    mean = model.categorical(logits, None)
+    assert torch.allclose(mean, logits.view(6, 3, 5).softmax(-1).flatten(1) @ table, atol=1e-6)
+
+
+def test_categorical_posterior_trains_the_prior_and_embedding():
+    model = tiny_model(dropout=0.1, posterior=True, **CATEGORICAL).train()
+    visual, audio = inputs(2, 12)
+    target = torch.randn(2, 12, 58, generator=torch.Generator().manual_seed(4))
+    valid = torch.rand(2, 12, generator=torch.Generator().manual_seed(0)) > 0.2
+    out = model(visual, audio, visual_valid=valid, target=target)
+    assert out["q_logits"].shape == out["logits"].shape == (2, 1, 3, 3, 5)
+    loss = out["listener"].square().mean() + out["speaker"].square().mean()
+    loss = loss + (out["q_logits"] - out["logits"]).square().mean()
+    loss.backward()
+    silent = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert silent == [] and model.categorical.embedding.weight.grad.abs().sum() > 0
+
+
 def test_config_round_trip_and_clear_errors():
     config = tiny_config(face_model="flame56", momentum=0.7)
     assert ReactFaceConfig.from_dict(config.to_dict()) == config
@@ -190,6 +282,10 @@ def test_config_round_trip_and_clear_errors():
         tiny_config(audio_encoder="mfcc")
     with pytest.raises(ValueError, match="wav2vec2_path"):
         tiny_config(audio_encoder="wav2vec2")
+    with pytest.raises(ValueError, match="style_dim and latent_groups must be >= 0"):
+        tiny_config(style_dim=-1)
+    with pytest.raises(ValueError, match="latent_classes must be >= 2"):
+        tiny_config(latent_groups=2, latent_classes=1)
     model = tiny_model()
     visual, audio = inputs(1, 8)
     with pytest.raises(ValueError, match=r"visual_dim=12"):

@@ -55,8 +55,15 @@ def stream(generator, visual, audio, rng, valid=None):
     return windows
 
 
-def test_streaming_equals_offline_with_any_chunking():
-    model = tiny_model()
+STYLE = {"style_dim": 4, "posterior": True}  # a session style latent, recognition networks
+CATEGORICAL = {"style_dim": 4, "latent_groups": 3, "latent_classes": 5}
+
+
+@pytest.mark.parametrize(
+    "changes", [{}, STYLE, CATEGORICAL], ids=["published", "style", "categorical"]
+)
+def test_streaming_equals_offline_with_any_chunking(changes):
+    model = tiny_model(**changes)
     visual, audio = inputs(64)  # 16 windows, context 12 frames: caches roll over
     valid = torch.rand(64, generator=torch.Generator().manual_seed(3)) > 0.2
     expected = offline(model, visual, audio, samples=5, seed=11, valid=valid)
@@ -82,8 +89,11 @@ def test_streaming_equals_offline_default_sizes():
     assert (streamed - expected).abs().max().item() <= 1e-4
 
 
-def test_seeds_same_gives_identical_different_gives_different():
-    model = tiny_model()
+@pytest.mark.parametrize(
+    "changes", [{}, STYLE, CATEGORICAL], ids=["published", "style", "categorical"]
+)
+def test_seeds_same_gives_identical_different_gives_different(changes):
+    model = tiny_model(**changes)
     visual, audio = inputs(24)
 
     def sample(seed):
@@ -100,8 +110,11 @@ def test_seeds_same_gives_identical_different_gives_different():
     assert torch.equal(torch.cat([w.reactions for w in generator.push(visual, audio)], 1), first)
 
 
-def test_deterministic_mode_gives_the_mean_for_all_samples():
-    model = tiny_model()
+@pytest.mark.parametrize(
+    "changes", [{}, STYLE, CATEGORICAL], ids=["published", "style", "categorical"]
+)
+def test_deterministic_mode_gives_the_mean_for_all_samples(changes):
+    model = tiny_model(**changes)
     visual, audio = inputs(24)
     windows = ReactionGenerator(model, samples=4, deterministic=True).push(visual, audio)
     streamed = torch.cat([w.reactions for w in windows], 1)

@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass, fields
 
 from reactface_core.face.models import DEFAULT_FACE_MODEL, get_face_model
 
+# What the weights of a ReactFace mean: bumped whenever the same weights would compute
+# something else, so checkpoints of the older code refuse to load (`checkpoint.py`).
+MODEL_VERSION = 1
 VISUAL_ENCODERS = ("landmarks", "pixels")
 AUDIO_ENCODERS = ("logmel", "wav2vec2")
 SD_POSITIONS = ("absolute", "window")
@@ -43,6 +46,11 @@ class ReactFaceConfig:
     momentum: float = 0.5  # alpha of the latent momentum (Sec. 4.2)
     context: int | None = 250  # frames any attention looks back (10 s); None: unbounded
     sd_positions: str = "absolute"  # Eq. 4 time steps: "absolute" t or position in window
+    # beyond the paper (0 / False: the published model)
+    style_dim: int = 0  # per-session style latent s ~ N(0, I), drawn once per interaction
+    posterior: bool = False  # recognition network q(z*_t | listener), q(s | listener) (CVAE)
+    latent_groups: int = 0  # > 0: z*_t is this many categorical variables, not N(mu, sigma)
+    latent_classes: int = 16  # classes of each categorical variable
 
     def __post_init__(self) -> None:
         get_face_model(self.face_model)
@@ -53,6 +61,13 @@ class ReactFaceConfig:
             raise ValueError("audio_encoder 'wav2vec2' needs wav2vec2_path (a local folder)")
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"dim={self.dim} must split into {self.heads} even-width heads")
+        if self.style_dim < 0 or self.latent_groups < 0:
+            raise ValueError(
+                f"style_dim and latent_groups must be >= 0, got {self.style_dim}, "
+                f"{self.latent_groups}"
+            )
+        if self.latent_groups and self.latent_classes < 2:
+            raise ValueError(f"latent_classes must be >= 2, got {self.latent_classes}")
         for name in ("window", "period", "audio_ratio", "heads", "visual_dim", "audio_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -60,6 +75,10 @@ class ReactFaceConfig:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.context is not None and self.context < 1:
             raise ValueError(f"context must be >= 1 frame or None, got {self.context}")
+
+    @property
+    def categorical(self) -> bool:
+        return self.latent_groups > 0
 
     @property
     def face_dim(self) -> int:

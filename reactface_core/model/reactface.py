@@ -9,11 +9,18 @@ generated up to t-w, and produces the next w reaction frames for each of its sam
 
 `forward` runs that loop over whole sequences for training; `ReactionGenerator`
 (reactface_core.streaming) runs the same `generate_window` online.
+
+Beyond the paper (off in the published configuration): a per-session style latent
+s ~ N(0, I) (`style_dim`), drawn once when an interaction starts and added to the CIE's
+tokens and to the latents of every window, so a sample keeps its way of reacting; and
+recognition networks (`posterior`, training only) that infer z*_t and s from the real
+listener, so the CIE learns its distribution as the prior of a conditional VAE.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -22,8 +29,13 @@ from reactface_core.model.attention import KeyValueCache
 from reactface_core.model.cie import ConditionalInteractionEncoder
 from reactface_core.model.config import ReactFaceConfig
 from reactface_core.model.encoders import SAMPLES_PER_AUDIO_STEP
-from reactface_core.model.latent import interpolate_latents, latent_momentum
+from reactface_core.model.latent import (
+    CategoricalLatent,
+    interpolate_latents,
+    latent_momentum,
+)
 from reactface_core.model.listener import ReactionHead, SpeakerMemory, Synchroniser
+from reactface_core.model.posterior import PosteriorEncoder
 from reactface_core.model.sampling_decoder import SamplingDecoder
 from reactface_core.model.speaker import SpeakerEncoder
 
@@ -39,6 +51,17 @@ class ListenerState:
     memory: SpeakerMemory
     latent: torch.Tensor | None = None  # z_{t-w} (B r, d)
     frames: int = 0  # frames generated so far (t - w before a step)
+    style: torch.Tensor | None = None  # the session's embedded style latent (B r, d)
+
+
+class Window(NamedTuple):
+    """One step of Eq. 1: reactions (B, w, D), the CIE prior of z*_t (mu_t, log sigma_t^2,
+    each (B, d); or (logits (B, G K),) for a categorical latent) and, when a real listener
+    was given, the posterior it implies, alike (else None)."""
+
+    reactions: torch.Tensor
+    prior: tuple
+    posterior: tuple | None = None
 
 
 class ReactFace(nn.Module):
@@ -51,10 +74,19 @@ class ReactFace(nn.Module):
         self.cie = ConditionalInteractionEncoder(config)
         self.sampling_decoder = SamplingDecoder(config)
         self.reaction_head = ReactionHead(config)
+        if config.style_dim:
+            self.style_embedding = nn.Linear(config.style_dim, config.dim)  # s -> d
+        if config.posterior:
+            self.posterior = PosteriorEncoder(config)
+        if config.categorical:
+            self.categorical = CategoricalLatent(
+                config.latent_groups, config.latent_classes, config.dim
+            )
         for name, module in self.named_modules():
             if isinstance(module, nn.Linear) and ".wav2vec2." not in f".{name}.":
                 nn.init.normal_(module.weight, std=0.02)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     # -- one step of Eq. 1 -------------------------------------------------------------
 
@@ -69,27 +101,68 @@ class ReactFace(nn.Module):
         """Give the listener side new aligned face F- (B, n, d) and speech A (B, k n, d)."""
         self.synchroniser.remember(face, speech, state.memory)
 
+    def latent_noise(self, rows: int, generator: torch.Generator | None) -> torch.Tensor:
+        """The noise of one window's z*_t draw: N(0, I) (rows, d), or uniform (rows, G K)
+        for a categorical latent; drawn from `generator` on the CPU."""
+        config = self.config
+        if config.categorical:
+            return torch.rand(
+                rows, config.latent_groups * config.latent_classes, generator=generator
+            )
+        return torch.randn(rows, config.dim, generator=generator)
+
+    def draw_latent(self, distribution: tuple, noise: torch.Tensor | None) -> torch.Tensor:
+        """z*_t (B, d) from a prior or posterior and the noise of `latent_noise` (None: the
+        distribution's mean)."""
+        if self.config.categorical:
+            return self.categorical(distribution[0], noise)
+        mean, log_variance = distribution
+        return mean if noise is None else mean + (0.5 * log_variance).exp() * noise
+
+    def start_session(self, state: ListenerState, style: torch.Tensor) -> None:
+        """Fix the session's style latent s (B, style_dim) before its first window."""
+        if state.frames:
+            raise ValueError("the style latent is drawn once, before the first window")
+        state.style = self.style_embedding(style)
+
     def generate_window(
-        self, state: ListenerState, batch: int, noise: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self,
+        state: ListenerState,
+        batch: int,
+        noise: torch.Tensor | None,
+        target: torch.Tensor | None = None,
+        recognised: torch.Tensor | None = None,
+    ) -> Window:
         """Next w reaction frames (batch, w, D) with mu_t, log sigma_t^2 (batch, d).
 
-        `noise` (batch, d) ~ N(0, I) draws z*_t = mu + sigma * noise; None takes the mean
-        (the deterministic variant). The speaker must be remembered up to the window end.
+        `noise` (`latent_noise`) draws z*_t, e.g. mu + sigma * noise; None takes the mean
+        (the deterministic variant). `target` (batch, 2w, D), training only: the real
+        listener over this window and the next; z*_t is then drawn from the posterior it
+        implies, in the rows where `recognised` (batch,) is True (default all) and is the
+        prior's mean elsewhere. The speaker must be remembered up to the window end.
         """
         w = self.config.window
         start = state.frames
         remembered = state.memory.face[0].end if state.memory.face else start + w
         if remembered < start + w:
             raise ValueError(f"speaker known up to frame {remembered}, window needs {start + w}")
-        mean, log_variance = self.cie(state.cie, batch)
-        sampled = mean if noise is None else mean + (0.5 * log_variance).exp() * noise
+        prior = self.cie(state.cie, batch, state.style)
+        posterior = None
+        if target is not None:
+            posterior = self.posterior.window_latent(target, prior)
+            sampled = self.draw_latent(posterior, noise)
+            if recognised is not None:
+                sampled = torch.where(recognised[:, None], sampled, self.draw_latent(prior, None))
+        else:
+            sampled = self.draw_latent(prior, noise)
         if state.latent is None:  # first window: no z_{t-w} yet, hold z*_w
             previous = latent = sampled
         else:
             previous = state.latent
             latent = latent_momentum(previous, sampled, self.config.momentum)
         latents = interpolate_latents(previous, latent, w)  # Eq. 3, (batch, w, d)
+        if state.style is not None:
+            latents = latents + state.style[:, None]
         first_step = start + 1 if self.config.sd_positions == "absolute" else 1
         steps = torch.arange(first_step, first_step + w, device=latents.device)  # Eq. 4 t
         current = self.sampling_decoder(latents, steps)  # R._{t-w+1:t}
@@ -99,7 +172,7 @@ class ReactFace(nn.Module):
         past = self.synchroniser(past, state.synchroniser, state.memory, True)
         self.cie.remember(past, state.cie)
         state.latent, state.frames = latent, start + w
-        return reactions, mean, log_variance
+        return Window(reactions, prior, posterior)
 
     # -- whole sequences (training, evaluation) ----------------------------------------
 
@@ -111,19 +184,31 @@ class ReactFace(nn.Module):
         samples: int = 1,
         generator: torch.Generator | None = None,
         deterministic: bool = False,
+        target: torch.Tensor | None = None,
+        recognised: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Generate `samples` reactions per speaker over whole sequences, causally.
 
         visual: landmark features (B, T, visual_dim) or frames (B, T, 3, S, S);
         audio: log-mel (B, k T, audio_dim) or waveform (B, 320 k T) at 16 kHz;
         visual_valid: (B, T) bool, False where no face was seen (default all True);
-        generator: CPU torch.Generator for the latent noise (one (B*samples, d) draw per
-        window, in window order, as `ReactionGenerator` draws it).
+        generator: CPU torch.Generator for the latent noise (the style latent (B*samples,
+        style_dim) first when there is one, then one (B*samples, d) draw per window, in
+        window order, as `ReactionGenerator` draws them);
+        target: (B, T, D) real listener reactions (training a `posterior` model): the
+        latents are then drawn from the posteriors they imply, not from the priors;
+        recognised: (B,) bool, the speakers whose latents are recognised (default all); the
+        others take the priors' means (s = 0, z*_t = mu_t): the model's deterministic path.
 
         Returns listener (B, samples, T, D), speaker (B, T, D) reconstruction R^s,
-        mu and logvar (B, samples, windows, d) of the CIE distribution of each window.
+        mu and logvar (B, samples, windows, d) of the CIE distribution of each window (or
+        logits (B, samples, windows, G, K) for a categorical latent) and, with a target,
+        q_mu and q_logvar (q_logits) of the window posteriors and style_mu, style_logvar
+        (B, samples, style_dim) of the style posterior.
         """
         config = self.config
+        if target is not None and not config.posterior:
+            raise ValueError("a target needs a model with posterior=True (recognition networks)")
         batch, frames = visual.shape[:2]
         visual, valid, audio = self._checked_inputs(visual, audio, visual_valid)
         w, k = config.window, config.audio_ratio
@@ -150,21 +235,53 @@ class ReactFace(nn.Module):
         state = self.new_listener_state(online=False)
         self.remember_speaker(state, face, speech)
         rows = batch * samples
-        reactions, means, log_variances = [], [], []
-        for _ in range(padded // w):
+        extra = {}
+        if target is not None:  # (B, T, D) -> (B samples, padded + w, D): one window ahead
+            target = _pad_time(target, padded + w).repeat_interleave(samples, 0)
+            if recognised is not None:
+                recognised = recognised.to(face.device).repeat_interleave(samples, 0)
+                extra["recognised"] = recognised.view(batch, samples)
+        if config.style_dim:
+            style = None
+            if not deterministic:
+                style = torch.randn(rows, config.style_dim, generator=generator).to(face.device)
+            if target is not None:
+                mean, log_variance = self.posterior.style(
+                    target[:, :padded], face.repeat_interleave(samples, 0)
+                )
+                extra["style_mu"] = mean.view(batch, samples, -1)
+                extra["style_logvar"] = log_variance.view(batch, samples, -1)
+                style = mean if style is None else mean + (0.5 * log_variance).exp() * style
+                if recognised is not None:
+                    style = torch.where(recognised[:, None], style, 0.0)
+            elif style is None:
+                style = face.new_zeros(rows, config.style_dim)  # the prior's mean
+            self.start_session(state, style)
+        windows = []
+        for index in range(padded // w):
             noise = None
             if not deterministic:
-                noise = torch.randn(rows, config.dim, generator=generator).to(face.device)
-            window, mean, log_variance = self.generate_window(state, rows, noise)
-            reactions.append(window)
-            means.append(mean)
-            log_variances.append(log_variance)
-        listener = torch.cat(reactions, 1)[:, :frames]
+                noise = self.latent_noise(rows, generator).to(face.device)
+            ahead = None if target is None else target[:, index * w : (index + 2) * w]
+            windows.append(self.generate_window(state, rows, noise, ahead, recognised))
+        listener = torch.cat([window.reactions for window in windows], 1)[:, :frames]
+
+        def per_window(values) -> torch.Tensor:
+            return torch.stack(values, 1).view(batch, samples, len(windows), -1)
+
+        names = ("logits",) if config.categorical else ("mu", "logvar")
+        for index, name in enumerate(names):
+            extra[name] = per_window([window.prior[index] for window in windows])
+            if target is not None:
+                extra["q_" + name] = per_window([window.posterior[index] for window in windows])
+        if config.categorical:  # (..., G K) -> (..., G, K)
+            for name in ("logits", "q_logits"):
+                if name in extra:
+                    extra[name] = extra[name].unflatten(-1, (-1, config.latent_classes))
         return {
             "listener": listener.view(batch, samples, frames, -1),
             "speaker": self.speaker.reconstruct(face[:, :frames]),
-            "mu": torch.stack(means, 1).view(batch, samples, len(means), -1),
-            "logvar": torch.stack(log_variances, 1).view(batch, samples, len(means), -1),
+            **extra,
         }
 
     def _checked_inputs(self, visual, audio, visual_valid):
