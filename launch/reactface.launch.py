@@ -11,12 +11,12 @@ one table both read).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from reactface_ros.launch_config import NODES, PACKAGE, TOPICS, remappings
+from reactface_ros.launch_config import NODES, PACKAGE, TOPICS, dds_environment, remappings
 
 SWITCHES = {
     "use_microphone": ("true", "start the microphone node (sounddevice)"),
@@ -54,7 +54,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(key, default_value=default, description=f"remap the {default} topic")
         for key, (_, default) in TOPICS.items()
     ]
-    return LaunchDescription([*arguments, OpaqueFunction(function=_nodes)])
+    # the shipped Fast DDS profile (raw camera frames over shared memory), unless one is set
+    environment = [SetEnvironmentVariable(k, v) for k, v in dds_environment().items()]
+    return LaunchDescription([*arguments, *environment, OpaqueFunction(function=_nodes)])
 
 
 def _nodes(context):

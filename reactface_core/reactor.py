@@ -96,6 +96,7 @@ COUNTERS = (
     "frames_tracker_skipped",
     "sessions",
 )
+TRANSPORT_GAUGES = ("camera_lost", "audio_lost", "camera_publishers", "audio_publishers")
 
 
 class OnlineReactor:
@@ -113,6 +114,9 @@ class OnlineReactor:
         self.logmel = StreamingLogMel()
         self.selector = SampleSelector(settings.selection, settings.seed)
         self.counts = dict.fromkeys(COUNTERS, 0)
+        # kept by the caller from its transport (e.g. DDS events): messages lost before they
+        # reached the intake (they explain held frames), publishers heard now
+        self.transport = dict.fromkeys(TRANSPORT_GAUGES, 0)
         self.earlier = {"held": 0, "audio_filled": 0}  # filled-in frames of past sessions
         self.backlog = 0  # grid frames handed out but not processed; both threads change it
         self._backlog_lock = threading.Lock()
@@ -281,6 +285,10 @@ class OnlineReactor:
             "face_queue_depth": len(self.pacer.frames),
             "face_frames_dropped": self.pacer.dropped,
             "queue_depth": self.buffer.queue_depth + self.backlog,
+            "frames_lost_in_transport": self.transport["camera_lost"],
+            "audio_chunks_lost_in_transport": self.transport["audio_lost"],
+            "camera_publishers": self.transport["camera_publishers"],
+            "audio_publishers": self.transport["audio_publishers"],
         }
         problems = []
         if self.counts["frames_skipped"] or self.counts["audio_chunks_skipped"]:

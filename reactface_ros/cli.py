@@ -7,14 +7,13 @@ Registered through the `reactface.commands` entry points (pyproject.toml), so
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from reactface_ros.launch_config import NODES, TOPICS, default_config, remappings
+from reactface_ros.launch_config import NODES, TOPICS, default_config, remappings, ros_environment
 
 RUN_DESCRIPTION = """\
 Start the reactface ROS 2 nodes as separate processes, exactly as
@@ -25,7 +24,9 @@ plus the options below. Ctrl-C stops them all; if one node fails, the others are
 and the exit status is non-zero.
 
 DDS traffic stays on this machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) unless you
-set ROS_AUTOMATIC_DISCOVERY_RANGE yourself."""
+set ROS_AUTOMATIC_DISCOVERY_RANGE yourself, and the nodes use the shipped Fast DDS profile
+(config/fastdds.xml: shared memory large enough for raw camera frames) unless you set
+FASTDDS_DEFAULT_PROFILES_FILE yourself."""
 
 
 def register_run(subparsers, common):
@@ -146,13 +147,6 @@ def _overrides(node: str, args) -> dict[str, str]:
     if node == "camera" and args.camera_device is not None:
         values["device"] = f"'{args.camera_device}'"
     return values
-
-
-def ros_environment() -> dict[str, str]:
-    """The environment for node processes: DDS discovery on this machine unless overridden."""
-    env = dict(os.environ)
-    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    return env
 
 
 def run_nodes(args) -> int:

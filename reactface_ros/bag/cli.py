@@ -144,13 +144,10 @@ def _replay(commands, common):
 
 
 def _run_replay(args) -> int:
-    import rclpy
-
     from reactface_ros.bag.replay import replay
     from reactface_ros.bag.store import BagError, topics_of
-    from reactface_ros.cli import ros_environment
+    from reactface_ros.session import ros_session
 
-    _apply_environment(ros_environment())
     try:
         available = topics_of(args.bag)
     except BagError as error:
@@ -160,29 +157,22 @@ def _run_replay(args) -> int:
     if wait_for is None:
         wait_for = [t for t in available if t in INPUT_DEFAULTS or t.endswith("/compressed")]
         wait_for = [t for t in wait_for if args.topics is None or t in args.topics]
-    rclpy.init()
-    node = rclpy.create_node("reactface_bag_replay")
-    executor = rclpy.executors.SingleThreadedExecutor()
-    executor.add_node(node)
     try:
-        stats = replay(
-            node,
-            args.bag,
-            rate=args.rate,
-            topics=args.topics,
-            wait_for=wait_for,
-            wait_timeout=args.wait_timeout,
-            spin=lambda seconds: executor.spin_once(timeout_sec=seconds),
-        )
+        with ros_session("reactface_bag_replay") as ros:
+            stats = replay(
+                ros.node,
+                args.bag,
+                rate=args.rate,
+                topics=args.topics,
+                wait_for=wait_for,
+                wait_timeout=args.wait_timeout,
+                spin=ros.spin,
+            )
     except (BagError, TimeoutError, ValueError) as error:
         print(f"reactface bag replay: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
     total = sum(stats.published.values())
     print(
         f"replayed {total} messages ({', '.join(f'{t} {n}' for t, n in sorted(stats.published.items()))}); "
@@ -226,39 +216,26 @@ def _record(commands, common):
 
 
 def _run_record(args) -> int:
-    import rclpy
-
     from reactface_ros.bag.record import record
     from reactface_ros.bag.store import BagError
-    from reactface_ros.cli import ros_environment
+    from reactface_ros.session import ros_session
 
-    _apply_environment(ros_environment())
-    rclpy.init()
-    node = rclpy.create_node("reactface_bag_record")
-    executor = rclpy.executors.SingleThreadedExecutor()
-    executor.add_node(node)
     print(f"recording {', '.join(args.topics)} -> {args.out} (Ctrl-C to stop)", flush=True)
     try:
-        counts = record(
-            node,
-            args.out,
-            args.topics,
-            spin=lambda seconds: executor.spin_once(timeout_sec=seconds),
-            duration=args.duration,
-            idle_stop=args.idle_stop,
-            overwrite=args.overwrite,
-        )
+        with ros_session("reactface_bag_record") as ros:
+            counts = record(
+                ros.node,
+                args.out,
+                args.topics,
+                spin=ros.spin,
+                duration=args.duration,
+                idle_stop=args.idle_stop,
+                overwrite=args.overwrite,
+            )
     except BagError as error:
         print(f"reactface bag record: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        counts = None
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    if counts is not None:
-        print(f"recorded {', '.join(f'{t} {n}' for t, n in counts.items())}")
+    print(f"recorded {', '.join(f'{t} {n}' for t, n in counts.items())}")
     return 0
 
 
@@ -323,11 +300,3 @@ def _run_info(args) -> int:
     finally:
         reader.close()
     return 0
-
-
-def _apply_environment(env: dict[str, str]) -> None:
-    """Set the ROS environment in this process before rclpy.init (discovery on localhost)."""
-    import os
-
-    for key in ("ROS_AUTOMATIC_DISCOVERY_RANGE",):
-        os.environ[key] = env[key]

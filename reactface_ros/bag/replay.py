@@ -86,12 +86,14 @@ def replay(
     settle: float = 0.5,
     spin: Callable[[float], None] | None = None,
     on_publish: Callable[[str, object, float], None] | None = None,
+    ready: Callable[[], bool] | None = None,
 ) -> ReplayStats:
     """Publish the bag's messages from `node` at their release times / `rate`.
 
     spin(seconds) lets the caller service its own subscriptions while waiting (default:
-    sleep). settle: seconds between the subscribers appearing and the first message.
-    on_publish(topic, msg, wall_time) is called after each publication.
+    sleep). ready(): true once the subscribers have heard these publishers (e.g. a node's
+    diagnostics report them); without it, `settle` seconds are waited after the subscribers
+    appear instead. on_publish(topic, msg, wall_time) is called after each publication.
     """
     if rate <= 0:
         raise ValueError(f"rate must be > 0, got {rate}")
@@ -109,9 +111,17 @@ def replay(
         return publishers[topic]
 
     _wait_for_subscribers(node, publishers, wait_for or [], wait_timeout, spin, publisher, path)
-    if wait_for and settle > 0:
-        # the publisher sees a subscriber slightly before that subscriber has discovered the
-        # publisher, and a best-effort reader drops samples of writers it does not know yet
+    # the publisher sees a subscriber slightly before that subscriber has discovered the
+    # publisher, and a best-effort reader drops samples of writers it does not know yet
+    if ready is not None:
+        deadline = time.monotonic() + wait_timeout
+        while not ready():
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the subscribers did not hear the replay within {wait_timeout} s"
+                )
+            spin(0.05)
+    elif wait_for and settle > 0:
         spin(settle)
 
     start_release = first[0]

@@ -19,12 +19,14 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from reactface_core import contract
+from reactface_ros.launch_config import apply_dds_environment
 
 # Sensors: best effort (a late frame is worthless, never block the driver), keep the newest.
 CAMERA_QOS = QoSProfile(
@@ -49,6 +51,25 @@ OUTPUT_QOS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE,
 )
+
+
+def input_events(counts: dict[str, int], name: str) -> SubscriptionEventCallbacks:
+    """Subscription events that keep `counts[name + "_lost"]` (messages the middleware
+    reported lost) and `counts[name + "_publishers"]` (publishers matched now).
+
+    A best-effort sample that never arrived whole (e.g. a raw frame too large for the
+    publisher's shared-memory segment) is reported here, so the node can say why frames
+    are missing instead of silently holding the last one; the publisher count tells a
+    replay (or a test) that the node hears it before the first message is sent.
+    """
+
+    def on_lost(info) -> None:
+        counts[name + "_lost"] = int(info.total_count)
+
+    def on_matched(info) -> None:
+        counts[name + "_publishers"] = int(info.current_count)
+
+    return SubscriptionEventCallbacks(message_lost=on_lost, matched=on_matched)
 
 
 class NodeStartupError(RuntimeError):
@@ -164,8 +185,11 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     """Init rclpy, build the node, spin until Ctrl-C / shutdown; return the exit status.
 
     A `NodeStartupError` is printed as one clear line and gives exit status 1. A node can
-    set `exit_code` (and shut the context down) to stop with an error while running.
+    set `exit_code` (and shut the context down) to stop with an error while running. The
+    shipped Fast DDS profile is applied first (unless one is set), so a node started by
+    `ros2 run` publishes raw frames as losslessly as one started by the launch file.
     """
+    apply_dds_environment()
     rclpy.init(args=args)
     try:
         node = make_node()

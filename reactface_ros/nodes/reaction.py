@@ -47,6 +47,7 @@ from reactface_ros.nodes.common import (
     Param,
     RollingStats,
     declare,
+    input_events,
     run,
 )
 
@@ -182,16 +183,21 @@ class ReactionNode(Node):
         self.window_pub = self.create_publisher(ReactionWindow, contract.REACTION_TOPIC, OUTPUT_QOS)
         self.face_pub = self.create_publisher(FaceCoefficients, contract.FACE_TOPIC, OUTPUT_QOS)
         self.face_timer = self.create_timer(1.0 / FPS, self._publish_face)
-        if self.p["image_transport"] == "compressed":
-            self.create_subscription(
-                CompressedImage,
-                contract.CAMERA_TOPIC + contract.COMPRESSED_SUFFIX,
-                self._on_image,
-                CAMERA_QOS,
-            )
-        else:
-            self.create_subscription(Image, contract.CAMERA_TOPIC, self._on_image, CAMERA_QOS)
-        self.create_subscription(AudioChunk, contract.AUDIO_TOPIC, self._on_audio, AUDIO_QOS)
+        compressed = self.p["image_transport"] == "compressed"
+        self.create_subscription(
+            CompressedImage if compressed else Image,
+            contract.CAMERA_TOPIC + (contract.COMPRESSED_SUFFIX if compressed else ""),
+            self._on_image,
+            CAMERA_QOS,
+            event_callbacks=input_events(self.reactor.transport, "camera"),
+        )
+        self.create_subscription(
+            AudioChunk,
+            contract.AUDIO_TOPIC,
+            self._on_audio,
+            AUDIO_QOS,
+            event_callbacks=input_events(self.reactor.transport, "audio"),
+        )
         self.diagnostics = Diagnostics(self, self.p["diagnostics_period"], self._diagnose)
         self.get_logger().info(
             f"ready: model {self.model_name} ({self.face_model}, w={self.reactor.window}, "
