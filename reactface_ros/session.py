@@ -9,6 +9,7 @@ with a single-threaded executor, and shuts everything down on exit, also after C
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from reactface_ros.launch_config import ros_environment
 class RosSession:
     node: object  # rclpy.node.Node
     executor: object  # rclpy.executors.SingleThreadedExecutor
+    stop_requested: bool = False  # SIGINT or SIGTERM arrived (with stop_on_signals)
 
     def spin(self, seconds: float) -> None:
         """Service the node's callbacks for up to `seconds` (one executor turn)."""
@@ -32,20 +34,37 @@ def apply_ros_environment() -> None:
 
 
 @contextmanager
-def ros_session(name: str) -> Iterator[RosSession]:
-    """rclpy context + node `name` + executor; torn down on exit."""
+def ros_session(name: str, stop_on_signals: bool = False) -> Iterator[RosSession]:
+    """rclpy context + node `name` + executor; torn down on exit.
+
+    stop_on_signals: SIGINT and SIGTERM only set `stop_requested` (the caller finishes its
+    work cleanly, e.g. closes a bag) instead of interrupting it.
+    """
     apply_ros_environment()
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
     context = rclpy.Context()
-    rclpy.init(context=context)
+    options = SignalHandlerOptions.NO if stop_on_signals else SignalHandlerOptions.ALL
+    rclpy.init(context=context, signal_handler_options=options)
     node = rclpy.create_node(name, context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
+    session = RosSession(node, executor)
+    previous = {}
+    if stop_on_signals:
+
+        def request_stop(*_) -> None:
+            session.stop_requested = True
+
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous[number] = signal.signal(number, request_stop)
     try:
-        yield RosSession(node, executor)
+        yield session
     finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=context)

@@ -19,6 +19,7 @@ def register(commands, common):
     _record(commands, common)
     _evaluate(commands, common)
     _info(commands, common)
+    _repair(commands, common)
 
 
 def _from_dataset(commands, common, name):
@@ -145,10 +146,11 @@ def _replay(commands, common):
 
 def _run_replay(args) -> int:
     from reactface_ros.bag.replay import replay
-    from reactface_ros.bag.store import BagError, topics_of
+    from reactface_ros.bag.store import BagError, check_bag, topics_of
     from reactface_ros.session import ros_session
 
     try:
+        check_bag(args.bag)  # nothing is published from a damaged bag
         available = topics_of(args.bag)
     except BagError as error:
         print(f"reactface bag replay: {error}", file=sys.stderr)
@@ -188,7 +190,10 @@ def _record(commands, common):
         help="record topics into an mcap bag",
         description=(
             "Subscribe to TOPICS (types found on the ROS graph, QoS matched to the publishers) "
-            "and write every message as it arrives, with its arrival time as log time."
+            "and write every message as it arrives, with its arrival time as log time, into "
+            "the final file: a chunk at least every second, so a killed recorder loses at most "
+            "the last second (`reactface bag repair` completes such a file). Ctrl-C (SIGINT) "
+            "and SIGTERM stop it cleanly with exit status 0."
         ),
         epilog=(
             "example:\n  reactface bag record out.mcap --topics /reactface/reaction /camera/image_raw "
@@ -222,7 +227,7 @@ def _run_record(args) -> int:
 
     print(f"recording {', '.join(args.topics)} -> {args.out} (Ctrl-C to stop)", flush=True)
     try:
-        with ros_session("reactface_bag_record") as ros:
+        with ros_session("reactface_bag_record", stop_on_signals=True) as ros:
             counts = record(
                 ros.node,
                 args.out,
@@ -230,6 +235,7 @@ def _run_record(args) -> int:
                 spin=ros.spin,
                 duration=args.duration,
                 idle_stop=args.idle_stop,
+                stop=lambda: ros.stop_requested,
                 overwrite=args.overwrite,
             )
     except BagError as error:
@@ -264,9 +270,11 @@ def _evaluate(commands, common):
 
 def _run_evaluate(args) -> int:
     from reactface_ros.bag.evaluate import evaluate_bags, format_report
-    from reactface_ros.bag.store import BagError
+    from reactface_ros.bag.store import BagError, check_bag
 
     try:
+        check_bag(args.reference)
+        check_bag(args.out)
         report = evaluate_bags(args.out, args.reference, args.topic)
     except BagError as error:
         print(f"reactface bag evaluate: {error}", file=sys.stderr)
@@ -279,16 +287,24 @@ def _run_evaluate(args) -> int:
 
 def _info(commands, common):
     parser = commands.add_parser(
-        "info", parents=[common], help="topics, types, message counts and duration of a bag"
+        "info",
+        parents=[common],
+        help="topics, types, message counts and duration of a bag (every checksum checked)",
+        description=(
+            "Read the whole bag, checking its structure and the mcap chunk checksums, then "
+            "list its topics, types, message counts and duration. A truncated or corrupt "
+            "bag is one error line naming the file (exit status 2)."
+        ),
     )
     parser.add_argument("bag", type=Path)
     parser.set_defaults(func=_run_info)
 
 
 def _run_info(args) -> int:
-    from reactface_ros.bag.store import BagError, open_reader
+    from reactface_ros.bag.store import BagError, check_bag, open_reader
 
     try:
+        check_bag(args.bag)
         reader = open_reader(args.bag)
     except BagError as error:
         print(f"reactface bag info: {error}", file=sys.stderr)
@@ -299,4 +315,38 @@ def _run_info(args) -> int:
             print(f"  {topic:<32} {info.msgtype:<36} {info.msgcount}")
     finally:
         reader.close()
+    return 0
+
+
+def _repair(commands, common):
+    parser = commands.add_parser(
+        "repair",
+        parents=[common],
+        help="copy the readable messages of a truncated or damaged mcap into a complete bag",
+        description=(
+            "A recording killed before it closed (SIGKILL, power loss) keeps its chunks, one "
+            "written at least every second, but not its index: readers refuse it. This copies "
+            "every message up to the first missing or damaged byte into a complete bag."
+        ),
+        epilog="example:\n  reactface bag repair out.mcap out_repaired.mcap",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("bag", type=Path, help="the damaged mcap file")
+    parser.add_argument("out", type=Path, help="the complete bag to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    parser.set_defaults(func=_run_repair)
+
+
+def _run_repair(args) -> int:
+    from reactface_ros.bag.store import BagError, repair_bag
+
+    try:
+        counts, problem = repair_bag(args.bag, args.out, overwrite=args.overwrite)
+    except BagError as error:
+        print(f"reactface bag repair: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.bag}: {problem}; wrote {args.out}: "
+        + ", ".join(f"{topic} {n}" for topic, n in sorted(counts.items()))
+    )
     return 0

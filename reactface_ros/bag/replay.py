@@ -25,11 +25,14 @@ from reactface_ros.bag.store import BagError, message_class, read_raw
 from reactface_ros.convert import NANOSECONDS, stamp_to_ns
 
 LOOKAHEAD_NS = 2 * NANOSECONDS
+# Reliable and transient-local: a recorder that requests both gets every message, even
+# those sent before it had discovered this publisher; best-effort, volatile subscribers
+# (the nodes' sensor inputs) match it too.
 REPLAY_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
     depth=100,
     reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
 
 
