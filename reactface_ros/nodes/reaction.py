@@ -120,6 +120,20 @@ PARAMS = [
         range=(0.1, 3600.0),
     ),
     Param(
+        "session_confirm",
+        SETTINGS.session_confirm,
+        "seconds the stamps must go on after such a jump before a new interaction starts; a "
+        "shorter jump that comes back (a clock glitch, one outlier stamp) is ignored, counted",
+        range=(0.0, 60.0),
+    ),
+    Param(
+        "max_hold",
+        SETTINGS.max_hold,
+        "seconds the last camera frame may stand in for missing ones; after that the face "
+        "counts as missing (not seen) until a frame arrives",
+        range=(0.0, 10.0),
+    ),
+    Param(
         "max_backlog",
         SETTINGS.max_backlog,
         "frames waiting for perception beyond which the face tracker is skipped (the last "
@@ -172,7 +186,7 @@ class ReactionNode(Node):
         self.reactor = OnlineReactor(generator, FaceLandmarker(mode="video"), settings_from(self.p))
         self.reactor.warm_up()
         self.face_frames_published = 0
-        self.latency = RollingStats()  # s, last input message -> ReactionWindow published
+        self.latency = RollingStats()  # s, capture of a window's last frame -> its publication
         self.compute = RollingStats()  # s, perception + generation per window
         self._last_skip_log = 0.0
         self.work: queue.Queue = queue.Queue()  # the reactor's work, for the worker thread
@@ -229,6 +243,8 @@ class ReactionNode(Node):
             return self._log_skip(source, error)
         if intake.new_session:
             self.get_logger().info("input stamps jumped: starting a new interaction")
+        for note in intake.notes:
+            self.get_logger().warning(note, throttle_duration_sec=5.0)
         for work in intake.work:
             self.work.put(work)
         if intake.held or intake.audio_filled:
@@ -272,7 +288,7 @@ class ReactionNode(Node):
         )
         msg.header.frame_id = self.p["frame_id"]
         self.window_pub.publish(msg)
-        self.latency.add(time.perf_counter() - reaction.arrival)
+        self.latency.add(time.perf_counter() - reaction.captured)
         self.compute.add(reaction.compute_s)
 
     def _publish_face(self) -> None:
@@ -286,7 +302,7 @@ class ReactionNode(Node):
         self.face_frames_published += 1
 
     def _diagnose(self):
-        problems, values = self.reactor.status()
+        errors, problems, values = self.reactor.status()
         values.update(
             face_frames_published=self.face_frames_published,
             latency_ms_p50=1000 * self.latency.percentile(50),
@@ -299,6 +315,8 @@ class ReactionNode(Node):
         )
         if not self.p["checkpoint"]:
             problems.insert(0, "random model")
+        if errors:
+            return DiagnosticStatus.ERROR, "; ".join(errors + problems), values
         level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
         return level, "; ".join(problems) if problems else "ok", values
 
