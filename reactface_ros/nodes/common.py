@@ -28,10 +28,12 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from reactface_core import contract
 from reactface_ros.launch_config import apply_dds_environment
 
-# Sensors: best effort (a late frame is worthless, never block the driver), keep the newest.
+# Sensors: best effort (a late frame is worthless, never block the driver), keep the newest
+# second of frames: a node whose executor is starved for a moment still gets them all. Raw
+# frames must also fit the publisher's shared-memory segment (config/fastdds.xml).
 CAMERA_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
-    depth=10,
+    depth=25,
     reliability=ReliabilityPolicy.BEST_EFFORT,
     durability=DurabilityPolicy.VOLATILE,
 )
