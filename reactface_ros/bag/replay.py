@@ -22,7 +22,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.serialization import deserialize_message
 
 from reactface_ros.bag.store import BagError, message_class, read_raw
-from reactface_ros.convert import NANOSECONDS, stamp_to_ns
+from reactface_ros.convert import NANOSECONDS, ns_to_stamp, stamp_to_ns
 
 LOOKAHEAD_NS = 2 * NANOSECONDS
 # Reliable and transient-local: a recorder that requests both gets every message, even
@@ -90,6 +90,8 @@ def replay(
     spin: Callable[[float], None] | None = None,
     on_publish: Callable[[str, object, float], None] | None = None,
     ready: Callable[[], bool] | None = None,
+    stamp_offset_ns: int = 0,
+    publishers: dict[str, object] | None = None,
 ) -> ReplayStats:
     """Publish the bag's messages from `node` at their release times / `rate`.
 
@@ -97,6 +99,9 @@ def replay(
     sleep). ready(): true once the subscribers have heard these publishers (e.g. a node's
     diagnostics report them); without it, `settle` seconds are waited after the subscribers
     appear instead. on_publish(topic, msg, wall_time) is called after each publication.
+    stamp_offset_ns shifts every header stamp (a bag played in a loop as one long stream);
+    publishers: topic -> publisher, kept by the caller to reuse them across calls (a new
+    publisher would have to be discovered again).
     """
     if rate <= 0:
         raise ValueError(f"rate must be > 0, got {rate}")
@@ -105,7 +110,7 @@ def replay(
     first = next(events, None)
     if first is None:
         raise BagError(f"bag {path} has no messages" + (f" on {topics}" if topics else ""))
-    publishers: dict[str, object] = {}
+    publishers = {} if publishers is None else publishers
     stats = ReplayStats()
 
     def publisher(topic: str, msgtype: str):
@@ -133,7 +138,11 @@ def replay(
         due = start_wall + (release - start_release) / NANOSECONDS / rate
         while (wait := due - time.monotonic()) > 0:
             spin(min(wait, 0.05))
-        publisher(topic, msgtype).publish(data)
+        if stamp_offset_ns and hasattr(msg, "header"):
+            msg.header.stamp = ns_to_stamp(stamp_to_ns(msg.header.stamp) + stamp_offset_ns)
+            publisher(topic, msgtype).publish(msg)
+        else:
+            publisher(topic, msgtype).publish(data)
         now = time.monotonic()
         stats.late_ms_max = max(stats.late_ms_max, 1000 * (now - due))
         stats.published[topic] = stats.published.get(topic, 0) + 1
