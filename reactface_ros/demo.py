@@ -59,14 +59,22 @@ def run(args) -> int:
     step(1, "a synthetic interaction")
     if world.exists():
         shutil.rmtree(world)
-    reactface(
-        ["synth", "--out", str(world), "--clips", "8", "--seconds", str(args.seconds)]
-        + ["--clips-per-speaker", "1", "--seed", str(args.seed), "--quiet", "--no-preview"]
-    )
-    reactface(
-        ["bag", "from-synth", "--data", str(world), "--split", "test", "--clip", "0"]
-        + ["--out", str(bag), "--overwrite"]
-    )
+    for name, arguments in (
+        (
+            "synth",
+            ["synth", "--out", str(world), "--clips", "8", "--seconds", str(args.seconds)]
+            + ["--clips-per-speaker", "1", "--seed", str(args.seed), "--quiet", "--no-preview"],
+        ),
+        (
+            "bag from-synth",
+            ["bag", "from-synth", "--data", str(world), "--split", "test", "--clip", "0"]
+            + ["--out", str(bag), "--overwrite"],
+        ),
+    ):
+        status = reactface(arguments)
+        if status:
+            print(f"demo: `reactface {name}` failed (exit status {status})", file=sys.stderr)
+            return status
 
     step(2, "reaction + render nodes, recorder, real-time replay")
     command = [sys.executable, "-m", "reactface_core.cli"]
