@@ -244,3 +244,28 @@ def test_bag_cli_errors_are_clear(tmp_path, capsys):
     assert "test.csv not found" in capsys.readouterr().err
     assert main(["bag", "replay", str(tmp_path / "none.mcap")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_every_reactface_process_gets_the_shipped_dds_profile_unless_one_is_set(monkeypatch):
+    import xml.etree.ElementTree as ElementTree
+
+    from reactface_ros.launch_config import dds_environment, ros_environment
+
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
+    profile = Path(ros_environment()["FASTDDS_DEFAULT_PROFILES_FILE"])
+    assert profile == Path(__file__).resolve().parents[1] / "config" / "fastdds.xml"
+    namespace = {"dds": "http://www.eprosima.com"}
+    segment = ElementTree.parse(profile).find(".//dds:segment_size", namespace)
+    assert int(segment.text) >= 11 * 1280 * 720 * 3  # about 11 frames of 720p in flight
+    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", "/etc/my_robot/fastdds.xml")
+    assert dds_environment() == {}  # the integrator's own profile wins
+    assert ros_environment()["FASTDDS_DEFAULT_PROFILES_FILE"] == "/etc/my_robot/fastdds.xml"
+    launch = (Path(__file__).resolve().parents[1] / "launch" / "reactface.launch.py").read_text()
+    assert "SetEnvironmentVariable(k, v) for k, v in dds_environment().items()" in launch
+
+
+@pytest.mark.parametrize("size", ["640", "640x", "8x8", "axb"])
+def test_bench_ros_size_must_be_width_x_height(capsys, size):
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["bench", "ros", "--size", size])
+    assert stop.value.code == 2 and "size" in capsys.readouterr().err
