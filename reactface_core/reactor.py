@@ -25,8 +25,8 @@ the intake; a stamp that jumps (backwards, or far ahead) is kept aside until its
 timeline has lasted `session_confirm` seconds, so a clock glitch or one outlier stamp is
 dropped (counted) while the history goes on, and only a lasting jump (a bag played
 again, a restarted driver) starts a new session; windows that are not finite (a broken
-model) are withheld and reported as an error. `status()` judges the last `status_horizon`
-seconds, so it returns to OK once a problem is over.
+model) are withheld and reported as an error. `status()` judges the last
+`settings.status_horizon` seconds, so it returns to OK once a problem is over.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class ReactorSettings:
     session_confirm: float = 1.0  # s the jumped stamps must go on before they count as one
     max_hold: float = 0.5  # s the last camera frame may stand in for missing ones
     max_backlog: int = 25  # grid frames behind before the face tracker is skipped; 0: never
+    status_horizon: float = 10.0  # s of the recent past `status()` judges
     selection: str = "first"  # which sample the face stream shows (`online.SampleSelector`)
     seed: int = 0  # of the selection policy `random`
 
@@ -127,7 +128,6 @@ class OnlineReactor:
         generator,
         landmarker,
         settings: ReactorSettings = ReactorSettings(),
-        status_horizon: float = 10.0,
         clock=time.monotonic,
     ):
         from reactface_core.perception.audio import StreamingLogMel
@@ -145,7 +145,7 @@ class OnlineReactor:
         self.buffer = self._new_buffer()
         self.pacer = FacePacer()
         self.jumped: _Jump | None = None  # messages whose stamps jumped, not yet a session
-        self.recent = RecentCounts(status_horizon, clock)
+        self.recent = RecentCounts(settings.status_horizon, clock)
         self._arrival_offsets: deque[float] = deque(maxlen=500)  # perf_counter - stamp (s)
         self._reset_models()
 
@@ -420,7 +420,7 @@ class OnlineReactor:
 class RecentCounts:
     """How much each counter grew over the last `horizon` seconds (of `clock`)."""
 
-    def __init__(self, horizon: float = 10.0, clock=time.monotonic):
+    def __init__(self, horizon: float, clock=time.monotonic):
         self.horizon, self.clock = horizon, clock
         self.snapshots: deque[tuple[float, dict[str, int]]] = deque()
 

@@ -150,7 +150,7 @@ PARAMS = [
     ),
     Param(
         "status_horizon",
-        10.0,
+        SETTINGS.status_horizon,
         "seconds of the recent past the /diagnostics level judges (it returns to OK once a "
         "problem is this old)",
         range=(1.0, 3600.0),
@@ -190,12 +190,7 @@ class ReactionNode(Node):
                 "no checkpoint given: running a RANDOMLY INITIALISED model (reactions are "
                 "noise-like); set the `checkpoint` parameter to a trained model"
             )
-        self.reactor = OnlineReactor(
-            generator,
-            FaceLandmarker(mode="video"),
-            settings_from(self.p),
-            status_horizon=self.p["status_horizon"],
-        )
+        self.reactor = OnlineReactor(generator, FaceLandmarker(mode="video"), settings_from(self.p))
         self.reactor.warm_up()
         self.face_frames_published = 0
         self.latency = RollingStats()  # s, capture of a window's last frame -> its publication
