@@ -281,7 +281,7 @@ class SpeakerBuffer:
         )
         if last is not None and stamp_ns < last - gap_ns:
             return True
-        newest = [s for s in (self.last_frame_stamp, self._audio_clock()) if s is not None]
+        newest = [s for s in (self.last_frame_stamp, self.audio_clock()) if s is not None]
         return bool(newest) and stamp_ns > max(newest) + gap_ns
 
     @property
@@ -310,7 +310,7 @@ class SpeakerBuffer:
         if audio_clock - first > self.delay_ns + self.period_ns:
             self._start(first)
 
-    def _audio_clock(self) -> int | None:
+    def audio_clock(self) -> int | None:
         """Stamp just after the newest audio sample seen (None before any audio)."""
         if self.segment is None:
             return None

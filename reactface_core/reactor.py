@@ -195,15 +195,17 @@ class OnlineReactor:
         gap = self.settings.session_gap
         jumped = self.jumped
         if jumped is not None and jumped.continues(stamp_ns, gap):
-            jumped.messages.append((camera, stamp_ns, payload))
-            jumped.newest = max(jumped.newest, stamp_ns)
-            if jumped.newest - jumped.first >= self.settings.session_confirm * 1e9:
+            jumped.add(camera, stamp_ns, payload)
+            if jumped.confirmed(self.settings.session_confirm):
                 self._confirm_session(intake)
             return intake
         if self.buffer.starts_new_session(stamp_ns, camera, gap):
             if jumped is not None:
                 self._drop_jump(intake)
-            self.jumped = _Jump(camera, stamp_ns, stamp_ns, [(camera, stamp_ns, payload)])
+            newest = [s for s in (self.buffer.last_frame_stamp, self.buffer.audio_clock()) if s]
+            forward = bool(newest) and stamp_ns > max(newest)
+            self.jumped = _Jump(camera, forward, stamp_ns, stamp_ns)
+            self.jumped.add(camera, stamp_ns, payload)
             return intake
         if jumped is not None and camera == jumped.camera:
             self._drop_jump(intake)  # the old timeline came back: the jump was a glitch
@@ -439,15 +441,31 @@ class RecentCounts:
 @dataclass
 class _Jump:
     """Messages whose stamps left the interaction's timeline, kept until they are confirmed
-    as a new interaction (they go on) or dropped as a glitch (the old timeline comes back)."""
+    as a new interaction or dropped as a glitch (the old timeline comes back first).
+
+    Confirmed: when the new stamps have gone on for `session_confirm` seconds, or at once
+    when both inputs jumped forward together (they resume after a pause or a stall: no
+    clock glitch moves both streams the same way).
+    """
 
     camera: bool  # the stream that jumped first
+    forward: bool  # ahead of everything the interaction had seen
     first: int
     newest: int
-    messages: list[tuple[bool, int, tuple]]  # (camera, stamp ns, payload)
+    messages: list[tuple[bool, int, tuple]] = field(default_factory=list)  # (camera, ns, payload)
+    streams: set[bool] = field(default_factory=set)  # which inputs have jumped (camera: True)
+
+    def add(self, camera: bool, stamp_ns: int, payload: tuple) -> None:
+        self.messages.append((camera, stamp_ns, payload))
+        self.streams.add(camera)
+        self.newest = max(self.newest, stamp_ns)
 
     def continues(self, stamp_ns: int, gap: float) -> bool:
         return abs(stamp_ns - self.newest) <= gap * 1e9
+
+    def confirmed(self, confirm: float) -> bool:
+        lasting = self.newest - self.first >= confirm * 1e9
+        return lasting or (self.forward and len(self.streams) == 2)
 
 
 class FacePacer:

@@ -280,3 +280,20 @@ def test_online_generator_from_a_checkpoint_returns_face_model_units(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(CheckpointError, match="not a readable reactface checkpoint"):
         load_online_generator(str(tmp_path / "junk.pt"))
+
+
+def test_a_starved_intake_that_resumes_after_a_stall_keeps_every_message(reactor, faces):
+    """A node starved for 5 s at a time gets only the newest second of each input (its
+    subscription depth) when it wakes: both streams jump forward together, which is a
+    pause of the whole input, not a glitch: a new interaction at once, nothing dropped."""
+    for wake in (5, 10, 15):
+        now = T0 + wake * 10**9
+        for i in range(25):  # the newest second: a camera frame, then its two audio chunks
+            stamp = now - 10**9 + i * FRAME_NS
+            reactor.add_frame(stamp, faces[i % len(faces)])
+            for half in range(2):
+                chunk = np.zeros(SAMPLES_PER_FRAME // 2, np.float32)
+                reactor.add_audio(stamp + half * FRAME_NS // 2, chunk, 16_000)
+    assert reactor.counts["frames_skipped"] == reactor.counts["audio_chunks_skipped"] == 0
+    assert reactor.counts["stamp_glitches"] == 0 and reactor.counts["sessions"] == 2
+    assert reactor.buffer.stats.frames == 25  # the last second is on the grid
