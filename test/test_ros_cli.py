@@ -157,17 +157,19 @@ def interaction_bag(path: Path, frames: int = 25) -> Path:
     return path
 
 
-def start_recorder(out: Path, *extra: str) -> subprocess.Popen:
+def start_recorder(out: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [*REACTFACE, "bag", "record", str(out), "--topics", "/camera/image_raw", "/audio/chunk",
-         *extra],
+        [*REACTFACE, "bag", "record", str(out), "--topics", "/camera/image_raw", "/audio/chunk"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
 
 def replay_bag(path: Path) -> subprocess.CompletedProcess:
     replay = subprocess.run(
-        [*REACTFACE, "bag", "replay", str(path)], capture_output=True, text=True, timeout=120
+        [*REACTFACE, "bag", "replay", str(path), "--wait-timeout", "120"],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert replay.returncode == 0, replay.stdout + replay.stderr
     return replay
@@ -179,33 +181,45 @@ def raw_messages(path: Path) -> list[tuple[str, bytes]]:
     return [(topic, bytes(data)) for topic, _, _, data in read_raw(path)]
 
 
+def wait_until_recorded(recorder: subprocess.Popen, out: Path, count: int) -> None:
+    """The recorder writes as it goes: wait until `count` messages are readable in its file
+    (or it has exited), for at most a minute."""
+    from reactface_ros.bag.store import readable_messages
+
+    end = time.monotonic() + 60
+    while readable_messages(out) < count and recorder.poll() is None and time.monotonic() < end:
+        time.sleep(0.1)
+
+
 @pytest.mark.slow
 def test_bag_replay_and_record_round_trip_across_processes(tmp_path, ros_domain):
     bag = interaction_bag(tmp_path / "in.mcap")
-    recorder = start_recorder(tmp_path / "out.mcap", "--idle-stop", "2")
+    out = tmp_path / "out.mcap"
+    recorder = start_recorder(out)
     start = time.monotonic()
     replay = replay_bag(bag)
     assert "replayed 75 messages (/audio/chunk 50, /camera/image_raw 25)" in replay.stdout
+    assert time.monotonic() - start > 1.0  # 1 s of stamps took real time to play
+    wait_until_recorded(recorder, out, 75)
+    recorder.send_signal(signal.SIGINT)
     output, _ = recorder.communicate(timeout=60)
     assert recorder.returncode == 0, output
-    assert time.monotonic() - start > 1.0  # 1 s of stamps took real time to play
-    received = raw_messages(tmp_path / "out.mcap")
-    assert len(received) == 75 and set(received) == set(raw_messages(bag))  # byte for byte
+    received = raw_messages(out)
+    missing = set(raw_messages(bag)) - set(received)
+    assert not missing, f"{len(missing)} not recorded: {sorted(t for t, _ in missing)}\n{output}"
+    assert len(received) == 75  # every message once, byte for byte
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_bag_record_stops_cleanly_on_sigterm_and_sigint(tmp_path, ros_domain, stop):
-    from reactface_ros.bag.store import check_bag, readable_messages
+    from reactface_ros.bag.store import check_bag
 
     bag = interaction_bag(tmp_path / "in.mcap")
     out = tmp_path / "out.mcap"
     recorder = start_recorder(out)
     replay_bag(bag)
-    # the recorder writes as it goes: wait until every message is in the file, then stop it
-    end = time.monotonic() + 60
-    while readable_messages(out) < 75 and recorder.poll() is None and time.monotonic() < end:
-        time.sleep(0.1)
+    wait_until_recorded(recorder, out, 75)  # then stop it
     recorder.send_signal(stop)
     output, _ = recorder.communicate(timeout=60)
     assert recorder.returncode == 0, output
@@ -216,15 +230,13 @@ def test_bag_record_stops_cleanly_on_sigterm_and_sigint(tmp_path, ros_domain, st
 
 @pytest.mark.slow
 def test_bag_record_killed_keeps_what_it_received_in_the_final_file(tmp_path, ros_domain):
-    from reactface_ros.bag.store import BagError, check_bag, readable_messages, repair_bag
+    from reactface_ros.bag.store import BagError, check_bag, repair_bag
 
     bag = interaction_bag(tmp_path / "in.mcap")
     out = tmp_path / "out.mcap"
     recorder = start_recorder(out)
     replay_bag(bag)
-    end = time.monotonic() + 60  # chunks reach the file within a second of arriving
-    while readable_messages(out) < 75 and recorder.poll() is None and time.monotonic() < end:
-        time.sleep(0.1)
+    wait_until_recorded(recorder, out, 75)  # chunks reach the file within a second of arriving
     recorder.kill()
     recorder.communicate(timeout=30)
     assert out.is_file() and not list(tmp_path.glob(".*"))  # the final name, no scratch left

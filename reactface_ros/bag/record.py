@@ -18,7 +18,7 @@ from pathlib import Path
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from reactface_ros.bag.store import BagWriter, message_class
+from reactface_ros.bag.store import BagWriter, message_class, typestore
 
 RECORD_DEPTH = 1000  # messages per topic the subscription may queue while the writer is busy
 
@@ -29,6 +29,7 @@ class Recorder:
     def __init__(self, node: Node, path: str | Path, topics: list[str], overwrite: bool = False):
         self.node, self.topics = node, list(topics)
         self.writer = BagWriter(path, overwrite=overwrite, live=True)
+        typestore()  # built now, not while the first messages wait (seconds on a busy machine)
         self.subscriptions: dict[str, object] = {}
         self.counts = dict.fromkeys(self.topics, 0)
         self.first_arrival: float | None = None
@@ -64,11 +65,11 @@ class Recorder:
         return [t for t in self.topics if t not in self.subscriptions]
 
     def _store(self, topic: str, msgtype: str, data: bytes) -> None:
-        now = time.monotonic()
-        self.first_arrival = self.first_arrival or now
-        self.last_arrival = now
         self.writer.write_raw(topic, msgtype, data, time.time_ns())
         self.counts[topic] += 1
+        # idle time counts from when the recorder was last busy, not from before the write
+        self.last_arrival = time.monotonic()
+        self.first_arrival = self.first_arrival or self.last_arrival
 
     def close(self) -> Path | None:
         if not self.writer.connections:
