@@ -95,7 +95,7 @@ def run(args) -> int:
         bag = args.bag or synthetic_bag(
             Path(scratch), args.seconds, args.seed, args.image_format, args.size
         )
-        with cpu_load(args.load):
+        with CpuLoad(args.load):
             load_before = os.getloadavg()[0]
             result = _measure(args, bag)
             result.load = (load_before, os.getloadavg()[0])
@@ -126,7 +126,7 @@ def synthetic_bag(
     return bag
 
 
-class cpu_load:
+class CpuLoad:
     """`processes` CPU-bound Python processes running while the block runs."""
 
     def __init__(self, processes: int):

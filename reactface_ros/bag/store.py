@@ -1,11 +1,14 @@
-"""Reading and writing rosbag2 (mcap) bags with `rosbags`, without a ROS installation.
+"""Reading and writing rosbag2 (mcap) bags without a ROS installation.
 
-Bags are mcap: either a rosbag2 directory (`DIR/metadata.yaml` + `DIR/DIR_0.mcap`) or a
-single `NAME.mcap` file (what `ros2 bag play NAME.mcap` and Foxglove open directly). The
-reactface message definitions from `msg/` are registered in the rosbags type store next to
-the standard ROS 2 (kilted) types, so every connection carries its full definition and
-RIHS01 type hash, identical to the ones rosidl generates. Messages are (de)serialised with
-rclpy, so bag tools and nodes share the same message classes and converters.
+Bags are mcap: either a rosbag2 directory (`DIR/metadata.yaml` + `DIR/DIR_0.mcap`, written
+with `rosbags`) or a single `NAME.mcap` file (what `ros2 bag play NAME.mcap` and Foxglove
+open directly), written with the `mcap` library so every chunk carries a CRC. The reactface
+message definitions from `msg/` are registered in the rosbags type store next to the
+standard ROS 2 (kilted) types, so every schema carries its full definition, and the type
+store's RIHS01 hashes are identical to the ones rosidl generates. Bags are read with
+`rosbags`; `check_bag` reads every record first (structure, CRCs) and names a truncated or
+corrupt file, `repair_bag` keeps the readable part of one. Messages are (de)serialised
+with rclpy, so bag tools and nodes share the same message classes and converters.
 """
 
 from __future__ import annotations
