@@ -43,7 +43,7 @@ def test_synthetic_clip_becomes_a_bag_with_rendered_speaker_and_every_appropriat
     item = react.items(react.read_pairs(world, split), react.read_info(world).directions)[0]
     speaker = react.load_coefficients(react.modality_path(base, "coefficients", item.speaker), 58)
     listener = react.load_coefficients(react.modality_path(base, "coefficients", item.listener), 58)
-    assert interaction.num_frames == 51 and "rendered from arkit58" in description
+    assert interaction.num_frames == 51 and "rendered at 256x256 from arkit58" in description
     np.testing.assert_array_equal(interaction.speaker, speaker[:51])
     assert interaction.appropriate.shape == (3, 51, 58)  # the 3 listeners of this speaker clip
     np.testing.assert_array_equal(interaction.appropriate[0], listener[:51])  # real one first
