@@ -15,7 +15,7 @@ node is a lifecycle node that brings itself to active (`autostart:=false`: it wa
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -27,6 +27,7 @@ from reactface_ros.launch_config import (
     PACKAGE,
     SWITCHES,
     TOPICS,
+    dds_environment,
     node_namespace,
     remappings,
     typed,
@@ -67,7 +68,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(key, default_value=name, description=f"remap the {name} topic")
         for key, (name, _) in TOPICS.items()
     ]
-    return LaunchDescription([*arguments, OpaqueFunction(function=_nodes)])
+    # the shipped Fast DDS profile (raw camera frames over shared memory), unless one is set
+    environment = [SetEnvironmentVariable(k, v) for k, v in dds_environment().items()]
+    return LaunchDescription([*arguments, *environment, OpaqueFunction(function=_nodes)])
 
 
 def _nodes(context):

@@ -48,7 +48,9 @@ class TrainedModel:
         self, samples: int = 10, seed: int = 0, deterministic: bool = False
     ) -> NormalisedReactionGenerator:
         return NormalisedReactionGenerator(
-            ReactionGenerator(self.model, samples, seed, deterministic), self.normalisation
+            ReactionGenerator(self.model, samples, seed, deterministic),
+            self.normalisation,
+            self.face_model,
         )
 
 
@@ -73,6 +75,16 @@ def load_trained_model(path: str | Path | None = None, device: str = "cpu") -> T
                 f"checkpoint {path} expects {name}={getattr(config, name)} but this reactface's "
                 f"perception produces {produced}: it was trained with other features"
             )
+    broken = [
+        name
+        for name, tensor in checkpoint.state_dict.items()
+        if torch.is_tensor(tensor) and tensor.is_floating_point() and not tensor.isfinite().all()
+    ]
+    if broken:
+        raise CheckpointError(
+            f"checkpoint {path} has non-finite (NaN or inf) weights in {len(broken)} tensor(s), "
+            f"e.g. {broken[0]}: it would generate NaN reactions (a diverged training run?)"
+        )
     model = ReactFace(config)
     try:
         model.load_state_dict(checkpoint.state_dict)
@@ -106,7 +118,9 @@ def load_online_generator(
         torch.manual_seed(seed)
         model = ReactFace(config).to(device)
         generator = NormalisedReactionGenerator(
-            ReactionGenerator(model, samples, seed, deterministic), Normalisation()
+            ReactionGenerator(model, samples, seed, deterministic),
+            Normalisation(),
+            get_face_model(config.face_model),
         )
         return generator, config.face_model, "random init (no checkpoint)"
     try:
@@ -127,11 +141,15 @@ class ReactionWindowArray:
 
 
 class NormalisedReactionGenerator:
-    """`ReactionGenerator` fed raw perception features, giving face-model units back."""
+    """`ReactionGenerator` fed raw perception features, giving face-model units back,
+    clipped to the face model's documented range (e.g. ARKit blendshapes in [0, 1])."""
 
-    def __init__(self, generator: ReactionGenerator, normalisation: Normalisation):
+    def __init__(
+        self, generator: ReactionGenerator, normalisation: Normalisation, face_model: FaceModel
+    ):
         self.generator = generator
         self.normalisation = normalisation
+        self.face_model = face_model
 
     @property
     def window(self) -> int:
@@ -164,7 +182,9 @@ class NormalisedReactionGenerator:
             audio = norm.audio(np.asarray(audio, np.float32))
         windows = self.generator.push(visual, audio, visual_valid)
         return [
-            ReactionWindowArray(w.start, norm.raw_coefficients(w.reactions.cpu().numpy()))
+            ReactionWindowArray(
+                w.start, self.face_model.clip(norm.raw_coefficients(w.reactions.cpu().numpy()))
+            )
             for w in windows
         ]
 
@@ -223,5 +243,6 @@ def generate_reactions(
             generator=generator,
             deterministic=deterministic,
         )
-        outputs.append(trained.normalisation.raw_coefficients(output["listener"].cpu().numpy()))
+        raw = trained.normalisation.raw_coefficients(output["listener"].cpu().numpy())
+        outputs.append(trained.face_model.clip(raw))
     return np.concatenate(outputs)

@@ -10,7 +10,8 @@ different clocks of arrival. The model needs one speaker frame plus k = 2 audio 
   audio steps 2i, 2i+1 cover samples [640 i, 640 (i + 1)));
 - the camera frame nearest to s_i within half a frame period fills slot i; a slot left
   without a frame holds the previous frame (`held`), e.g. a dropped frame or a slower
-  camera; a faster camera is decimated;
+  camera, for at most `max_hold` seconds: after that the slot has no frame (the face is
+  missing, not frozen); a faster camera is decimated;
 - audio is mixed down to mono, resampled to 16 kHz by a streaming polyphase filter and
   placed at its stamp; chunks that follow each other within the stamp jitter tolerance are
   treated as one contiguous stream, a gap is zero-filled (`audio_filled`);
@@ -52,7 +53,7 @@ class AlignedFrame:
     stamp_ns: int  # t0 + index / fps
     visual: Any  # payload of the camera frame in this slot (None before any frame)
     audio: np.ndarray  # (samples_per_frame,) float32 mono at 16 kHz
-    held: bool  # no camera frame for this slot: the previous payload is repeated
+    held: bool  # no camera frame for this slot: the previous payload is repeated (or None)
     audio_filled: float  # fraction of `audio` that was zero-filled (gap or late audio)
     source_stamp_ns: int | None  # stamp of the camera frame whose payload is used
 
@@ -65,6 +66,7 @@ class BufferStats:
     rejected: int = 0  # messages refused (see Rejected)
     emitted: int = 0  # slots emitted
     held: int = 0  # slots emitted without their own camera frame
+    missing: int = 0  # of those, slots whose last frame was older than max_hold: no payload
     audio_filled: int = 0  # slots emitted with some zero-filled audio
     late_audio_samples: int = 0  # samples (16 kHz) that arrived for slots already emitted
 
@@ -135,7 +137,8 @@ class SpeakerBuffer:
 
     fps: grid rate (Hz); samples_per_frame: 16 kHz samples per slot (k = 2 audio steps of
     320 samples at 25 fps); max_delay: seconds one modality may lag the other before its
-    slots are filled in (held frame / zeros); sample_rate: the only accepted input audio
+    slots are filled in (held frame / zeros); max_hold: seconds a camera frame may stand in
+    for the slots after it (then they have no frame); sample_rate: the only accepted input audio
     rate (0 = whatever the first chunk has, then fixed); jitter: stamp tolerance (seconds)
     within which consecutive audio chunks count as contiguous (default: half a chunk).
     """
@@ -143,15 +146,17 @@ class SpeakerBuffer:
     fps: float = FPS
     samples_per_frame: int = SAMPLES_PER_FRAME
     max_delay: float = 0.2
+    max_hold: float = 0.5
     sample_rate: int = 0
     jitter: float | None = None
     stats: BufferStats = field(default_factory=BufferStats)
 
     def __post_init__(self) -> None:
-        if self.fps <= 0 or self.samples_per_frame < 1 or self.max_delay < 0:
+        if self.fps <= 0 or self.samples_per_frame < 1 or min(self.max_delay, self.max_hold) < 0:
             raise ValueError(
-                f"SpeakerBuffer needs fps > 0, samples_per_frame >= 1 and max_delay >= 0; got "
-                f"{self.fps}, {self.samples_per_frame}, {self.max_delay}"
+                f"SpeakerBuffer needs fps > 0, samples_per_frame >= 1, max_delay >= 0 and "
+                f"max_hold >= 0; got {self.fps}, {self.samples_per_frame}, {self.max_delay}, "
+                f"{self.max_hold}"
             )
         self.period_ns = NANOSECONDS / self.fps
         self.t0: int | None = None
@@ -169,6 +174,10 @@ class SpeakerBuffer:
     @property
     def delay_ns(self) -> int:  # derived, so `max_delay` may change while running
         return int(self.max_delay * NANOSECONDS)
+
+    @property
+    def hold_ns(self) -> int:  # derived, so `max_hold` may change while running
+        return int(self.max_hold * NANOSECONDS)
 
     # -- input -----------------------------------------------------------------------
 
@@ -278,7 +287,7 @@ class SpeakerBuffer:
         )
         if last is not None and stamp_ns < last - gap_ns:
             return True
-        newest = [s for s in (self.last_frame_stamp, self._audio_clock()) if s is not None]
+        newest = [s for s in (self.last_frame_stamp, self.audio_clock()) if s is not None]
         return bool(newest) and stamp_ns > max(newest) + gap_ns
 
     @property
@@ -307,7 +316,7 @@ class SpeakerBuffer:
         if audio_clock - first > self.delay_ns + self.period_ns:
             self._start(first)
 
-    def _audio_clock(self) -> int | None:
+    def audio_clock(self) -> int | None:
         """Stamp just after the newest audio sample seen (None before any audio)."""
         if self.segment is None:
             return None
@@ -362,6 +371,9 @@ class SpeakerBuffer:
             self.last_payload = self.frames.pop(slot)
         held = not has_frame
         source_stamp, payload = self.last_payload if self.last_payload else (None, None)
+        if held and source_stamp is not None and stamp - source_stamp > self.hold_ns:
+            source_stamp, payload = None, None  # the camera went quiet: no face, not a frozen one
+            self.stats.missing += 1
         n = self.samples_per_frame
         audio = np.zeros(n, np.float32)
         covered = np.zeros(n, bool)

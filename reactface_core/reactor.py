@@ -19,6 +19,14 @@ Two halves, for two threads:
 Offline, call them in turn on one thread. Backlog: when the processing side is more than
 `max_backlog` grid frames behind the intake, it skips the face tracker (holding the last
 face) until it has caught up, so a busy CPU costs face detail rather than latency.
+
+Bad input never costs the interaction: a frame too small to hold a face is refused at
+the intake; a stamp that jumps (backwards, or far ahead) is kept aside until its new
+timeline has lasted `session_confirm` seconds, so a clock glitch or one outlier stamp is
+dropped (counted) while the history goes on, and only a lasting jump (a bag played
+again, a restarted driver) starts a new session; windows that are not finite (a broken
+model) are withheld and reported as an error. `status()` judges the last
+`settings.status_horizon` seconds, so it returns to OK once a problem is over.
 """
 
 from __future__ import annotations
@@ -56,7 +64,10 @@ class ReactorSettings:
     selection: str = "first"  # which sample the face stream shows (`online.SampleSelector`)
     max_delay: float = 0.2  # s one input may lag the other before its frames are filled in
     session_gap: float = 2.0  # s of stamp jump that starts a new interaction
+    session_confirm: float = 1.0  # s the jumped stamps must go on before they count as one
+    max_hold: float = 0.5  # s the last camera frame may stand in for missing ones
     max_backlog: int = 25  # grid frames behind before the face tracker is skipped; 0: never
+    status_horizon: float = 10.0  # s of the recent past `status()` judges
     audio_sample_rate: int = 0  # the only accepted input rate; 0: the first chunk's
 
     def __post_init__(self) -> None:
@@ -73,6 +84,17 @@ class ReactorSettings:
                 ),
                 ("max_delay", _is_number(self.max_delay) and self.max_delay >= 0, ">= 0 s"),
                 ("session_gap", _is_number(self.session_gap) and self.session_gap > 0, "> 0 s"),
+                (
+                    "session_confirm",
+                    _is_number(self.session_confirm) and self.session_confirm >= 0,
+                    ">= 0 s",
+                ),
+                ("max_hold", _is_number(self.max_hold) and self.max_hold >= 0, ">= 0 s"),
+                (
+                    "status_horizon",
+                    _is_number(self.status_horizon) and self.status_horizon > 0,
+                    "> 0 s",
+                ),
                 ("max_backlog", _is_int(self.max_backlog) and self.max_backlog >= 0, ">= 0"),
                 (
                     "audio_sample_rate",
@@ -119,6 +141,7 @@ class Intake:
 
     work: list[Work] = field(default_factory=list)
     new_session: bool = False  # the stamps jumped: a new interaction started
+    notes: list[str] = field(default_factory=list)  # lines worth a log (a clock glitch, ...)
     held: int = 0  # grid frames in `work` without their own camera frame
     audio_filled: int = 0  # grid frames in `work` with zero-filled audio
 
@@ -132,6 +155,7 @@ class Reaction:
     selected: int  # the sample the face stream shows
     arrival: float  # time.perf_counter() of the input that completed it
     compute_s: float  # perception + generation of the batch that finished it
+    captured: float  # time.perf_counter() when the window's last frame was captured (estimate)
 
     def frame_stamps(self) -> np.ndarray:
         """(w,) stamps of the window's frames."""
@@ -147,7 +171,11 @@ COUNTERS = (
     "frames_tracker_skipped",
     "frames_face_found",
     "sessions",
+    "stamp_glitches",
+    "windows_not_finite",
 )
+MIN_FRAME_SIDE = 32  # pixels: a smaller image cannot show a face to the tracker
+TRANSPORT_GAUGES = ("camera_lost", "audio_lost", "camera_publishers", "audio_publishers")
 
 
 class OnlineReactor:
@@ -158,7 +186,13 @@ class OnlineReactor:
     RGB frame to raw landmarks, with `reset()`).
     """
 
-    def __init__(self, generator, landmarker, settings: ReactorSettings = ReactorSettings()):
+    def __init__(
+        self,
+        generator,
+        landmarker,
+        settings: ReactorSettings = ReactorSettings(),
+        clock=time.monotonic,
+    ):
         from reactface_core.perception.audio import StreamingLogMel
         from reactface_core.perception.landmarks import SpeakerFeatures
 
@@ -169,11 +203,17 @@ class OnlineReactor:
         self.logmel = StreamingLogMel()
         self.selector = SampleSelector(settings.selection, settings.seed)
         self.counts = dict.fromkeys(COUNTERS, 0)
-        self.earlier = {"held": 0, "audio_filled": 0}  # filled-in frames of past sessions
+        # kept by the caller from its transport (e.g. DDS events): messages lost before they
+        # reached the intake (they explain held frames), publishers heard now
+        self.transport = dict.fromkeys(TRANSPORT_GAUGES, 0)
+        self.earlier = {"held": 0, "audio_filled": 0, "missing": 0}  # of past sessions
         self.backlog = 0  # grid frames handed out but not processed; both threads change it
         self._backlog_lock = threading.Lock()
         self.buffer = self._new_buffer()
         self.pacer = FacePacer()
+        self.jumped: _Jump | None = None  # messages whose stamps jumped, not yet a session
+        self.recent = RecentCounts(settings.status_horizon, clock)
+        self._arrival_offsets: deque[float] = deque(maxlen=500)  # perf_counter - stamp (s)
         self._reset_models()
 
     @property
@@ -183,8 +223,8 @@ class OnlineReactor:
     def update(self, **changes) -> None:
         """Change live settings while running; a bad value raises ValueError, nothing changed.
 
-        selection, seed, deterministic, max_delay, session_gap and max_backlog apply at once
-        (to the next frame or window; a new seed restarts the sample noise and the random
+        selection, seed, deterministic, max_delay, session_gap, session_confirm, max_hold,
+        max_backlog and status_horizon apply at once (to the next frame or window; a new seed restarts the sample noise and the random
         selection). samples applies at once with a reset of the generator's history, as at
         a new session (the model's listener history holds N rows). Call it from the intake
         thread; it waits for a `process` call in progress to finish.
@@ -200,7 +240,8 @@ class OnlineReactor:
             self.generator.reconfigure(new.samples, new.seed, new.deterministic)
             if (new.selection, new.seed) != (old.selection, old.seed):
                 self.selector = SampleSelector(new.selection, new.seed)
-            self.buffer.max_delay = new.max_delay
+            self.buffer.max_delay, self.buffer.max_hold = new.max_delay, new.max_hold
+            self.recent.horizon = new.status_horizon
             if new.samples != old.samples:
                 self._reset_models()
 
@@ -209,51 +250,115 @@ class OnlineReactor:
     def add_frame(self, stamp_ns: int, rgb: np.ndarray) -> Intake:
         """A camera frame (H, W, 3) uint8 RGB at its stamp; raises `Rejected` with why."""
         self.counts["frames_received"] += 1
-        return self._add("frames_skipped", stamp_ns, True, rgb)
+        height, width = np.shape(rgb)[:2] if np.ndim(rgb) >= 2 else (0, 0)
+        if np.ndim(rgb) != 3 or np.shape(rgb)[2] != 3 or min(height, width) < MIN_FRAME_SIDE:
+            self.counts["frames_skipped"] += 1
+            raise Rejected(
+                f"camera frame of shape {np.shape(rgb)} is too small or not RGB: expected "
+                f"(H, W, 3) with H, W >= {MIN_FRAME_SIDE} pixels"
+            )
+        self._note_arrival(stamp_ns)
+        return self._add(True, stamp_ns, rgb)
 
     def add_audio(self, stamp_ns: int, samples: np.ndarray, sample_rate: int) -> Intake:
         """An audio chunk (n,) or (n, channels) whose first sample is at `stamp_ns`."""
         self.counts["audio_chunks_received"] += 1
-        return self._add("audio_chunks_skipped", stamp_ns, False, samples, sample_rate)
+        if sample_rate > 0:
+            self._note_arrival(stamp_ns + round(len(samples) * 1e9 / sample_rate))
+        return self._add(False, stamp_ns, samples, sample_rate)
 
     def reject(self, camera: bool) -> None:
         """Count an input message the caller could not even decode."""
         self.counts["frames_received" if camera else "audio_chunks_received"] += 1
         self.counts["frames_skipped" if camera else "audio_chunks_skipped"] += 1
 
-    def _add(self, skipped: str, stamp_ns: int, camera: bool, *payload) -> Intake:
-        arrival = time.perf_counter()
+    def _note_arrival(self, available_ns: int) -> None:
+        """Relate stamps to this process's clock: the smallest arrival - stamp seen lately is
+        taken as the moment a message is available at its source."""
+        self._arrival_offsets.append(time.perf_counter() - available_ns / 1e9)
+
+    def captured(self, stamp_ns: int) -> float:
+        """perf_counter() time at which the input stamped `stamp_ns` existed at its source."""
+        offset = min(self._arrival_offsets) if self._arrival_offsets else 0.0
+        return stamp_ns / 1e9 + offset
+
+    def _add(self, camera: bool, stamp_ns: int, *payload) -> Intake:
         intake = Intake()
-        if self.buffer.starts_new_session(stamp_ns, camera, self.settings.session_gap):
-            self._start_session()
-            intake.work.append(NewSession())
-            intake.new_session = True
-        add = self.buffer.add_frame if camera else self.buffer.add_audio  # after any new session
+        gap = self.settings.session_gap
+        jumped = self.jumped
+        if jumped is not None and jumped.continues(stamp_ns, gap):
+            jumped.add(camera, stamp_ns, payload)
+            if jumped.confirmed(self.settings.session_confirm):
+                self._confirm_session(intake)
+            return intake
+        if self.buffer.starts_new_session(stamp_ns, camera, gap):
+            if jumped is not None:
+                self._drop_jump(intake)
+            newest = [s for s in (self.buffer.last_frame_stamp, self.buffer.audio_clock()) if s]
+            forward = bool(newest) and stamp_ns > max(newest)
+            self.jumped = _Jump(camera, forward, stamp_ns, stamp_ns)
+            self.jumped.add(camera, stamp_ns, payload)
+            return intake
+        if jumped is not None and camera == jumped.camera:
+            self._drop_jump(intake)  # the old timeline came back: the jump was a glitch
+        self._place(intake, camera, stamp_ns, payload)
+        return intake
+
+    def _place(self, intake: Intake, camera: bool, stamp_ns: int, payload: tuple) -> None:
+        arrival = time.perf_counter()
+        add = self.buffer.add_frame if camera else self.buffer.add_audio
         try:
             add(stamp_ns, *payload)
         except Rejected:
-            self.counts[skipped] += 1
+            self.counts["frames_skipped" if camera else "audio_chunks_skipped"] += 1
             raise
         frames = self.buffer.pop_ready()
         if frames:
             with self._backlog_lock:
                 self.backlog += len(frames)
             intake.work.append(FrameBatch(frames, arrival))
-            intake.held = sum(frame.held for frame in frames)
-            intake.audio_filled = sum(frame.audio_filled > 0 for frame in frames)
-        return intake
+            intake.held += sum(frame.held for frame in frames)
+            intake.audio_filled += sum(frame.audio_filled > 0 for frame in frames)
+
+    def _confirm_session(self, intake: Intake) -> None:
+        """The jumped stamps went on for session_confirm s: a new interaction starts with them."""
+        jumped, self.jumped = self.jumped, None
+        self._start_session()
+        intake.work.append(NewSession())
+        intake.new_session = True
+        for camera, stamp_ns, payload in jumped.messages:
+            try:
+                self._place(intake, camera, stamp_ns, payload)
+            except Rejected as error:
+                intake.notes.append(f"skipped a message of the new interaction: {error}")
+
+    def _drop_jump(self, intake: Intake) -> None:
+        jumped, self.jumped = self.jumped, None
+        cameras = sum(camera for camera, _, _ in jumped.messages)
+        self.counts["frames_skipped"] += cameras
+        self.counts["audio_chunks_skipped"] += len(jumped.messages) - cameras
+        self.counts["stamp_glitches"] += 1
+        reference = self.buffer.last_frame_stamp if jumped.camera else None
+        shift = (jumped.first - reference) / 1e9 if reference is not None else float("nan")
+        intake.notes.append(
+            f"ignored {len(jumped.messages)} {'camera' if jumped.camera else 'audio'} "
+            f"message(s) whose stamps jumped by {shift:+.3f} s and came back within "
+            f"{self.settings.session_confirm} s: a clock glitch, the interaction goes on"
+        )
 
     def _new_buffer(self) -> SpeakerBuffer:
         return SpeakerBuffer(
             fps=FPS,
             samples_per_frame=SAMPLES_PER_FRAME,
             max_delay=self.settings.max_delay,
+            max_hold=self.settings.max_hold,
             sample_rate=self.settings.audio_sample_rate,
         )
 
     def _start_session(self) -> None:
         self.earlier["held"] += self.buffer.stats.held
         self.earlier["audio_filled"] += self.buffer.stats.audio_filled
+        self.earlier["missing"] += self.buffer.stats.missing
         self.buffer = self._new_buffer()
         self.counts["sessions"] += 1
 
@@ -292,10 +397,18 @@ class OnlineReactor:
             stamp = self.frame_stamps[window.start]
             for index in range(window.start, window.start + batch.shape[1]):
                 self.frame_stamps.pop(index, None)
+            if not np.isfinite(batch).all():  # a broken model: withhold, report, start over
+                self.counts["windows_not_finite"] += 1
+                self._reset_models()
+                break
             selected = self.selector(batch)
             compute = time.perf_counter() - start
-            reactions.append(Reaction(stamp, batch, selected, work.arrival, compute))
-            self.pacer.add(reactions[-1])
+            last_frame = stamp + (batch.shape[1] - 1) * FRAME_NS
+            reaction = Reaction(
+                stamp, batch, selected, work.arrival, compute, self.captured(last_frame)
+            )
+            reactions.append(reaction)
+            self.pacer.add(reaction)
             self.counts["windows_published"] += 1
         return reactions
 
@@ -350,30 +463,107 @@ class OnlineReactor:
     # -- state -------------------------------------------------------------------------
 
     def filled_in(self) -> dict[str, int]:
-        """Grid frames emitted without their own camera frame / with zero-filled audio."""
+        """Grid frames emitted without their own camera frame / with zero-filled audio /
+        without any frame (the camera silent for longer than max_hold)."""
         stats = self.buffer.stats
         return {
             "frames_held": stats.held + self.earlier["held"],
             "frames_audio_zero_filled": stats.audio_filled + self.earlier["audio_filled"],
+            "frames_face_missing": stats.missing + self.earlier["missing"],
         }
 
-    def status(self) -> tuple[list[str], dict]:
-        """(problems worth a WARN, every counter and gauge) for diagnostics."""
+    def status(self) -> tuple[list[str], list[str], dict]:
+        """(errors, warnings, every counter and gauge) for diagnostics.
+
+        Errors and warnings are about the last `status_horizon` seconds (the counters'
+        growth over that time), so the status returns to OK once a problem is over.
+        """
         filled = self.filled_in()
-        values = {
+        totals = {
             **self.counts,
             **filled,
+            "frames_lost_in_transport": self.transport["camera_lost"],
+            "audio_chunks_lost_in_transport": self.transport["audio_lost"],
+        }
+        recent = self.recent.growth(totals)
+        values = {
+            **totals,
             "late_audio_ms": self.buffer.stats.late_audio_samples * 1000 / AUDIO_RATE,
             "face_queue_depth": len(self.pacer.frames),
             "face_frames_dropped": self.pacer.dropped,
             "queue_depth": self.buffer.queue_depth + self.backlog,
+            "camera_publishers": self.transport["camera_publishers"],
+            "audio_publishers": self.transport["audio_publishers"],
+            "status_horizon_s": self.recent.horizon,
         }
-        problems = []
-        if self.counts["frames_skipped"] or self.counts["audio_chunks_skipped"]:
-            problems.append("skipped input messages")
-        if filled["frames_held"] or filled["frames_audio_zero_filled"]:
-            problems.append("filled-in frames")
-        return problems, values
+        errors, warnings = [], []
+        if recent["windows_not_finite"]:
+            errors.append(
+                f"the model produced non-finite reactions: {recent['windows_not_finite']} "
+                "window(s) withheld (a broken checkpoint?)"
+            )
+        lost = recent["frames_lost_in_transport"] + recent["audio_chunks_lost_in_transport"]
+        if lost:
+            warnings.append(
+                f"{lost} input message(s) lost by the middleware (raw frames larger than the "
+                "publisher's shared-memory segment? see config/fastdds.xml)"
+            )
+        if recent["frames_skipped"] or recent["audio_chunks_skipped"]:
+            warnings.append("skipped input messages")
+        if recent["frames_held"] or recent["frames_audio_zero_filled"]:
+            warnings.append("filled-in frames")
+        if recent["frames_face_missing"]:
+            warnings.append("no camera frame for longer than max_hold: face marked missing")
+        return errors, warnings, values
+
+
+class RecentCounts:
+    """How much each counter grew over the last `horizon` seconds (of `clock`)."""
+
+    def __init__(self, horizon: float, clock=time.monotonic):
+        self.horizon, self.clock = horizon, clock
+        self.snapshots: deque[tuple[float, dict[str, int]]] = deque()
+
+    def growth(self, totals: dict[str, int]) -> dict[str, int]:
+        now = self.clock()
+        self.snapshots.append((now, dict(totals)))
+        # keep the newest snapshot at or before the horizon as the baseline
+        while len(self.snapshots) > 1 and self.snapshots[1][0] <= now - self.horizon:
+            self.snapshots.popleft()
+        since, base = self.snapshots[0]
+        if since > now - self.horizon:  # younger than the horizon: count from zero
+            base = {}
+        return {key: value - base.get(key, 0) for key, value in totals.items()}
+
+
+@dataclass
+class _Jump:
+    """Messages whose stamps left the interaction's timeline, kept until they are confirmed
+    as a new interaction or dropped as a glitch (the old timeline comes back first).
+
+    Confirmed: when the new stamps have gone on for `session_confirm` seconds, or at once
+    when both inputs jumped forward together (they resume after a pause or a stall: no
+    clock glitch moves both streams the same way).
+    """
+
+    camera: bool  # the stream that jumped first
+    forward: bool  # ahead of everything the interaction had seen
+    first: int
+    newest: int
+    messages: list[tuple[bool, int, tuple]] = field(default_factory=list)  # (camera, ns, payload)
+    streams: set[bool] = field(default_factory=set)  # which inputs have jumped (camera: True)
+
+    def add(self, camera: bool, stamp_ns: int, payload: tuple) -> None:
+        self.messages.append((camera, stamp_ns, payload))
+        self.streams.add(camera)
+        self.newest = max(self.newest, stamp_ns)
+
+    def continues(self, stamp_ns: int, gap: float) -> bool:
+        return abs(stamp_ns - self.newest) <= gap * 1e9
+
+    def confirmed(self, confirm: float) -> bool:
+        lasting = self.newest - self.first >= confirm * 1e9
+        return lasting or (self.forward and len(self.streams) == 2)
 
 
 class FacePacer:

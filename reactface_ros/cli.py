@@ -7,7 +7,6 @@ Registered through the `reactface.commands` entry points (pyproject.toml), so
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from reactface_ros.launch_config import (
     default_config,
     node_namespace,
     remappings,
+    ros_environment,
 )
 
 RUN_DESCRIPTION = """\
@@ -34,7 +34,9 @@ and meaning are the node parameter's own. Ctrl-C stops them all; if one node fai
 others are stopped and the exit status is non-zero.
 
 DDS traffic stays on this machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) unless you
-set ROS_AUTOMATIC_DISCOVERY_RANGE yourself."""
+set ROS_AUTOMATIC_DISCOVERY_RANGE yourself, and the nodes use the shipped Fast DDS profile
+(config/fastdds.xml: shared memory large enough for raw camera frames) unless you set
+FASTDDS_DEFAULT_PROFILES_FILE yourself."""
 COMMON_OPTIONS = ("device", "seed")  # every command's --device and --seed feed these
 
 
@@ -150,13 +152,6 @@ def _ros_value(value) -> str:
     if isinstance(value, str):
         return f"'{value}'"
     return str(value)
-
-
-def ros_environment() -> dict[str, str]:
-    """The environment for node processes: DDS discovery on this machine unless overridden."""
-    env = dict(os.environ)
-    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    return env
 
 
 def run_nodes(args) -> int:

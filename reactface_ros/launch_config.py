@@ -11,7 +11,9 @@ robot1`) moves every topic under it; a remapped topic given as an absolute name 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from reactface_core import contract
 
 PACKAGE = "reactface_ros"
 CONFIG_NAME = "reactface.yaml"
+DDS_PROFILE_NAME = "fastdds.xml"  # shared-memory transport large enough for raw camera frames
 
 # Launch argument -> (the nodes' relative topic name, also the default: no remapping;
 # the name as seen from the root namespace, e.g. for bags).
@@ -155,14 +158,51 @@ def remappings(spec: NodeSpec, topics: dict[str, str]) -> list[tuple[str, str]]:
 
 def default_config() -> Path | None:
     """config/reactface.yaml of the source tree, or of an installed share/reactface_ros."""
+    return _config_file(CONFIG_NAME)
+
+
+def dds_profile() -> Path | None:
+    """config/fastdds.xml (source tree or installed share/reactface_ros), if found."""
+    return _config_file(DDS_PROFILE_NAME)
+
+
+def _config_file(name: str) -> Path | None:
     candidates = [
-        Path(__file__).resolve().parents[1] / "config" / CONFIG_NAME,
-        Path(sys.prefix) / "share" / PACKAGE / "config" / CONFIG_NAME,
+        Path(__file__).resolve().parents[1] / "config" / name,
+        Path(sys.prefix) / "share" / PACKAGE / "config" / name,
     ]
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        candidates.append(Path(get_package_share_directory(PACKAGE)) / "config" / CONFIG_NAME)
+        candidates.append(Path(get_package_share_directory(PACKAGE)) / "config" / name)
     except Exception:  # noqa: BLE001  (no ament index: not a ROS install)
         pass
     return next((path for path in candidates if path.is_file()), None)
+
+
+def dds_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """FASTDDS_DEFAULT_PROFILES_FILE = the shipped Fast DDS profile, unless already set.
+
+    The profile gives Fast DDS a shared-memory segment that holds raw camera frames (see
+    config/fastdds.xml); a profile of your own wins. The launch file, `reactface run`, the
+    `reactface bag` tools and every node process apply it.
+    """
+    environ = os.environ if environ is None else environ
+    profile = dds_profile()
+    if profile is None or environ.get("FASTDDS_DEFAULT_PROFILES_FILE"):
+        return {}
+    return {"FASTDDS_DEFAULT_PROFILES_FILE": str(profile)}
+
+
+def ros_environment() -> dict[str, str]:
+    """The environment for reactface processes: DDS discovery on this machine unless
+    ROS_AUTOMATIC_DISCOVERY_RANGE is set, and `dds_environment()`."""
+    env = dict(os.environ)
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    return {**env, **dds_environment(env)}
+
+
+def apply_dds_environment() -> None:
+    """Set `dds_environment()` in this process. Call before rclpy.init: Fast DDS reads its
+    profile once, when the process creates its first participant."""
+    os.environ.update(dds_environment())

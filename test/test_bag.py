@@ -147,7 +147,7 @@ def test_writer_refuses_to_overwrite_and_reader_names_the_bad_file(tmp_path):
     assert topics_of(path)[CAMERA_TOPIC][1] == 3
     junk = tmp_path / "junk.mcap"
     junk.write_bytes(b"not a bag")
-    with pytest.raises(BagError, match="junk.mcap is not a readable"):
+    with pytest.raises(BagError, match="junk.mcap is corrupt after 0 messages: not an mcap file"):
         topics_of(junk)
     with pytest.raises(BagError, match="does not exist"):
         topics_of(tmp_path / "missing.mcap")
@@ -205,3 +205,72 @@ def test_evaluate_reports_missing_and_misaligned_windows(tmp_path):
     assert report["frames_covered"] == 0
     with pytest.raises(BagError, match="no ReactionWindow"):
         evaluate_bags(tmp_path / "in.mcap", tmp_path / "in.mcap")
+
+
+def damaged_copies(tmp_path, frames=60):
+    """A bag written with chunk checksums, a copy with bytes overwritten inside a chunk, and a
+    copy cut short in the middle (a recorder killed before it wrote the index)."""
+    from reactface_ros.bag.store import read_raw
+
+    write_interaction_bag(tmp_path / "source.mcap", small_interaction(frames=frames))
+    good = tmp_path / "good.mcap"
+    with BagWriter(good, live=True, flush_period=0.0) as writer:  # a chunk per message
+        for topic, msgtype, log_time, data in read_raw(tmp_path / "source.mcap"):
+            writer.write_raw(topic, msgtype, data, log_time)
+    data = bytearray(good.read_bytes())
+    corrupt, truncated = tmp_path / "corrupt.mcap", tmp_path / "truncated.mcap"
+    middle = len(data) // 2
+    data[middle : middle + 16] = np.random.default_rng(1).integers(0, 256, 16, np.uint8).tobytes()
+    corrupt.write_bytes(bytes(data))
+    truncated.write_bytes(good.read_bytes()[: int(len(data) * 0.6)])
+    return good, corrupt, truncated
+
+
+def test_overwritten_bytes_and_a_truncated_file_are_detected_by_name(tmp_path):
+    from reactface_ros.bag.store import check_bag
+
+    good, corrupt, truncated = damaged_copies(tmp_path)
+    assert check_bag(good) == sum(n for _, n in topics_of(good).values())
+    with pytest.raises(BagError, match=r"corrupt.mcap is corrupt after \d+ messages: checksum"):
+        check_bag(corrupt)
+    with pytest.raises(BagError, match="corrupt.mcap is corrupt"):
+        list(read_raw_all(corrupt))  # reading the messages fails too, never silently
+    with pytest.raises(BagError, match=r"truncated.mcap is truncated: \d+ messages are readable"):
+        check_bag(truncated)
+    with pytest.raises(BagError, match="truncated.mcap is truncated"):
+        topics_of(truncated)
+
+
+def read_raw_all(path):
+    from reactface_ros.bag.store import read_raw
+
+    return read_raw(path)
+
+
+def test_repair_keeps_every_message_before_the_cut_in_order(tmp_path):
+    from reactface_ros.bag.store import check_bag, read_raw, repair_bag
+
+    good, _, truncated = damaged_copies(tmp_path)
+    counts, problem = repair_bag(truncated, tmp_path / "repaired.mcap")
+    assert problem == "the file ended without its index"
+    assert check_bag(tmp_path / "repaired.mcap") == sum(counts.values())
+    kept = list(read_raw(tmp_path / "repaired.mcap"))
+    original = list(read_raw(good))
+    assert 0 < len(kept) < len(original)
+    assert kept == original[: len(kept)]  # a prefix, byte for byte
+
+
+@pytest.mark.parametrize("command", ["info", "replay", "evaluate"])
+def test_bag_commands_refuse_a_damaged_bag_with_one_line_naming_it(tmp_path, capsys, command):
+    from reactface_core.cli import main
+
+    good, corrupt, truncated = damaged_copies(tmp_path)
+    for damaged, what in ((corrupt, "is corrupt"), (truncated, "is truncated")):
+        argv = {
+            "info": ["bag", "info", str(damaged)],
+            "replay": ["bag", "replay", str(damaged), "--wait-for"],
+            "evaluate": ["bag", "evaluate", str(damaged), "--reference", str(good)],
+        }[command]
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{damaged} {what}" in err[0], err

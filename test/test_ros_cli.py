@@ -187,36 +187,104 @@ def test_run_fails_when_a_node_fails(ros_domain):
     assert time.monotonic() - start < 60  # it did not wait for --duration
 
 
-@pytest.mark.slow
-def test_bag_replay_and_record_round_trip_across_processes(tmp_path, ros_domain):
+def interaction_bag(path: Path, frames: int = 25) -> Path:
     from reactface_ros.bag.interaction import Interaction, write_interaction_bag
-    from reactface_ros.bag.store import read_raw
 
     rng = np.random.default_rng(0)
-    frames = 25
     images = rng.integers(0, 256, (frames, 24, 32, 3), dtype=np.uint8)
     audio = rng.uniform(-1, 1, frames * 640).astype(np.float32)
-    write_interaction_bag(tmp_path / "in.mcap", Interaction(images, frames, audio))
-    recorder = subprocess.Popen(
-        [*REACTFACE, "bag", "record", str(tmp_path / "out.mcap"), "--topics", "/camera/image_raw",
-         "/audio/chunk", "--idle-stop", "2"],
+    write_interaction_bag(path, Interaction(images, frames, audio))
+    return path
+
+
+def start_recorder(out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*REACTFACE, "bag", "record", str(out), "--topics", "/camera/image_raw", "/audio/chunk"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    start = time.monotonic()
+
+
+def replay_bag(path: Path) -> subprocess.CompletedProcess:
     replay = subprocess.run(
-        [*REACTFACE, "bag", "replay", str(tmp_path / "in.mcap")],
+        [*REACTFACE, "bag", "replay", str(path), "--wait-timeout", "120"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
     assert replay.returncode == 0, replay.stdout + replay.stderr
+    return replay
+
+
+def raw_messages(path: Path) -> list[tuple[str, bytes]]:
+    from reactface_ros.bag.store import read_raw
+
+    return [(topic, bytes(data)) for topic, _, _, data in read_raw(path)]
+
+
+def wait_until_recorded(recorder: subprocess.Popen, out: Path, count: int) -> None:
+    """The recorder writes as it goes: wait until `count` messages are readable in its file
+    (or it has exited), for at most a minute."""
+    from reactface_ros.bag.store import readable_messages
+
+    end = time.monotonic() + 60
+    while readable_messages(out) < count and recorder.poll() is None and time.monotonic() < end:
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_bag_replay_and_record_round_trip_across_processes(tmp_path, ros_domain):
+    bag = interaction_bag(tmp_path / "in.mcap")
+    out = tmp_path / "out.mcap"
+    recorder = start_recorder(out)
+    start = time.monotonic()
+    replay = replay_bag(bag)
     assert "replayed 75 messages (/audio/chunk 50, /camera/image_raw 25)" in replay.stdout
+    assert time.monotonic() - start > 1.0  # 1 s of stamps took real time to play
+    wait_until_recorded(recorder, out, 75)
+    recorder.send_signal(signal.SIGINT)
     output, _ = recorder.communicate(timeout=60)
     assert recorder.returncode == 0, output
-    assert time.monotonic() - start > 1.0  # 1 s of stamps took real time to play
-    sent = {(t, bytes(d)) for t, _, _, d in read_raw(tmp_path / "in.mcap")}
-    received = [(t, bytes(d)) for t, _, _, d in read_raw(tmp_path / "out.mcap")]
-    assert len(received) == 75 and set(received) == sent  # every message, byte for byte
+    received = raw_messages(out)
+    missing = set(raw_messages(bag)) - set(received)
+    assert not missing, f"{len(missing)} not recorded: {sorted(t for t, _ in missing)}\n{output}"
+    assert len(received) == 75  # every message once, byte for byte
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_bag_record_stops_cleanly_on_sigterm_and_sigint(tmp_path, ros_domain, stop):
+    from reactface_ros.bag.store import check_bag
+
+    bag = interaction_bag(tmp_path / "in.mcap")
+    out = tmp_path / "out.mcap"
+    recorder = start_recorder(out)
+    replay_bag(bag)
+    wait_until_recorded(recorder, out, 75)  # then stop it
+    recorder.send_signal(stop)
+    output, _ = recorder.communicate(timeout=60)
+    assert recorder.returncode == 0, output
+    assert "Traceback" not in output and "recorded /camera/image_raw 25, /audio/chunk 50" in output
+    assert check_bag(out) == 75  # closed properly: index, checksums
+    assert sorted(raw_messages(out)) == sorted(raw_messages(bag))
+
+
+@pytest.mark.slow
+def test_bag_record_killed_keeps_what_it_received_in_the_final_file(tmp_path, ros_domain):
+    from reactface_ros.bag.store import BagError, check_bag, repair_bag
+
+    bag = interaction_bag(tmp_path / "in.mcap")
+    out = tmp_path / "out.mcap"
+    recorder = start_recorder(out)
+    replay_bag(bag)
+    wait_until_recorded(recorder, out, 75)  # chunks reach the file within a second of arriving
+    recorder.kill()
+    recorder.communicate(timeout=30)
+    assert out.is_file() and not list(tmp_path.glob(".*"))  # the final name, no scratch left
+    with pytest.raises(BagError, match="is truncated: 75 messages are readable"):
+        check_bag(out)
+    counts, _ = repair_bag(out, tmp_path / "repaired.mcap")
+    assert counts == {"/camera/image_raw": 25, "/audio/chunk": 50}
+    assert sorted(raw_messages(tmp_path / "repaired.mcap")) == sorted(raw_messages(bag))
 
 
 def test_bag_cli_errors_are_clear(tmp_path, capsys):
@@ -228,3 +296,28 @@ def test_bag_cli_errors_are_clear(tmp_path, capsys):
     assert "test.csv not found" in capsys.readouterr().err
     assert main(["bag", "replay", str(tmp_path / "none.mcap")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_every_reactface_process_gets_the_shipped_dds_profile_unless_one_is_set(monkeypatch):
+    import xml.etree.ElementTree as ElementTree
+
+    from reactface_ros.launch_config import dds_environment, ros_environment
+
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
+    profile = Path(ros_environment()["FASTDDS_DEFAULT_PROFILES_FILE"])
+    assert profile == Path(__file__).resolve().parents[1] / "config" / "fastdds.xml"
+    namespace = {"dds": "http://www.eprosima.com"}
+    segment = ElementTree.parse(profile).find(".//dds:segment_size", namespace)
+    assert int(segment.text) >= 11 * 1280 * 720 * 3  # about 11 frames of 720p in flight
+    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", "/etc/my_robot/fastdds.xml")
+    assert dds_environment() == {}  # the integrator's own profile wins
+    assert ros_environment()["FASTDDS_DEFAULT_PROFILES_FILE"] == "/etc/my_robot/fastdds.xml"
+    launch = (Path(__file__).resolve().parents[1] / "launch" / "reactface.launch.py").read_text()
+    assert "SetEnvironmentVariable(k, v) for k, v in dds_environment().items()" in launch
+
+
+@pytest.mark.parametrize("size", ["640", "640x", "8x8", "axb"])
+def test_bench_ros_size_must_be_width_x_height(capsys, size):
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["bench", "ros", "--size", size])
+    assert stop.value.code == 2 and "size" in capsys.readouterr().err

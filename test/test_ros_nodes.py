@@ -297,3 +297,59 @@ def test_bad_parameters_stop_the_node_at_start_with_the_allowed_values(
     assert node.process.wait(timeout=60) == 1
     node.stop()
     assert message in node.output()
+
+
+def numbered_video(path: Path, frames: int, size: tuple[int, int]) -> Path:
+    """An MJPG video whose frame i is uniformly grey level 4 i (readable after compression)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, size)
+    for i in range(frames):
+        writer.write(np.full((size[1], size[0], 3), 4 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def test_camera_node_640x480_raw_frames_reach_a_subscriber_without_a_gap(peer, tmp_path):
+    from sensor_msgs.msg import Image
+
+    from reactface_ros.image import to_rgb
+    from reactface_ros.nodes.common import CAMERA_QOS
+
+    video = numbered_video(tmp_path / "numbered.avi", 60, (640, 480))
+    indices = []
+    peer.node.create_subscription(
+        Image,
+        "/camera/image_raw",
+        lambda m: indices.append(round(float(to_rgb(m).mean()) / 4)),
+        CAMERA_QOS,
+    )
+    node = NodeProcess("camera", tmp_path, "-p", f"device:={video}", "-p", "loop:=true")
+    try:
+        peer.spin_until(lambda: len(indices) >= 75, 90.0, "75 frames of 640x480", node)
+    finally:
+        assert node.stop() == 0
+    # from the first frame after the subscriber matched, every frame arrived, in order
+    assert indices == [(indices[0] + k) % 60 for k in range(len(indices))]
+
+
+def test_camera_node_resizes_and_compresses_at_the_source(peer, tmp_path):
+    from sensor_msgs.msg import CompressedImage
+
+    from reactface_ros.image import to_rgb
+    from reactface_ros.nodes.common import CAMERA_QOS
+
+    video = numbered_video(tmp_path / "numbered.avi", 40, (640, 480))
+    images = []
+    peer.node.create_subscription(
+        CompressedImage, "/camera/image_raw/compressed", images.append, CAMERA_QOS
+    )
+    node = NodeProcess(
+        "camera", tmp_path, "-p", f"device:={video}", "-p", "output_width:=160",
+        "-p", "image_transport:=compressed", "-p", "loop:=true",
+    )  # fmt: skip
+    try:
+        peer.spin_until(lambda: len(images) >= 5, 60.0, "five compressed images", node)
+    finally:
+        assert node.stop() == 0
+    assert images[-1].format == "jpeg"
+    assert to_rgb(images[-1]).shape == (120, 160, 3)  # the aspect ratio kept
+    assert "-> camera/image_raw/compressed (160x120, jpeg)" in node.output()

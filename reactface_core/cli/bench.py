@@ -19,13 +19,16 @@ CORE_BENCHMARKS = {
     "world": "synthetic world rendered: MediaPipe faces found vs the landmark files",
 }
 PLUGIN_GROUP = "reactface.benchmarks"
-PLUGIN_HELP = {"ros": "reaction node over DDS: latency p50/p95 and dropped windows in a replay"}
+PLUGIN_HELP = {
+    "ros": "reaction node over DDS: frames lost, latency p50/p95 and dropped windows in a replay",
+    "soak": "reaction and render nodes for --minutes (default 30): RSS growth, losses (not in CI)",
+}
 
 
 def register(subparsers, common):
     parser = subparsers.add_parser(
         "bench",
-        help="benchmarks (render, streaming, metrics, perception, realism, world, ros)",
+        help="benchmarks (render, streaming, metrics, perception, realism, world, ros, soak)",
         description=__doc__.split("\n\n")[0],
     )
     names = parser.add_subparsers(dest="benchmark", metavar="NAME", required=True)

@@ -37,7 +37,11 @@ HEAD_TRANSLATION = ("headTranslationX", "headTranslationY", "headTranslationZ")
 
 @dataclass(frozen=True)
 class FaceModel:
-    """A coefficient layout: names, groups (as slices) and plausible value ranges."""
+    """A coefficient layout: names, groups (as slices) and documented value ranges.
+
+    Generated reactions are clipped to [lower, upper] (`clip`), and the render node clamps
+    what it is sent to the same range.
+    """
 
     name: str
     names: tuple[str, ...]
@@ -70,6 +74,16 @@ class FaceModel:
                 f"model {self.name!r} ({self.describe()})"
             )
         return array
+
+    def clip(self, coefficients: np.ndarray) -> np.ndarray:
+        """`coefficients` (..., D) limited to this model's documented range [lower, upper]."""
+        array = np.asarray(coefficients, dtype=np.float32)
+        return np.clip(array, np.float32(self.lower), np.float32(self.upper)).astype(np.float32)
+
+    def out_of_range(self, coefficients: np.ndarray) -> int:
+        """How many values of `coefficients` (..., D) lie outside [lower, upper]."""
+        array = np.asarray(coefficients, dtype=np.float32)
+        return int(((array < np.float32(self.lower)) | (array > np.float32(self.upper))).sum())
 
     def describe(self) -> str:
         groups = [f"{_span(self.expression)} expression"]

@@ -20,6 +20,7 @@ def register(commands, common):
     _record(commands, common)
     _evaluate(commands, common)
     _info(commands, common)
+    _repair(commands, common)
 
 
 def _from_dataset(commands, common, name):
@@ -204,14 +205,12 @@ def _replay(commands, common):
 
 
 def _run_replay(args) -> int:
-    import rclpy
-
     from reactface_ros.bag.replay import replay
-    from reactface_ros.bag.store import BagError, topics_of
-    from reactface_ros.cli import ros_environment
+    from reactface_ros.bag.store import BagError, check_bag, topics_of
+    from reactface_ros.session import ros_session
 
-    _apply_environment(ros_environment())
     try:
+        check_bag(args.bag)  # nothing is published from a damaged bag
         available = topics_of(args.bag)
     except BagError as error:
         print(f"reactface bag replay: {error}", file=sys.stderr)
@@ -220,29 +219,22 @@ def _run_replay(args) -> int:
     if wait_for is None:
         wait_for = [t for t in available if t in INPUT_DEFAULTS or t.endswith("/compressed")]
         wait_for = [t for t in wait_for if args.topics is None or t in args.topics]
-    rclpy.init()
-    node = rclpy.create_node("reactface_bag_replay")
-    executor = rclpy.executors.SingleThreadedExecutor()
-    executor.add_node(node)
     try:
-        stats = replay(
-            node,
-            args.bag,
-            rate=args.rate,
-            topics=args.topics,
-            wait_for=wait_for,
-            wait_timeout=args.wait_timeout,
-            spin=lambda seconds: executor.spin_once(timeout_sec=seconds),
-        )
+        with ros_session("reactface_bag_replay") as ros:
+            stats = replay(
+                ros.node,
+                args.bag,
+                rate=args.rate,
+                topics=args.topics,
+                wait_for=wait_for,
+                wait_timeout=args.wait_timeout,
+                spin=ros.spin,
+            )
     except (BagError, TimeoutError, ValueError) as error:
         print(f"reactface bag replay: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
     total = sum(stats.published.values())
     print(
         f"replayed {total} messages ({', '.join(f'{t} {n}' for t, n in sorted(stats.published.items()))}); "
@@ -258,7 +250,10 @@ def _record(commands, common):
         help="record topics into an mcap bag",
         description=(
             "Subscribe to TOPICS (types found on the ROS graph, QoS matched to the publishers) "
-            "and write every message as it arrives, with its arrival time as log time."
+            "and write every message as it arrives, with its arrival time as log time, into "
+            "the final file: a chunk at least every second, so a killed recorder loses at most "
+            "the last second (`reactface bag repair` completes such a file). Ctrl-C (SIGINT) "
+            "and SIGTERM stop it cleanly with exit status 0."
         ),
         epilog=(
             "example:\n  reactface bag record out.mcap --topics /reactface/reaction /camera/image_raw "
@@ -286,39 +281,27 @@ def _record(commands, common):
 
 
 def _run_record(args) -> int:
-    import rclpy
-
     from reactface_ros.bag.record import record
     from reactface_ros.bag.store import BagError
-    from reactface_ros.cli import ros_environment
+    from reactface_ros.session import ros_session
 
-    _apply_environment(ros_environment())
-    rclpy.init()
-    node = rclpy.create_node("reactface_bag_record")
-    executor = rclpy.executors.SingleThreadedExecutor()
-    executor.add_node(node)
     print(f"recording {', '.join(args.topics)} -> {args.out} (Ctrl-C to stop)", flush=True)
     try:
-        counts = record(
-            node,
-            args.out,
-            args.topics,
-            spin=lambda seconds: executor.spin_once(timeout_sec=seconds),
-            duration=args.duration,
-            idle_stop=args.idle_stop,
-            overwrite=args.overwrite,
-        )
+        with ros_session("reactface_bag_record", stop_on_signals=True) as ros:
+            counts = record(
+                ros.node,
+                args.out,
+                args.topics,
+                spin=ros.spin,
+                duration=args.duration,
+                idle_stop=args.idle_stop,
+                stop=lambda: ros.stop_requested,
+                overwrite=args.overwrite,
+            )
     except BagError as error:
         print(f"reactface bag record: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        counts = None
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    if counts is not None:
-        print(f"recorded {', '.join(f'{t} {n}' for t, n in counts.items())}")
+    print(f"recorded {', '.join(f'{t} {n}' for t, n in counts.items())}")
     return 0
 
 
@@ -347,9 +330,11 @@ def _evaluate(commands, common):
 
 def _run_evaluate(args) -> int:
     from reactface_ros.bag.evaluate import evaluate_bags, format_report
-    from reactface_ros.bag.store import BagError
+    from reactface_ros.bag.store import BagError, check_bag
 
     try:
+        check_bag(args.reference)
+        check_bag(args.out)
         report = evaluate_bags(args.out, args.reference, args.topic)
     except BagError as error:
         print(f"reactface bag evaluate: {error}", file=sys.stderr)
@@ -362,16 +347,24 @@ def _run_evaluate(args) -> int:
 
 def _info(commands, common):
     parser = commands.add_parser(
-        "info", parents=[common], help="topics, types, message counts and duration of a bag"
+        "info",
+        parents=[common],
+        help="topics, types, message counts and duration of a bag (every checksum checked)",
+        description=(
+            "Read the whole bag, checking its structure and the mcap chunk checksums, then "
+            "list its topics, types, message counts and duration. A truncated or corrupt "
+            "bag is one error line naming the file (exit status 2)."
+        ),
     )
     parser.add_argument("bag", type=Path)
     parser.set_defaults(func=_run_info)
 
 
 def _run_info(args) -> int:
-    from reactface_ros.bag.store import BagError, open_reader
+    from reactface_ros.bag.store import BagError, check_bag, open_reader
 
     try:
+        check_bag(args.bag)
         reader = open_reader(args.bag)
     except BagError as error:
         print(f"reactface bag info: {error}", file=sys.stderr)
@@ -385,9 +378,35 @@ def _run_info(args) -> int:
     return 0
 
 
-def _apply_environment(env: dict[str, str]) -> None:
-    """Set the ROS environment in this process before rclpy.init (discovery on localhost)."""
-    import os
+def _repair(commands, common):
+    parser = commands.add_parser(
+        "repair",
+        parents=[common],
+        help="copy the readable messages of a truncated or damaged mcap into a complete bag",
+        description=(
+            "A recording killed before it closed (SIGKILL, power loss) keeps its chunks, one "
+            "written at least every second, but not its index: readers refuse it. This copies "
+            "every message up to the first missing or damaged byte into a complete bag."
+        ),
+        epilog="example:\n  reactface bag repair out.mcap out_repaired.mcap",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("bag", type=Path, help="the damaged mcap file")
+    parser.add_argument("out", type=Path, help="the complete bag to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    parser.set_defaults(func=_run_repair)
 
-    for key in ("ROS_AUTOMATIC_DISCOVERY_RANGE",):
-        os.environ[key] = env[key]
+
+def _run_repair(args) -> int:
+    from reactface_ros.bag.store import BagError, repair_bag
+
+    try:
+        counts, problem = repair_bag(args.bag, args.out, overwrite=args.overwrite)
+    except BagError as error:
+        print(f"reactface bag repair: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.bag}: {problem}; wrote {args.out}: "
+        + ", ".join(f"{topic} {n}" for topic, n in sorted(counts.items()))
+    )
+    return 0

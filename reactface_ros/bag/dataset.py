@@ -28,9 +28,12 @@ def clip_interaction(
     seconds: float | None = None,
     render_missing_video: bool = False,
     render_backend: str = "auto",
+    render_size: tuple[int, int] = (256, 256),
 ) -> tuple[Interaction, str]:
     """The `Interaction` of dataset item `clip` (an item index, or a speaker clip path:
-    its first item). Returns it with a one-line description."""
+    its first item). Returns it with a one-line description. A clip of `reactface synth`
+    is rendered on its own stage (camera, lighting, events); other coefficients are rendered
+    at `render_size` (width, height) pixels."""
     import soundfile
 
     from reactface_core.data import react
@@ -81,8 +84,8 @@ def clip_interaction(
         frames = _stage(root, item.speaker, count, render_backend)
         how = "rendered on the clip's own stage"
     elif source is None:
-        frames = _rendered(speaker[:count], info.face_model, render_backend)
-        how = f"rendered from {model.name} coefficients"
+        frames = _rendered(speaker[:count], info.face_model, render_backend, render_size)
+        how = f"rendered at {render_size[0]}x{render_size[1]} from {model.name} coefficients"
     else:
         frames = video[:count]
         how = f"video {Path(source).name}"
@@ -131,11 +134,11 @@ def _stage(root: Path, speaker_path: str, count: int, backend: str):
             return
 
 
-def _rendered(coefficients: np.ndarray, face_model: str, backend: str):
+def _rendered(coefficients: np.ndarray, face_model: str, backend: str, size: tuple[int, int]):
     """Render lazily, RENDER_CHUNK frames at a time."""
-    from reactface_core.face.render import make_renderer
+    from reactface_core.face.render import RenderConfig, make_renderer
 
-    renderer = make_renderer(face_model, backend)
+    renderer = make_renderer(face_model, backend, RenderConfig(width=size[0], height=size[1]))
     try:
         for start in range(0, len(coefficients), RENDER_CHUNK):
             yield from renderer.render(coefficients[start : start + RENDER_CHUNK])

@@ -22,14 +22,17 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.serialization import deserialize_message
 
 from reactface_ros.bag.store import BagError, message_class, read_raw
-from reactface_ros.convert import NANOSECONDS, stamp_to_ns
+from reactface_ros.convert import NANOSECONDS, ns_to_stamp, stamp_to_ns
 
 LOOKAHEAD_NS = 2 * NANOSECONDS
+# Reliable and transient-local: a recorder that requests both gets every message, even
+# those sent before it had discovered this publisher; best-effort, volatile subscribers
+# (the nodes' sensor inputs) match it too.
 REPLAY_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
     depth=100,
     reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
 
 
@@ -86,12 +89,19 @@ def replay(
     settle: float = 0.5,
     spin: Callable[[float], None] | None = None,
     on_publish: Callable[[str, object, float], None] | None = None,
+    ready: Callable[[], bool] | None = None,
+    stamp_offset_ns: int = 0,
+    publishers: dict[str, object] | None = None,
 ) -> ReplayStats:
     """Publish the bag's messages from `node` at their release times / `rate`.
 
     spin(seconds) lets the caller service its own subscriptions while waiting (default:
-    sleep). settle: seconds between the subscribers appearing and the first message.
-    on_publish(topic, msg, wall_time) is called after each publication.
+    sleep). ready(): true once the subscribers have heard these publishers (e.g. a node's
+    diagnostics report them); without it, `settle` seconds are waited after the subscribers
+    appear instead. on_publish(topic, msg, wall_time) is called after each publication.
+    stamp_offset_ns shifts every header stamp (a bag played in a loop as one long stream);
+    publishers: topic -> publisher, kept by the caller to reuse them across calls (a new
+    publisher would have to be discovered again).
     """
     if rate <= 0:
         raise ValueError(f"rate must be > 0, got {rate}")
@@ -100,7 +110,7 @@ def replay(
     first = next(events, None)
     if first is None:
         raise BagError(f"bag {path} has no messages" + (f" on {topics}" if topics else ""))
-    publishers: dict[str, object] = {}
+    publishers = {} if publishers is None else publishers
     stats = ReplayStats()
 
     def publisher(topic: str, msgtype: str):
@@ -109,9 +119,17 @@ def replay(
         return publishers[topic]
 
     _wait_for_subscribers(node, publishers, wait_for or [], wait_timeout, spin, publisher, path)
-    if wait_for and settle > 0:
-        # the publisher sees a subscriber slightly before that subscriber has discovered the
-        # publisher, and a best-effort reader drops samples of writers it does not know yet
+    # the publisher sees a subscriber slightly before that subscriber has discovered the
+    # publisher, and a best-effort reader drops samples of writers it does not know yet
+    if ready is not None:
+        deadline = time.monotonic() + wait_timeout
+        while not ready():
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the subscribers did not hear the replay within {wait_timeout} s"
+                )
+            spin(0.05)
+    elif wait_for and settle > 0:
         spin(settle)
 
     start_release = first[0]
@@ -120,7 +138,11 @@ def replay(
         due = start_wall + (release - start_release) / NANOSECONDS / rate
         while (wait := due - time.monotonic()) > 0:
             spin(min(wait, 0.05))
-        publisher(topic, msgtype).publish(data)
+        if stamp_offset_ns and hasattr(msg, "header"):
+            msg.header.stamp = ns_to_stamp(stamp_to_ns(msg.header.stamp) + stamp_offset_ns)
+            publisher(topic, msgtype).publish(msg)
+        else:
+            publisher(topic, msgtype).publish(data)
         now = time.monotonic()
         stats.late_ms_max = max(stats.late_ms_max, 1000 * (now - due))
         stats.published[topic] = stats.published.get(topic, 0) + 1

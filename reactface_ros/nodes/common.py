@@ -26,6 +26,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.logging import LoggingSeverity, get_logger
@@ -36,19 +37,23 @@ from rclpy.utilities import remove_ros_args
 
 from reactface_core import contract
 from reactface_core.native_logs import show_native_logs
+from reactface_ros.launch_config import apply_dds_environment
 
-# Sensors: best effort (a late frame is worthless, never block the driver), keep the newest.
+# Sensors: best effort (a late frame is worthless, never block the driver), keep the newest
+# 2 s of frames: a node whose executor is starved for a moment (measured: up to ~2 s at a
+# load average of 12 on 2 cores) still gets them all. Raw frames must also fit the
+# publisher's shared-memory segment (config/fastdds.xml).
 CAMERA_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
-    depth=10,
+    depth=50,
     reliability=ReliabilityPolicy.BEST_EFFORT,
     durability=DurabilityPolicy.VOLATILE,
 )
-# Audio chunks are small and every one matters for the features: a deeper queue (1 s of
-# 20 ms chunks) rides out a busy moment of the node without losing audio.
+# Audio chunks are small and every one matters for the features: a deeper queue (5 s of
+# 20 ms chunks, 64 kB) rides out a busy moment of the node without losing audio.
 AUDIO_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
-    depth=50,
+    depth=250,
     reliability=ReliabilityPolicy.BEST_EFFORT,
     durability=DurabilityPolicy.VOLATILE,
 )
@@ -60,6 +65,25 @@ OUTPUT_QOS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE,
 )
+
+
+def input_events(counts: dict[str, int], name: str) -> SubscriptionEventCallbacks:
+    """Subscription events that keep `counts[name + "_lost"]` (messages the middleware
+    reported lost) and `counts[name + "_publishers"]` (publishers matched now).
+
+    A best-effort sample that never arrived whole (e.g. a raw frame too large for the
+    publisher's shared-memory segment) is reported here, so the node can say why frames
+    are missing instead of silently holding the last one; the publisher count tells a
+    replay (or a test) that the node hears it before the first message is sent.
+    """
+
+    def on_lost(info) -> None:
+        counts[name + "_lost"] = int(info.total_count)
+
+    def on_matched(info) -> None:
+        counts[name + "_publishers"] = int(info.current_count)
+
+    return SubscriptionEventCallbacks(message_lost=on_lost, matched=on_matched)
 
 
 class NodeStartupError(RuntimeError):
@@ -227,7 +251,9 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     other arguments before `--ros-args` are a usage error (exit status 2). A
     `NodeStartupError` is printed as one clear line and gives exit status 1. A node can
     set `exit_code` (and shut the context down) to stop with an error while running.
-    `--ros-args --log-level debug` also lets MediaPipe's native log lines through.
+    `--ros-args --log-level debug` also lets MediaPipe's native log lines through. The
+    shipped Fast DDS profile is applied first (unless one is set), so a node started by
+    `ros2 run` publishes raw frames as losslessly as one started by the launch file.
     """
     module = sys.modules[make_node.__module__]
     name = make_node.__module__.rsplit(".", 1)[-1]
@@ -246,6 +272,7 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    apply_dds_environment()
     try:
         rclpy.init(args=args)
     except Exception as error:  # noqa: BLE001  (rcl rejects a bad --ros-args with a long trace)

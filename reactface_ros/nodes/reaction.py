@@ -57,6 +57,7 @@ from reactface_ros.nodes.common import (
     Param,
     RollingStats,
     declare,
+    input_events,
     run,
 )
 
@@ -144,6 +145,22 @@ PARAMS = [
         live=True,
     ),
     Param(
+        "session_confirm",
+        SETTINGS.session_confirm,
+        "seconds the stamps must go on after such a jump before a new interaction starts; a "
+        "shorter jump that comes back (a clock glitch, one outlier stamp) is ignored, counted",
+        range=(0.0, 60.0),
+        live=True,
+    ),
+    Param(
+        "max_hold",
+        SETTINGS.max_hold,
+        "seconds the last camera frame may stand in for missing ones; after that the face "
+        "counts as missing (not seen) until a frame arrives",
+        range=(0.0, 10.0),
+        live=True,
+    ),
+    Param(
         "max_backlog",
         SETTINGS.max_backlog,
         "frames waiting for perception beyond which the face tracker is skipped (the last "
@@ -165,6 +182,14 @@ PARAMS = [
         True,
         "configure and activate at start; false: wait for lifecycle transitions",
     ),
+    Param(
+        "status_horizon",
+        SETTINGS.status_horizon,
+        "seconds of the recent past the /diagnostics level judges (it returns to OK once a "
+        "problem is this old)",
+        range=(1.0, 3600.0),
+        live=True,
+    ),
 ]
 
 
@@ -177,7 +202,7 @@ class ReactionNode(LifecycleNode):
         self.subscriptions_: list = []
         self.face_timer = None
         self.face_frames_published = 0
-        self.latency = RollingStats()  # s, last input message -> ReactionWindow published
+        self.latency = RollingStats()  # s, capture of a window's last frame -> its publication
         self.compute = RollingStats()  # s, perception + generation per window
         self._last_skip_log = 0.0
         self.diagnostics = Diagnostics(self, self.p["diagnostics_period"], self._diagnose)
@@ -246,19 +271,20 @@ class ReactionNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe to the speaker and publish reactions."""
-        if self.p["image_transport"] == "compressed":
-            camera = self.create_subscription(
-                CompressedImage,
-                contract.CAMERA_TOPIC + contract.COMPRESSED_SUFFIX,
-                self._on_image,
-                CAMERA_QOS,
-            )
-        else:
-            camera = self.create_subscription(
-                Image, contract.CAMERA_TOPIC, self._on_image, CAMERA_QOS
-            )
+        compressed = self.p["image_transport"] == "compressed"
+        camera = self.create_subscription(
+            CompressedImage if compressed else Image,
+            contract.CAMERA_TOPIC + (contract.COMPRESSED_SUFFIX if compressed else ""),
+            self._on_image,
+            CAMERA_QOS,
+            event_callbacks=input_events(self.reactor.transport, "camera"),
+        )
         audio = self.create_subscription(
-            AudioChunk, contract.AUDIO_TOPIC, self._on_audio, AUDIO_QOS
+            AudioChunk,
+            contract.AUDIO_TOPIC,
+            self._on_audio,
+            AUDIO_QOS,
+            event_callbacks=input_events(self.reactor.transport, "audio"),
         )
         self.subscriptions_ = [camera, audio]
         self.face_timer = self.create_timer(1.0 / FPS, self._publish_face)
@@ -332,6 +358,8 @@ class ReactionNode(LifecycleNode):
             return self._log_skip(source, error)
         if intake.new_session:
             self.get_logger().info("input stamps jumped: starting a new interaction")
+        for note in intake.notes:
+            self.get_logger().warning(note, throttle_duration_sec=5.0)
         for work in intake.work:
             self.work.put(work)
         if intake.held or intake.audio_filled:
@@ -375,7 +403,7 @@ class ReactionNode(LifecycleNode):
         )
         msg.header.frame_id = self.p["frame_id"]
         self.window_pub.publish(msg)
-        self.latency.add(time.perf_counter() - reaction.arrival)
+        self.latency.add(time.perf_counter() - reaction.captured)
         self.compute.add(reaction.compute_s)
 
     def _publish_face(self) -> None:
@@ -392,7 +420,7 @@ class ReactionNode(LifecycleNode):
         state = self._state_machine.current_state[1]
         if self.reactor is None:
             return DiagnosticStatus.WARN, f"{state}: no model loaded", {"state": state}
-        problems, values = self.reactor.status()
+        errors, problems, values = self.reactor.status()
         if state != "active":
             problems.insert(0, f"{state}: not consuming input")
         values.update(
@@ -408,6 +436,8 @@ class ReactionNode(LifecycleNode):
         )
         if not self.p["checkpoint"]:
             problems.insert(0, "random model")
+        if errors:
+            return DiagnosticStatus.ERROR, "; ".join(errors + problems), values
         level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
         return level, "; ".join(problems) if problems else "ok", values
 

@@ -4,7 +4,9 @@ Subscribes to reactface/face (reactface_ros/FaceCoefficients), renders each fram
 renderer of the message's face model (`reactface_core.face.render`: moderngl EGL, or the
 numpy rasterizer when no EGL exists) and publishes reactface/face_image (rgb8, same stamp).
 With show_window:=true it also shows the face in an OpenCV window (needs a display).
-Bad messages are logged and skipped.
+Bad messages are logged and skipped. Coefficients outside the face model's documented
+range (e.g. an ARKit blendshape of 5.0) are clamped into it before rendering, counted in
+/diagnostics (`frames_clamped`) and warned about at most once per 5 s.
 """
 
 from __future__ import annotations
@@ -68,7 +70,12 @@ class RenderNode(Node):
         if self.show and not _has_display():
             self.get_logger().warning("show_window is set but there is no display: not showing")
             self.show = False
-        self.counts = {"frames_received": 0, "frames_skipped": 0, "images_published": 0}
+        self.counts = {
+            "frames_received": 0,
+            "frames_skipped": 0,
+            "frames_clamped": 0,
+            "images_published": 0,
+        }
         self.latency = RollingStats()
         self.publisher = self.create_publisher(Image, contract.FACE_IMAGE_TOPIC, OUTPUT_QOS)
         self.create_subscription(FaceCoefficients, contract.FACE_TOPIC, self._on_face, OUTPUT_QOS)
@@ -132,6 +139,7 @@ class RenderNode(Node):
         self.counts["frames_received"] += 1
         try:
             coefficients, model = message_to_coefficients(msg)
+            coefficients = self._clamped(coefficients, model)
             frame = self._renderer(model.name).render(coefficients[None])[0]
         except (MessageError, ValueError) as error:
             self.counts["frames_skipped"] += 1
@@ -149,6 +157,19 @@ class RenderNode(Node):
             cv2.imshow(WINDOW_TITLE, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
             cv2.waitKey(1)
 
+    def _clamped(self, coefficients, model):
+        """The coefficients inside the face model's documented range (a throttled warning)."""
+        outside = model.out_of_range(coefficients)
+        if not outside:
+            return coefficients
+        self.counts["frames_clamped"] += 1
+        self.get_logger().warning(
+            f"clamped {outside} coefficient(s) outside the {model.name} range (e.g. blendshapes "
+            f"to [0, 1]); {self.counts['frames_clamped']} frame(s) so far",
+            throttle_duration_sec=5.0,
+        )
+        return model.clip(coefficients)
+
     def _diagnose(self):
         values = {
             **self.counts,
@@ -156,8 +177,16 @@ class RenderNode(Node):
             "render_ms_p95": 1000 * self.latency.percentile(95),
             "backends": ",".join(f"{k}:{r.backend}" for k, r in self.renderers.items()),
         }
-        level = DiagnosticStatus.WARN if self.counts["frames_skipped"] else DiagnosticStatus.OK
-        return level, "skipped face messages" if self.counts["frames_skipped"] else "ok", values
+        problems = [
+            text
+            for key, text in (
+                ("frames_skipped", "skipped face messages"),
+                ("frames_clamped", "clamped out-of-range coefficients"),
+            )
+            if self.counts[key]
+        ]
+        level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
+        return level, "; ".join(problems) if problems else "ok", values
 
     def close(self) -> None:
         for renderer in self.renderers.values():
