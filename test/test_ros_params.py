@@ -320,14 +320,14 @@ def test_two_namespaced_instances_run_side_by_side_without_mixing(peer, tmp_path
             lambda: (
                 expected <= {name for name, _ in peer.node.get_topic_names_and_types()}
                 and all(faces[r].get_subscription_count() == 1 for r in robots)
+                and {("reaction", "/robot1"), ("render", "/robot2")}
+                <= set(peer.node.get_node_names_and_namespaces())
             ),
             180.0,
-            "both instances' topics",
+            "both instances' topics and nodes",
         )
         names = {name for name, _ in peer.node.get_topic_names_and_types()}
         assert not {"/reactface/reaction", "/camera/image_raw", "/reactface/face"} & names
-        nodes = set(peer.node.get_node_names_and_namespaces())
-        assert {("reaction", "/robot1"), ("render", "/robot2")} <= nodes
         sent = {"robot1": [1, 2, 3], "robot2": [11, 12, 13, 14, 15]}
         for robot, stamps in sent.items():
             for stamp in stamps:
