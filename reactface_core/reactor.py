@@ -51,58 +51,86 @@ from reactface_core.perception.landmarks import NUM_LANDMARKS
 NO_FACE = np.full((NUM_LANDMARKS, 3), np.nan, np.float32)  # landmarks of a faceless frame
 
 
+def _setting(default, description: str, limits=None, choices=None, unit: str = ""):
+    """A ReactorSettings field with what it means and its allowed values (inclusive)."""
+    meta = {"description": description, "range": limits, "choices": choices, "unit": unit}
+    return field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class ReactorSettings:
-    """What a user may choose about the online pipeline (the node's parameters).
+    """What a user may choose about the online pipeline: the one home of each setting's
+    default, meaning and allowed values (the ROS node's parameters are made from them).
 
     All but `audio_sample_rate` may change while running (`OnlineReactor.update`).
     """
 
-    samples: int = 10  # N reactions sampled per window
-    deterministic: bool = False  # distribution means instead of samples (all N equal)
-    seed: int = 0  # of the sampled reactions and of the selection policy `random`
-    selection: str = "first"  # which sample the face stream shows (`online.SampleSelector`)
-    max_delay: float = 0.2  # s one input may lag the other before its frames are filled in
-    session_gap: float = 2.0  # s of stamp jump that starts a new interaction
-    session_confirm: float = 1.0  # s the jumped stamps must go on before they count as one
-    max_hold: float = 0.5  # s the last camera frame may stand in for missing ones
-    max_backlog: int = 25  # grid frames behind before the face tracker is skipped; 0: never
-    status_horizon: float = 10.0  # s of the recent past `status()` judges
-    audio_sample_rate: int = 0  # the only accepted input rate; 0: the first chunk's
+    samples: int = _setting(
+        10, "N: reactions sampled per window; a change restarts the model's history", (1, 64)
+    )
+    selection: str = _setting(
+        "first",
+        "which sample goes to the face stream: first (one continuous trajectory), random, "
+        "most_typical (closest to the samples' mean), sticky (smoothest continuation)",
+        choices=SELECTION_POLICIES,
+    )
+    seed: int = _setting(0, "seed of the sampled reactions and of random selection", (0, 2**31 - 1))
+    deterministic: bool = _setting(
+        False, "use the distribution mean instead of sampling (all N samples are then equal)"
+    )
+    max_delay: float = _setting(
+        0.2,
+        "seconds (of message stamps) one input may lag the other before its frames are "
+        "filled in: the last camera frame held, or audio zero-filled",
+        (0.0, 5.0),
+        unit=" s",
+    )
+    audio_sample_rate: int = _setting(
+        0,
+        "accept audio only at this rate in Hz; 0: the first chunk's rate, then fixed",
+        (0, 192_000),
+        unit=" Hz",
+    )
+    session_gap: float = _setting(
+        2.0,
+        "seconds of stamp jump (backwards, or forwards after both inputs were silent) that "
+        "start a new interaction (buffers and generator reset)",
+        (0.1, 3600.0),
+        unit=" s",
+    )
+    session_confirm: float = _setting(
+        1.0,
+        "seconds the stamps must go on after such a jump before a new interaction starts; a "
+        "shorter jump that comes back (a clock glitch, one outlier stamp) is ignored, counted",
+        (0.0, 60.0),
+        unit=" s",
+    )
+    max_hold: float = _setting(
+        0.5,
+        "seconds the last camera frame may stand in for missing ones; after that the face "
+        "counts as missing (not seen) until a frame arrives",
+        (0.0, 10.0),
+        unit=" s",
+    )
+    max_backlog: int = _setting(
+        25,
+        "frames waiting for perception beyond which the face tracker is skipped (the last "
+        "face is held) until the pipeline has caught up; 0: never skip",
+        (0, 1000),
+    )
+    status_horizon: float = _setting(
+        10.0,
+        "seconds of the recent past the status level judges (it returns to OK once a "
+        "problem is this old)",
+        (1.0, 3600.0),
+        unit=" s",
+    )
 
     def __post_init__(self) -> None:
         problems = [
-            f"{name} must be {rule}, got {getattr(self, name)!r}"
-            for name, ok, rule in (
-                ("samples", _is_int(self.samples) and self.samples >= 1, "an integer >= 1"),
-                ("deterministic", isinstance(self.deterministic, bool), "true or false"),
-                ("seed", _is_int(self.seed) and self.seed >= 0, "an integer >= 0"),
-                (
-                    "selection",
-                    self.selection in SELECTION_POLICIES,
-                    "one of " + ", ".join(SELECTION_POLICIES),
-                ),
-                ("max_delay", _is_number(self.max_delay) and self.max_delay >= 0, ">= 0 s"),
-                ("session_gap", _is_number(self.session_gap) and self.session_gap > 0, "> 0 s"),
-                (
-                    "session_confirm",
-                    _is_number(self.session_confirm) and self.session_confirm >= 0,
-                    ">= 0 s",
-                ),
-                ("max_hold", _is_number(self.max_hold) and self.max_hold >= 0, ">= 0 s"),
-                (
-                    "status_horizon",
-                    _is_number(self.status_horizon) and self.status_horizon > 0,
-                    "> 0 s",
-                ),
-                ("max_backlog", _is_int(self.max_backlog) and self.max_backlog >= 0, ">= 0"),
-                (
-                    "audio_sample_rate",
-                    _is_int(self.audio_sample_rate) and self.audio_sample_rate >= 0,
-                    "an integer >= 0 Hz",
-                ),
-            )
-            if not ok
+            f"{f.name} must be {rule}, got {getattr(self, f.name)!r}"
+            for f in fields(self)
+            if (rule := _broken_rule(getattr(self, f.name), f.default, f.metadata))
         ]
         if problems:
             raise ValueError("; ".join(problems))
@@ -111,12 +139,20 @@ class ReactorSettings:
 LIVE_SETTINGS = tuple(f.name for f in fields(ReactorSettings) if f.name != "audio_sample_rate")
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _broken_rule(value, default, meta) -> str:
+    """The rule `value` breaks ("" when none): the default's type, then range or choices."""
+    if isinstance(default, bool):
+        return "" if isinstance(value, bool) else "true or false"
+    if isinstance(default, str):
+        choices = meta["choices"]
+        return "" if value in choices else "one of " + ", ".join(choices)
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    ok_type = is_int or (isinstance(default, float) and isinstance(value, float))
+    low, high = meta["range"]
+    kind = "an integer" if isinstance(default, int) else "a number"
+    if ok_type and low <= value <= high:
+        return ""
+    return f"{kind} from {low:g} to {high:g}{meta['unit']}"
 
 
 @dataclass
@@ -598,3 +634,76 @@ def settings_from(values: dict) -> ReactorSettings:
     """The `ReactorSettings` named in `values` (other keys are ignored)."""
     names = {f.name for f in fields(ReactorSettings)}
     return ReactorSettings(**{key: value for key, value in values.items() if key in names})
+
+
+@dataclass
+class LoadedReactor:
+    """An `OnlineReactor` ready to run, and what it runs."""
+
+    reactor: OnlineReactor
+    face_model: str
+    model_name: str
+    device: str
+
+
+def open_reactor(
+    checkpoint: str, settings: ReactorSettings, device: str = "auto", window: int = 8
+) -> LoadedReactor:
+    """The reactor a robot runs: the model of `checkpoint` ("default": the shipped one; "":
+    random init of window `window`, see `generate.load_online_generator`) with a video-mode
+    face tracker, warmed up. A bad checkpoint raises `CheckpointError`; an unavailable
+    device RuntimeError."""
+    from reactface_core.generate import load_online_generator
+    from reactface_core.perception.face_tracker import FaceLandmarker
+    from reactface_core.utils import resolve_device
+
+    device = resolve_device(device)
+    generator, face_model, name = load_online_generator(
+        checkpoint, settings.samples, settings.seed, settings.deterministic, device, window
+    )
+    reactor = OnlineReactor(generator, FaceLandmarker(mode="video"), settings)
+    reactor.warm_up()
+    return LoadedReactor(reactor, face_model, name, device)
+
+
+class ReactorWorker:
+    """`reactor.process` on a thread of its own, so intake never waits for the model.
+
+    put(work) from the intake side; each finished `Reaction` goes to on_reaction(reaction)
+    on the worker thread. A failing window is reported to on_error(error) and the worker
+    goes on (the reactor has restarted the interaction).
+    """
+
+    def __init__(self, reactor: OnlineReactor, on_reaction, on_error):
+        import queue
+
+        self.reactor, self.on_reaction, self.on_error = reactor, on_reaction, on_error
+        self.queue: queue.Queue = queue.Queue()
+        self.running = True
+        self.thread = threading.Thread(target=self._loop, name="reactor-worker", daemon=True)
+        self.thread.start()
+
+    def put(self, work) -> None:
+        self.queue.put(work)
+
+    def _loop(self) -> None:
+        import queue
+
+        while self.running:
+            try:
+                work = self.queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                reactions = self.reactor.process(work)
+            except Exception as error:  # noqa: BLE001  (a worker must not die silently)
+                self.on_error(error)
+                continue
+            for reaction in reactions:
+                self.on_reaction(reaction)
+
+    def close(self) -> None:
+        """Stop the thread (the work still queued is dropped) and close the face tracker."""
+        self.running = False
+        self.thread.join(timeout=5.0)
+        self.reactor.landmarker.close()

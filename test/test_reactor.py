@@ -234,8 +234,7 @@ def test_online_generator_from_a_checkpoint_returns_face_model_units(tmp_path):
     normalisation undone: outputs come back in the face model's units."""
     import torch
 
-    from reactface_core.checkpoint import Checkpoint, save_checkpoint
-    from reactface_core.data.dataset import Normalisation
+    from reactface_core.checkpoint import Checkpoint, Normalisation, save_checkpoint
     from reactface_core.model import ReactFace, ReactFaceConfig
 
     config = ReactFaceConfig(visual_dim=VISUAL_FEATURE_DIM, audio_dim=AUDIO_FEATURE_DIM, window=4)
@@ -319,14 +318,14 @@ def test_a_new_seed_restarts_the_sample_noise_at_once(faces):
 @pytest.mark.parametrize(
     "change, reason",
     [
-        ({"samples": 0}, "samples must be an integer >= 1"),
-        ({"samples": 2.5}, "samples must be an integer >= 1"),
+        ({"samples": 0}, "samples must be an integer from 1 to 64"),
+        ({"samples": 2.5}, "samples must be an integer from 1 to 64"),
         ({"selection": "best"}, "selection must be one of first, random"),
-        ({"max_delay": -1.0}, "max_delay must be >= 0 s"),
-        ({"session_gap": 0.0}, "session_gap must be > 0 s"),
+        ({"max_delay": -1.0}, "max_delay must be a number from 0 to 5 s"),
+        ({"session_gap": 0.0}, "session_gap must be a number from 0.1 to 3600 s"),
         ({"deterministic": "yes"}, "deterministic must be true or false"),
         ({"audio_sample_rate": 48_000}, "audio_sample_rate cannot change while running"),
-        ({"samples": 2, "max_backlog": -3}, "max_backlog must be >= 0"),
+        ({"samples": 2, "max_backlog": -3}, "max_backlog must be an integer from 0 to 1000"),
     ],
 )
 def test_a_bad_update_is_refused_with_the_reason_and_changes_nothing(reactor, change, reason):

@@ -24,10 +24,9 @@ decode messages and place them on the grid; a worker thread runs the reactor's p
 
 from __future__ import annotations
 
-import queue
 import sys
-import threading
 import time
+from dataclasses import fields
 
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -36,8 +35,15 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from reactface_core import contract
 from reactface_core.contract import FPS
-from reactface_core.online import SELECTION_POLICIES, Rejected
-from reactface_core.reactor import LIVE_SETTINGS, OnlineReactor, ReactorSettings, settings_from
+from reactface_core.online import Rejected
+from reactface_core.reactor import (
+    LIVE_SETTINGS,
+    OnlineReactor,
+    ReactorSettings,
+    ReactorWorker,
+    open_reactor,
+    settings_from,
+)
 from reactface_ros.convert import (
     MessageError,
     coefficients_to_message,
@@ -61,7 +67,6 @@ from reactface_ros.nodes.common import (
     run,
 )
 
-SETTINGS = ReactorSettings()  # the reactor's defaults are the parameters' defaults
 # Latched: a face driver that starts later still learns the layout.
 LAYOUT_QOS = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
@@ -80,12 +85,16 @@ PARAMS = [
         "torch device; auto uses CUDA when present",
         choices=("auto", "cpu", "cuda"),
     ),
-    Param(
-        "samples",
-        SETTINGS.samples,
-        "N: reactions sampled per window; a change restarts the model's history",
-        range=(1, 64),
-        live=True,
+    *(  # the reactor's settings, as `ReactorSettings` defines them
+        Param(
+            f.name,
+            f.default,
+            f.metadata["description"],
+            range=f.metadata["range"],
+            choices=f.metadata["choices"],
+            live=f.name in LIVE_SETTINGS,
+        )
+        for f in fields(ReactorSettings)
     ),
     Param(
         "window",
@@ -95,78 +104,11 @@ PARAMS = [
         range=(1, 250),
     ),
     Param(
-        "selection",
-        SETTINGS.selection,
-        "which sample goes to reactface/face: first (one continuous trajectory), random, "
-        "most_typical (closest to the samples' mean), sticky (smoothest continuation)",
-        choices=SELECTION_POLICIES,
-        live=True,
-    ),
-    Param(
-        "seed",
-        SETTINGS.seed,
-        "seed of the sampled reactions and of random selection",
-        range=(0, 2**31 - 1),
-        live=True,
-    ),
-    Param(
-        "deterministic",
-        SETTINGS.deterministic,
-        "use the distribution mean instead of sampling (all N samples are then equal)",
-        live=True,
-    ),
-    Param(
         "image_transport",
         "raw",
         "raw: sensor_msgs/Image on camera/image_raw; compressed: sensor_msgs/CompressedImage "
         "(jpeg/png) on camera/image_raw/compressed",
         choices=("raw", "compressed"),
-    ),
-    Param(
-        "max_delay",
-        SETTINGS.max_delay,
-        "seconds (of message stamps) one input may lag the other before its frames are "
-        "filled in: the last camera frame held, or audio zero-filled",
-        range=(0.0, 5.0),
-        live=True,
-    ),
-    Param(
-        "audio_sample_rate",
-        SETTINGS.audio_sample_rate,
-        "accept audio only at this rate in Hz; 0: the first chunk's rate, then fixed",
-        range=(0, 192_000),
-    ),
-    Param(
-        "session_gap",
-        SETTINGS.session_gap,
-        "seconds of stamp jump (backwards, or forwards after both inputs were silent) that "
-        "start a new interaction (buffers and generator reset)",
-        range=(0.1, 3600.0),
-        live=True,
-    ),
-    Param(
-        "session_confirm",
-        SETTINGS.session_confirm,
-        "seconds the stamps must go on after such a jump before a new interaction starts; a "
-        "shorter jump that comes back (a clock glitch, one outlier stamp) is ignored, counted",
-        range=(0.0, 60.0),
-        live=True,
-    ),
-    Param(
-        "max_hold",
-        SETTINGS.max_hold,
-        "seconds the last camera frame may stand in for missing ones; after that the face "
-        "counts as missing (not seen) until a frame arrives",
-        range=(0.0, 10.0),
-        live=True,
-    ),
-    Param(
-        "max_backlog",
-        SETTINGS.max_backlog,
-        "frames waiting for perception beyond which the face tracker is skipped (the last "
-        "face is held) until the node has caught up; 0: never skip",
-        range=(0, 1000),
-        live=True,
     ),
     Param("threads", 0, "torch CPU threads; 0: torch's default", range=(0, 64)),
     Param("frame_id", "reactface_listener", "frame_id of the published reactions", live=True),
@@ -178,17 +120,7 @@ PARAMS = [
         live=True,
     ),
     Param(
-        "autostart",
-        True,
-        "configure and activate at start; false: wait for lifecycle transitions",
-    ),
-    Param(
-        "status_horizon",
-        SETTINGS.status_horizon,
-        "seconds of the recent past the /diagnostics level judges (it returns to OK once a "
-        "problem is this old)",
-        range=(1.0, 3600.0),
-        live=True,
+        "autostart", True, "configure and activate at start; false: wait for lifecycle transitions"
     ),
 ]
 
@@ -228,22 +160,12 @@ class ReactionNode(LifecycleNode):
         import torch
 
         from reactface_core.checkpoint import CheckpointError
-        from reactface_core.generate import load_online_generator
-        from reactface_core.perception.face_tracker import FaceLandmarker
-        from reactface_core.utils import resolve_device
 
         if self.p["threads"]:
             torch.set_num_threads(self.p["threads"])
-        settings = settings_from(self.p)
         try:
-            self.device = resolve_device(self.p["device"])
-            generator, self.face_model, self.model_name = load_online_generator(
-                self.p["checkpoint"],
-                settings.samples,
-                settings.seed,
-                settings.deterministic,
-                self.device,
-                self.p["window"],
+            loaded = open_reactor(
+                self.p["checkpoint"], settings_from(self.p), self.p["device"], self.p["window"]
             )
         except CheckpointError as error:
             raise NodeStartupError(f"checkpoint {self.p['checkpoint']!r}: {error}") from None
@@ -254,12 +176,9 @@ class ReactionNode(LifecycleNode):
                 "no checkpoint given: running a RANDOMLY INITIALISED model (reactions are "
                 "noise-like); set the `checkpoint` parameter to a trained model"
             )
-        self.reactor = OnlineReactor(generator, FaceLandmarker(mode="video"), settings)
-        self.reactor.warm_up()
-        self.work: queue.Queue = queue.Queue()  # the reactor's work, for the worker thread
-        self.running = True
-        self.worker = threading.Thread(target=self._work_loop, name="reaction-worker", daemon=True)
-        self.worker.start()
+        self.reactor, self.face_model = loaded.reactor, loaded.face_model
+        self.model_name, self.device = loaded.model_name, loaded.device
+        self.worker = ReactorWorker(self.reactor, self._publish_window, self._on_failure)
         self.window_pub = self.create_lifecycle_publisher(
             ReactionWindow, contract.REACTION_TOPIC, OUTPUT_QOS
         )
@@ -361,7 +280,7 @@ class ReactionNode(LifecycleNode):
         for note in intake.notes:
             self.get_logger().warning(note, throttle_duration_sec=5.0)
         for work in intake.work:
-            self.work.put(work)
+            self.worker.put(work)
         if intake.held or intake.audio_filled:
             filled = self.reactor.filled_in()
             self.get_logger().warning(
@@ -381,21 +300,10 @@ class ReactionNode(LifecycleNode):
             self._last_skip_log = now
             self.get_logger().warning(f"skipped {source} message: {error}")
 
-    # -- work (worker thread) ------------------------------------------------------------
+    # -- outputs (worker thread: windows; timer: the paced face) ---------------------
 
-    def _work_loop(self) -> None:
-        while self.running:
-            try:
-                work = self.work.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            try:
-                reactions = self.reactor.process(work)
-            except Exception as error:  # noqa: BLE001  (a worker must not die silently)
-                self.get_logger().error(f"processing failed, interaction restarted: {error!r}")
-                continue
-            for reaction in reactions:
-                self._publish_window(reaction)
+    def _on_failure(self, error: Exception) -> None:
+        self.get_logger().error(f"processing failed, interaction restarted: {error!r}")
 
     def _publish_window(self, reaction) -> None:
         msg = window_to_message(
@@ -445,9 +353,7 @@ class ReactionNode(LifecycleNode):
         """Stop the worker and free the model (cleanup, shutdown, exit)."""
         if self.reactor is None:
             return
-        self.running = False
-        self.worker.join(timeout=5.0)
-        self.reactor.landmarker.close()
+        self.worker.close()
         self.reactor = None
 
 
