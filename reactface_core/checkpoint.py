@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 FORMAT = "reactface-checkpoint"
@@ -34,6 +35,51 @@ def expected_versions() -> dict[str, int]:
     from reactface_core.perception.landmarks import FEATURE_VERSION
 
     return {"model": MODEL_VERSION, "features": FEATURE_VERSION}
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-feature mean/std for coefficients (D,), visual (D_v,) and audio (D_a,) features:
+    the training data's statistics, stored in the checkpoint and applied at inference."""
+
+    coefficient_mean: np.ndarray | None = None
+    coefficient_std: np.ndarray | None = None
+    visual_mean: np.ndarray | None = None
+    visual_std: np.ndarray | None = None
+    audio_mean: np.ndarray | None = None
+    audio_std: np.ndarray | None = None
+
+    def to_dict(self) -> dict[str, list[float] | None]:
+        return {k: None if v is None else np.asarray(v).tolist() for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Normalisation:
+        return cls(**{k: None if v is None else np.asarray(v, np.float32) for k, v in data.items()})
+
+    def coefficients(self, x: np.ndarray) -> np.ndarray:
+        """Face-model units -> model space."""
+        return _standardise(x, self.coefficient_mean, self.coefficient_std)
+
+    def raw_coefficients(self, x: np.ndarray) -> np.ndarray:
+        """Model space -> face-model units (the inverse of `coefficients`)."""
+        if self.coefficient_mean is None:
+            return x
+        return (x * self.coefficient_std + self.coefficient_mean).astype(np.float32)
+
+    def visual(self, features: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Standardise the rows with a face in place (masked rows stay as they are)."""
+        if self.visual_mean is not None:
+            features[valid] = _standardise(features[valid], self.visual_mean, self.visual_std)
+        return features
+
+    def audio(self, steps: np.ndarray) -> np.ndarray:
+        return _standardise(steps, self.audio_mean, self.audio_std)
+
+
+def _standardise(x: np.ndarray, mean, std) -> np.ndarray:
+    if mean is None:
+        return x
+    return ((x - mean) / std).astype(np.float32)
 
 
 class CheckpointError(ValueError):

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from reactface_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from reactface_core.data.dataset import Normalisation, ReactDataset
+from reactface_core.checkpoint import Checkpoint, CheckpointError, Normalisation, load_checkpoint
+from reactface_core.data.dataset import ReactDataset
 from reactface_core.face.models import FaceModel, get_face_model
 from reactface_core.model.config import ReactFaceConfig
 from reactface_core.model.reactface import ReactFace

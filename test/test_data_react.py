@@ -8,9 +8,9 @@ import pytest
 import soundfile
 import torch
 
+from reactface_core.checkpoint import Normalisation
 from reactface_core.data import react
 from reactface_core.data.dataset import (
-    Normalisation,
     ReactDataset,
     collate,
     compute_normalisation,

@@ -75,8 +75,7 @@ def run(args) -> int:
 def training_statistics(args) -> tuple[np.ndarray, np.ndarray, str]:
     """Visual feature mean/std (D_v,) of the training data, and where they came from."""
     if args.checkpoint:
-        from reactface_core.checkpoint import load_checkpoint
-        from reactface_core.data.dataset import Normalisation
+        from reactface_core.checkpoint import Normalisation, load_checkpoint
         from reactface_core.generate import DEFAULT_CHECKPOINT
 
         path = DEFAULT_CHECKPOINT if args.checkpoint == "default" else Path(args.checkpoint)

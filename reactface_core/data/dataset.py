@@ -33,7 +33,6 @@ so they do not depend on the number of loader workers.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,6 +40,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from reactface_core.checkpoint import Normalisation
 from reactface_core.data import react
 from reactface_core.face.models import get_face_model
 from reactface_core.perception import audio as audio_features
@@ -48,50 +48,6 @@ from reactface_core.perception.landmarks import visual_features
 
 FRAME_SLACK = 2  # landmarks / audio may be this many frames shorter than the coefficients
 STEPS_PER_FRAME = 2  # log-mel steps per video frame (the paper's k)
-
-
-@dataclass(frozen=True)
-class Normalisation:
-    """Per-feature mean/std for coefficients (D,), visual (D_v,) and audio (D_a,) features."""
-
-    coefficient_mean: np.ndarray | None = None
-    coefficient_std: np.ndarray | None = None
-    visual_mean: np.ndarray | None = None
-    visual_std: np.ndarray | None = None
-    audio_mean: np.ndarray | None = None
-    audio_std: np.ndarray | None = None
-
-    def to_dict(self) -> dict[str, list[float] | None]:
-        return {k: None if v is None else np.asarray(v).tolist() for k, v in self.__dict__.items()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Normalisation:
-        return cls(**{k: None if v is None else np.asarray(v, np.float32) for k, v in data.items()})
-
-    def coefficients(self, x: np.ndarray) -> np.ndarray:
-        """Face-model units -> model space."""
-        return _standardise(x, self.coefficient_mean, self.coefficient_std)
-
-    def raw_coefficients(self, x: np.ndarray) -> np.ndarray:
-        """Model space -> face-model units (the inverse of `coefficients`)."""
-        if self.coefficient_mean is None:
-            return x
-        return (x * self.coefficient_std + self.coefficient_mean).astype(np.float32)
-
-    def visual(self, features: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """Standardise the rows with a face in place (masked rows stay as they are)."""
-        if self.visual_mean is not None:
-            features[valid] = _standardise(features[valid], self.visual_mean, self.visual_std)
-        return features
-
-    def audio(self, steps: np.ndarray) -> np.ndarray:
-        return _standardise(steps, self.audio_mean, self.audio_std)
-
-
-def _standardise(x: np.ndarray, mean, std) -> np.ndarray:
-    if mean is None:
-        return x
-    return ((x - mean) / std).astype(np.float32)
 
 
 class ReactDataset(Dataset):

@@ -264,20 +264,6 @@ def open_landmarks(path: str | Path) -> np.ndarray:
     return array
 
 
-def load_emotion(path: str | Path) -> np.ndarray:
-    """(T, 25) float32 REACT emotion annotations (csv with a header row)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"emotion file {path} not found (expected a (T, 25) csv)")
-    try:
-        array = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2)
-    except ValueError as error:
-        raise ValueError(f"cannot read emotion file {path}: {error}") from error
-    if array.shape[1] != 25:
-        raise ValueError(f"emotion file {path} has {array.shape[1]} columns, expected 25")
-    return array
-
-
 def video_source(base: str | Path, clip: str) -> Path:
     """`Video_files/<clip>.mp4`, or the folder `Video_files/<clip>/` of numbered frames."""
     file = modality_path(base, "video", clip)

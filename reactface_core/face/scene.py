@@ -109,8 +109,6 @@ class Appearance:
     hair: tuple[float, float, float] = (0.24, 0.16, 0.11)
 
 
-SKIN = Appearance().skin
-
 # Albedo of the details (sRGB-ish, [0, 1]).
 LASH_LINE = (0.18, 0.12, 0.11)
 LOWER_LID = (0.84, 0.76, 0.81)  # times the skin colour

@@ -28,7 +28,6 @@ N_MELS = 64
 F_MIN, F_MAX = 0.0, SAMPLE_RATE / 2
 LOG_FLOOR = 1e-6
 AUDIO_FEATURE_DIM = N_MELS  # D_a
-STEPS_PER_SECOND = SAMPLE_RATE // HOP
 
 
 def load_audio(path: str | Path) -> np.ndarray:
