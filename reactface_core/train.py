@@ -15,7 +15,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from reactface_core.checkpoint import (
     Checkpoint,
+    Normalisation,
     check_config,
     code_version,
     fingerprint_files,
@@ -35,7 +36,6 @@ from reactface_core.checkpoint import (
 )
 from reactface_core.data import react
 from reactface_core.data.dataset import (
-    Normalisation,
     ReactDataset,
     collate,
     compute_normalisation,
@@ -55,7 +55,7 @@ class DataConfig:
     root: str = "data/synth"
     window: int = 200  # frames per training crop (8 s at 25 fps)
     batch_size: int = 16
-    workers: int = 1
+    workers: int = 0  # loader processes; 0: in the training process (features are cached)
     max_appropriate: int = 8  # K appropriate reactions per item (Eq. 5)
     normalisation_clips: int = 200  # speaker clips measured for feature statistics
 
@@ -116,10 +116,30 @@ class TrainConfig:
     output: str = "runs/synth"
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
-    model: dict[str, Any] = field(default_factory=dict)  # ReactFaceConfig overrides
-    stage1: StageConfig = field(default_factory=StageConfig)
+    model: dict[str, Any] = field(  # ReactFaceConfig overrides
+        default_factory=lambda: {"posterior": True, "style_dim": 16}
+    )
+    # The defaults are the shipped recipe (config/train_synth.yaml repeats them for reading;
+    # a test keeps both equal): a CVAE in stage 1, no stage 2.
+    stage1: StageConfig = field(
+        default_factory=lambda: StageConfig(
+            epochs=8,
+            posterior=True,
+            posterior_fraction=0.5,
+            kl_posterior=5e-3,
+            kl_style=5e-4,
+        )
+    )
     stage2: StageConfig = field(
-        default_factory=lambda: StageConfig(learning_rate=5e-4, samples=2, diversity=0.01)
+        default_factory=lambda: StageConfig(
+            epochs=0,
+            learning_rate=5e-4,
+            warmup_steps=50,
+            samples=2,
+            diversity=0.1,
+            diversity_scale=0.03,
+            kl_style=1e-4,
+        )
     )
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
@@ -128,6 +148,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
+        """The defaults with `values` (a YAML's contents) over them, key by key: a section
+        given in part keeps the shipped values of the keys it does not name."""
+        defaults = cls()
         sections = {
             "data": DataConfig,
             "stage1": StageConfig,
@@ -139,7 +162,12 @@ class TrainConfig:
         for name, section in sections.items():
             if name in kwargs:
                 _check_keys(kwargs[name], {f.name for f in fields(section)}, f"{source}: {name}")
-                kwargs[name] = section(**kwargs[name])
+                kwargs[name] = replace(getattr(defaults, name), **kwargs[name])
+        if "model" in kwargs:
+            _check_keys(
+                kwargs["model"], {f.name for f in fields(ReactFaceConfig)}, f"{source}: model"
+            )
+            kwargs["model"] = {**defaults.model, **kwargs["model"]}
         return cls(**kwargs)
 
     def model_config(self) -> ReactFaceConfig:

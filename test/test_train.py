@@ -107,3 +107,24 @@ def test_torchrun_two_cpu_processes_keep_replicas_in_sync(config, world, tmp_pat
     items = len(ReactDataset(world, "train").items)
     assert records[0]["step"] == (items // 2) // TINY["data"]["batch_size"]
     assert (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_training_lowers_the_loss_and_beats_the_constant_mean_frame(world, tmp_path):
+    """A model that learns nothing would pass every check above; this one must learn."""
+    from reactface_core.metrics.evaluation import evaluate, load_react_split
+
+    config = {**TINY, "output": str(tmp_path / "run")}
+    config["stage1"] = {**TINY["stage1"], "epochs": 8}
+    config["stage2"] = {**TINY["stage2"], "epochs": 0}
+    path = tmp_path / "learn.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["train", "--config", str(path), "--data", str(world), "--device", "cpu"]) == 0
+    losses = [r["train_rec"] for r in history(tmp_path / "run")]
+    assert losses[-1] < 0.95 * losses[0], losses
+
+    data = load_react_split(world, "test")
+    predictions = generate_reactions(
+        tmp_path / "run" / "best.pt", world, "test", num_samples=3, progress=False
+    )
+    rows = evaluate(data, {"model": predictions}, ["MeanFr"], num_samples=3)
+    assert rows["model"]["FRDist"] < rows["MeanFr"]["FRDist"], rows
