@@ -202,6 +202,8 @@ def _metrics(predictions: np.ndarray, covered: np.ndarray, reference: Reference)
         out["appropriate_reactions"] = len(listeners)
         out["FRCorr"] = frcorr(generated, listeners, appropriate)
         out["FRDist"] = frdist(generated, listeners, appropriate)
+        # the same distance for a face that does not react at all (all coefficients 0)
+        out["FRDist_neutral"] = frdist(np.zeros_like(generated[:, :1]), listeners, appropriate)
     if reference.speaker is not None and stop - start >= 3:
         from reactface_core.metrics.synchrony import default_max_lag
 
@@ -233,5 +235,7 @@ def format_report(report: dict) -> str:
             )
         )
         for name in metrics:
-            lines.append(f"  {name:<8} {report[name]:.4f}")
+            neutral = report.get(f"{name}_neutral")
+            reference = "" if neutral is None else f"   (a face that does not react: {neutral:.4f})"
+            lines.append(f"  {name:<8} {report[name]:.4f}{reference}")
     return "\n".join(lines)
