@@ -38,6 +38,7 @@ MODULE_KEYS = {
     "moderngl": "python3-moderngl-pip",
     "rosbags": "python3-rosbags-pip",
     "mcap": "python3-mcap-pip",
+    "av": "python3-av-pip",
     "rclpy": "rclpy",
     "rcl_interfaces": "rcl_interfaces",
     "builtin_interfaces": "builtin_interfaces",
