@@ -107,20 +107,12 @@ def react(args, device: str) -> tuple[np.ndarray, Path]:
 
 def read_speech(video: Path, audio: Path | None) -> tuple[np.ndarray, int]:
     """Mono samples and rate: the --audio file, else the video's own track."""
-    from reactface_core.perception.media import NoAudioTrack, read_audio_file, read_audio_track
+    from reactface_core.perception.media import recording_audio
 
     if not video.is_file():
         raise ValueError(f"video file {video} does not exist")
-    if audio is not None:
-        samples, rate = read_audio_file(audio)
-        return (samples if samples.ndim == 1 else samples.mean(axis=1)), rate
-    try:
-        samples, rate = read_audio_track(video)
-    except NoAudioTrack as error:
-        raise ValueError(f"{error}; give the speaker's audio with --audio FILE.wav") from None
-    if len(samples) == 0:
-        raise ValueError(f"the audio track of {video} holds no samples")
-    return samples, rate
+    samples, rate, _ = recording_audio(video, audio)
+    return (samples if samples.ndim == 1 else samples.mean(axis=1)), rate
 
 
 def generate(

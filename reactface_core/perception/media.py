@@ -68,6 +68,24 @@ def read_audio_file(path: str | Path) -> tuple[np.ndarray, int]:
     return (samples[:, 0] if samples.shape[1] == 1 else samples), int(rate)
 
 
+def recording_audio(video: str | Path, audio: str | Path | None = None):
+    """The sound of a recording: the `audio` file when given, else `video`'s own track.
+
+    Returns (samples (n,) or (n, channels) float32, rate, where they came from). A missing
+    or silent track is one error that says to give `--audio`.
+    """
+    if audio is not None:
+        samples, rate = read_audio_file(audio)
+        return samples, rate, str(audio)
+    try:
+        samples, rate = read_audio_track(video)
+    except NoAudioTrack as error:
+        raise ValueError(f"{error}; give the speaker's audio with --audio FILE.wav") from None
+    if len(samples) == 0:
+        raise ValueError(f"the audio track of {video} holds no samples")
+    return samples, rate, f"{video}'s audio track"
+
+
 def write_video(
     path: str | Path,
     frames: Iterable[np.ndarray],

@@ -21,23 +21,13 @@ def video_interaction(
 ) -> tuple[Interaction, str]:
     """An `Interaction` of a video file (frames read lazily) and a description of it."""
     from reactface_core.perception.face_tracker import read_frames
-    from reactface_core.perception.media import NoAudioTrack, read_audio_file, read_audio_track
+    from reactface_core.perception.media import recording_audio
 
     video = Path(video)
     frames, size = 0, None
     for frame in read_frames(video):  # raises naming the file if it cannot be decoded
         frames, size = frames + 1, frame.shape[:2]
-    if audio is not None:
-        samples, rate = read_audio_file(audio)
-        source = str(audio)
-    else:
-        try:
-            samples, rate = read_audio_track(video)
-        except NoAudioTrack as error:
-            raise ValueError(f"{error}; give the speaker's audio with --audio FILE.wav") from None
-        if len(samples) == 0:
-            raise ValueError(f"the audio track of {video} holds no samples")
-        source = f"{video}'s audio track"
+    samples, rate, source = recording_audio(video, audio)
     samples = samples[: math.ceil(frames * rate / FPS)]  # nothing after the last frame
     channels = 1 if samples.ndim == 1 else samples.shape[1]
     description = (

@@ -34,6 +34,7 @@ from reactface_ros.convert import (
 from reactface_ros.msg import AudioChunk
 from reactface_ros.nodes.common import (
     AUDIO_QOS,
+    DIAGNOSTICS_PERIOD,
     Diagnostics,
     NodeStartupError,
     Param,
@@ -72,13 +73,7 @@ PARAMS = [
         live=True,
     ),
     Param("frame_id", "microphone", "frame_id of the published chunks", live=True),
-    Param(
-        "diagnostics_period",
-        1.0,
-        "seconds between /diagnostics messages; 0: off",
-        range=(0.0, 60.0),
-        live=True,
-    ),
+    DIAGNOSTICS_PERIOD,
 ]
 
 

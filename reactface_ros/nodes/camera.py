@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticStatus
@@ -26,6 +27,7 @@ from reactface_core.contract import FPS
 from reactface_ros.image import rgb_to_compressed, rgb_to_image
 from reactface_ros.nodes.common import (
     CAMERA_QOS,
+    DIAGNOSTICS_PERIOD,
     Diagnostics,
     NodeStartupError,
     Param,
@@ -72,12 +74,7 @@ PARAMS = [
     Param("jpeg_quality", 90, "jpeg quality of image_transport compressed", range=(1, 100)),
     Param("loop", False, "restart a video file at its end instead of stopping"),
     Param("frame_id", "camera", "frame_id of the published images"),
-    Param(
-        "diagnostics_period",
-        1.0,
-        "seconds between /diagnostics messages; 0: off",
-        range=(0.0, 60.0),
-    ),
+    replace(DIAGNOSTICS_PERIOD, live=False),  # the capture loop reads it once
 ]
 
 

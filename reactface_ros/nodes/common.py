@@ -122,6 +122,16 @@ class Param:
         return descriptor
 
 
+# Every node's /diagnostics rate, declared the same way everywhere.
+DIAGNOSTICS_PERIOD = Param(
+    "diagnostics_period",
+    1.0,
+    "seconds between /diagnostics messages; 0: off",
+    range=(0.0, 60.0),
+    live=True,
+)
+
+
 def declare(
     node: Node, params: list[Param], apply: Callable[[dict[str, Any]], None] | None = None
 ) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from reactface_ros.convert import audio_to_message
 from reactface_ros.msg import AudioChunk
 from reactface_ros.nodes.common import (
     AUDIO_QOS,
+    DIAGNOSTICS_PERIOD,
     Diagnostics,
     NodeStartupError,
     Param,
@@ -32,13 +33,7 @@ PARAMS = [
     Param("channels", 1, "channels to capture (published interleaved)", range=(1, 32)),
     Param("chunk_ms", 20.0, "audio per message in milliseconds", range=(5.0, 1000.0)),
     Param("frame_id", "microphone", "frame_id of the published chunks", live=True),
-    Param(
-        "diagnostics_period",
-        1.0,
-        "seconds between /diagnostics messages; 0: off",
-        range=(0.0, 60.0),
-        live=True,
-    ),
+    DIAGNOSTICS_PERIOD,
 ]
 
 

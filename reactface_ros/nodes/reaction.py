@@ -57,6 +57,7 @@ from reactface_ros.msg import AudioChunk, FaceCoefficients, FaceLayout, Reaction
 from reactface_ros.nodes.common import (
     AUDIO_QOS,
     CAMERA_QOS,
+    DIAGNOSTICS_PERIOD,
     OUTPUT_QOS,
     Diagnostics,
     NodeStartupError,
@@ -112,13 +113,7 @@ PARAMS = [
     ),
     Param("threads", 0, "torch CPU threads; 0: torch's default", range=(0, 64)),
     Param("frame_id", "reactface_listener", "frame_id of the published reactions", live=True),
-    Param(
-        "diagnostics_period",
-        1.0,
-        "seconds between /diagnostics messages; 0: off",
-        range=(0.0, 60.0),
-        live=True,
-    ),
+    DIAGNOSTICS_PERIOD,
     Param(
         "autostart", True, "configure and activate at start; false: wait for lifecycle transitions"
     ),

@@ -24,6 +24,7 @@ from reactface_ros.convert import MessageError, message_to_coefficients
 from reactface_ros.image import rgb_to_image
 from reactface_ros.msg import FaceCoefficients
 from reactface_ros.nodes.common import (
+    DIAGNOSTICS_PERIOD,
     OUTPUT_QOS,
     Diagnostics,
     NodeStartupError,
@@ -50,13 +51,7 @@ PARAMS = [
         live=True,
     ),
     Param("frame_id", "reactface_face", "frame_id of the published images", live=True),
-    Param(
-        "diagnostics_period",
-        1.0,
-        "seconds between /diagnostics messages; 0: off",
-        range=(0.0, 60.0),
-        live=True,
-    ),
+    DIAGNOSTICS_PERIOD,
 ]
 WINDOW_TITLE = "reactface"
 
