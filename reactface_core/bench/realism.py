@@ -35,7 +35,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--clips",
         type=Path,
-        default=Path("realface"),
+        default=Path("data/realface"),  # beside the worlds, out of git
         help="folder of real-face clips; missing ones are generated (default: ./realface)",
     )
     parser.add_argument("--seconds", type=float, default=12.0, help="clip length (default: 12)")
