@@ -36,7 +36,7 @@ def add_arguments(parser) -> None:
         "--clips",
         type=Path,
         default=Path("data/realface"),  # beside the worlds, out of git
-        help="folder of real-face clips; missing ones are generated (default: ./realface)",
+        help="folder of real-face clips; missing ones are generated (default: data/realface)",
     )
     parser.add_argument("--seconds", type=float, default=12.0, help="clip length (default: 12)")
     parser.add_argument(
