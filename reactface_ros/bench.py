@@ -41,7 +41,10 @@ def add_arguments(parser) -> None:
         "--samples", type=int, default=10, help="N samples per window (default: 10)"
     )
     parser.add_argument(
-        "--checkpoint", default="", help="model to run (default: randomly initialised, same cost)"
+        "--checkpoint",
+        default="default",
+        help="model to run: 'default' the shipped one, a .pt file, or '' a randomly "
+        "initialised model of the default size (default: default)",
     )
     parser.add_argument(
         "--bag", type=Path, default=None, help="replay this bag instead of a synthetic speaker"
