@@ -156,6 +156,9 @@ def _ros_value(value) -> str:
 
 def run_nodes(args) -> int:
     commands = node_commands(args)
+    # Ctrl-C / SIGINT stops the nodes even when a script started us in the background, where
+    # the shell set SIGINT to "ignore" (inherited, also by the nodes, which then never stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     env = ros_environment()
     processes: dict[str, subprocess.Popen] = {}
     print(

@@ -58,6 +58,8 @@ def peer(ros_domain):
 def test_audio_common_audio_reaches_the_reaction_node_as_audio_chunks(
     peer, tmp_path, monkeypatch, audio_common_msgs
 ):
+    from diagnostic_msgs.msg import DiagnosticArray
+
     from reactface_ros.convert import message_to_audio, stamp_to_ns
     from reactface_ros.msg import AudioChunk
     from reactface_ros.nodes.common import AUDIO_QOS
@@ -69,9 +71,20 @@ def test_audio_common_audio_reaches_the_reaction_node_as_audio_chunks(
         monkeypatch.setenv(key, value)
     chunks = []
     peer.node.create_subscription(AudioChunk, "/audio/chunk", chunks.append, AUDIO_QOS)
+    bridge_sees_us = []
+
+    def on_diagnostics(msg):
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if status.name.endswith("audio_common") and values.get("chunk_subscribers", "0") != "0":
+                bridge_sees_us.append(True)
+
+    peer.node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     bridge = NodeProcess(
         "audio_common", tmp_path, "-p", "stamps:=header", "-p", "diagnostics_period:=0.2"
     )
+    # best-effort chunks go only to readers the bridge has matched: wait for that, not a time
+    peer.spin_until(lambda: bridge_sees_us, 120.0, "the bridge matching our subscription", bridge)
     count = 25
     capture = subprocess.Popen(
         [sys.executable, str(PEER), str(count)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -173,6 +173,7 @@ class AudioCommonNode(Node):
         skipped = self.counts["messages_skipped"]
         level = DiagnosticStatus.WARN if skipped else DiagnosticStatus.OK
         values = {**self.counts, **self.format, "coding_format": self.coding}
+        values["chunk_subscribers"] = self.publisher.get_subscription_count()
         return level, "skipped audio messages" if skipped else "ok", values
 
 
