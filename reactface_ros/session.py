@@ -3,7 +3,8 @@
 `reactface bag replay`, `bag record` and the benchmarks each need a short-lived node in
 their own process. `ros_session(name)` applies the reactface ROS environment (discovery on
 this machine unless set, the shipped Fast DDS profile) before rclpy starts, gives a node
-with a single-threaded executor, and shuts everything down on exit, also after Ctrl-C.
+with a single-threaded executor, and shuts everything down on exit, also after Ctrl-C;
+a session that ends normally first lets reliable subscribers acknowledge what it published.
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ class RosSession:
 def apply_ros_environment() -> None:
     """Set the reactface ROS environment in this process (before rclpy.init)."""
     os.environ.update(ros_environment())
+
+
+DELIVERY_TIMEOUT = 10.0  # s a finished session waits for its reliable subscribers' acks
+
+
+def _deliver(node) -> None:
+    """Wait until reliable subscribers (a recorder) acknowledged every message published:
+    the process usually exits right after, and its writers' last samples would go with it."""
+    from rclpy.duration import Duration
+
+    for publisher in node.publishers:
+        publisher.wait_for_all_acked(Duration(seconds=DELIVERY_TIMEOUT))
 
 
 @contextmanager
@@ -62,6 +75,7 @@ def ros_session(name: str, stop_on_signals: bool = False) -> Iterator[RosSession
             previous[number] = signal.signal(number, request_stop)
     try:
         yield session
+        _deliver(node)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

@@ -150,17 +150,7 @@ def replay(
         stats.sent.setdefault(topic, []).append((stamp, now))
         if on_publish is not None:
             on_publish(topic, msg, now)
-    _deliver(publishers.values(), wait_timeout)
     return stats
-
-
-def _deliver(publishers, timeout: float) -> None:
-    """Wait until reliable subscribers (a recorder) acknowledged every message: the process
-    may exit right after, and its writers' last samples would be lost with it."""
-    from rclpy.duration import Duration
-
-    for publisher in publishers:
-        publisher.wait_for_all_acked(Duration(seconds=timeout))
 
 
 def _chain(first, rest):
