@@ -33,10 +33,9 @@ def register(subparsers, common):
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--video", type=Path, required=True, help="the speaker's video file")
-    parser.add_argument(
-        "--audio", type=Path, help="the speaker's audio file (default: the video's own track)"
-    )
+    from reactface_core.perception.media import add_recording_arguments
+
+    add_recording_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="video to write (.mp4)")
     parser.add_argument(
         "--checkpoint", help="model checkpoint (default: the shipped reactface_synth.pt)"

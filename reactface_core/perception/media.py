@@ -68,6 +68,14 @@ def read_audio_file(path: str | Path) -> tuple[np.ndarray, int]:
     return (samples[:, 0] if samples.shape[1] == 1 else samples), int(rate)
 
 
+def add_recording_arguments(parser) -> None:
+    """--video and --audio of a command that takes your recording (`recording_audio`)."""
+    parser.add_argument("--video", type=Path, required=True, help="the speaker's video file")
+    parser.add_argument(
+        "--audio", type=Path, help="the speaker's audio file (default: the video's own track)"
+    )
+
+
 def recording_audio(video: str | Path, audio: str | Path | None = None):
     """The sound of a recording: the `audio` file when given, else `video`'s own track.
 

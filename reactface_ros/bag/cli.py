@@ -127,10 +127,9 @@ def _from_video(commands, common):
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--video", type=Path, required=True, help="the speaker's video file")
-    parser.add_argument(
-        "--audio", type=Path, help="the speaker's audio file (default: the video's own track)"
-    )
+    from reactface_core.perception.media import add_recording_arguments
+
+    add_recording_arguments(parser)
     parser.add_argument(
         "--out", type=Path, required=True, help="bag to write (NAME.mcap or a directory)"
     )
