@@ -31,6 +31,7 @@ model) are withheld and reported as an error. `status()` judges the last
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections import deque
@@ -675,8 +676,6 @@ class ReactorWorker:
     """
 
     def __init__(self, reactor: OnlineReactor, on_reaction, on_error):
-        import queue
-
         self.reactor, self.on_reaction, self.on_error = reactor, on_reaction, on_error
         self.queue: queue.Queue = queue.Queue()
         self.running = True
@@ -687,8 +686,6 @@ class ReactorWorker:
         self.queue.put(work)
 
     def _loop(self) -> None:
-        import queue
-
         while self.running:
             try:
                 work = self.queue.get(timeout=0.1)

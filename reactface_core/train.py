@@ -151,18 +151,13 @@ class TrainConfig:
         """The defaults with `values` (a YAML's contents) over them, key by key: a section
         given in part keeps the shipped values of the keys it does not name."""
         defaults = cls()
-        sections = {
-            "data": DataConfig,
-            "stage1": StageConfig,
-            "stage2": StageConfig,
-            "validation": ValidationConfig,
-        }
         _check_keys(values, {f.name for f in fields(cls)}, source)
         kwargs = dict(values)
-        for name, section in sections.items():
+        for name in ("data", "stage1", "stage2", "validation"):
             if name in kwargs:
-                _check_keys(kwargs[name], {f.name for f in fields(section)}, f"{source}: {name}")
-                kwargs[name] = replace(getattr(defaults, name), **kwargs[name])
+                default = getattr(defaults, name)
+                _check_keys(kwargs[name], {f.name for f in fields(default)}, f"{source}: {name}")
+                kwargs[name] = replace(default, **kwargs[name])
         if "model" in kwargs:
             _check_keys(
                 kwargs["model"], {f.name for f in fields(ReactFaceConfig)}, f"{source}: model"

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 SHOWN_SAMPLES = 3  # listener reactions side by side in reaction.mp4
-DEMO_DOMAINS = (60, 40)  # ROS_DOMAIN_ID 60-99 by process id: not the default 0, inside 0-101
+DEMO_DOMAINS = range(60, 100)  # ROS_DOMAIN_ID by process id: not the default 0, inside 0-101
 LISTENER_LOOK = {"skin": (0.80, 0.62, 0.50), "hair": (0.07, 0.06, 0.06), "iris": (0.20, 0.32, 0.45)}
 
 
@@ -82,7 +82,7 @@ def run(args) -> int:
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # a domain of its own unless you chose one: a robot's real camera on this machine must
     # not feed the demo, nor the demo's replay drive the robot's face
-    environment.setdefault("ROS_DOMAIN_ID", str(DEMO_DOMAINS[0] + os.getpid() % DEMO_DOMAINS[1]))
+    environment.setdefault("ROS_DOMAIN_ID", str(DEMO_DOMAINS[os.getpid() % len(DEMO_DOMAINS)]))
     print(f"      on ROS_DOMAIN_ID={environment['ROS_DOMAIN_ID']} (set it to watch the topics)")
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
