@@ -27,6 +27,18 @@ def constant(value: float, frames: int = 5, dims: int = 2) -> torch.Tensor:
     return torch.full((frames, dims), value)
 
 
+def random_batch() -> dict[str, torch.Tensor]:
+    """Two items of 16 frames; three appropriate slots, two valid for the first, one for
+    the second."""
+    g = torch.Generator().manual_seed(0)
+    return {
+        "listener_coefficients": torch.rand(2, 16, 58, generator=g),
+        "speaker_coefficients": torch.rand(2, 16, 58, generator=g),
+        "appropriate": torch.rand(2, 3, 16, 58, generator=g),
+        "appropriate_valid": torch.tensor([[True, True, False], [True, False, False]]),
+    }
+
+
 def test_appropriate_reconstruction_picks_the_nearest_valid_reaction():
     # two samples; three appropriate reactions of which the last (nearest to both) is padding
     listener = torch.stack([constant(0.1), constant(0.75)])[None]  # (1, 2, 5, 2)
@@ -97,13 +109,7 @@ def test_stage_totals_combine_terms_and_train_the_model():
     torch.manual_seed(0)
     config = ReactFaceConfig(visual_dim=12, audio_dim=6, dim=32, heads=2, window=4, context=12)
     model = ReactFace(config)
-    g = torch.Generator().manual_seed(0)
-    batch = {
-        "listener_coefficients": torch.rand(2, 16, 58, generator=g),
-        "speaker_coefficients": torch.rand(2, 16, 58, generator=g),
-        "appropriate": torch.rand(2, 3, 16, 58, generator=g),
-        "appropriate_valid": torch.tensor([[True, True, False], [True, False, False]]),
-    }
+    batch = random_batch()
     output = model(torch.randn(2, 16, 12), torch.randn(2, 32, 6), samples=2)
     weights = LossWeights(kl=0.1, smooth=2.0, diversity=0.5)
     one = stage1_loss(output, batch, weights)
@@ -162,13 +168,7 @@ def test_stage1_adds_the_posterior_terms_and_stage2_the_motion_term():
     config = ReactFaceConfig(visual_dim=12, audio_dim=6, dim=32, heads=2, window=4, context=12,
                              style_dim=3, posterior=True)  # fmt: skip
     model = ReactFace(config)
-    g = torch.Generator().manual_seed(0)
-    batch = {
-        "listener_coefficients": torch.rand(2, 16, 58, generator=g),
-        "speaker_coefficients": torch.rand(2, 16, 58, generator=g),
-        "appropriate": torch.rand(2, 3, 16, 58, generator=g),
-        "appropriate_valid": torch.tensor([[True, True, False], [True, False, False]]),
-    }
+    batch = random_batch()
     visual, audio = torch.randn(2, 16, 12), torch.randn(2, 32, 6)
     output = model(visual, audio, target=batch["listener_coefficients"])
     weights = LossWeights(
