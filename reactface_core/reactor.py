@@ -48,6 +48,7 @@ from reactface_core.online import (
     SpeakerBuffer,
 )
 from reactface_core.perception.landmarks import NUM_LANDMARKS
+from reactface_core.utils import RollingStats
 
 NO_FACE = np.full((NUM_LANDMARKS, 3), np.nan, np.float32)  # landmarks of a faceless frame
 
@@ -58,8 +59,43 @@ def _setting(default, description: str, limits=None, choices=None, unit: str = "
     return field(default=default, metadata=meta)
 
 
+class _Checked:
+    """Settings whose fields carry their rules (`_setting`): checked on creation."""
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{f.name} must be {rule}, got {getattr(self, f.name)!r}"
+            for f in fields(self)
+            if (rule := _broken_rule(getattr(self, f.name), f.default, f.metadata))
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
 @dataclass(frozen=True)
-class ReactorSettings:
+class ModelSettings(_Checked):
+    """Which model the reactor runs, and where; fixed once it is loaded (`open_reactor`)."""
+
+    checkpoint: str = _setting(
+        "default",
+        "trained model file written by `reactface train`; 'default': the shipped model "
+        "(reactface_core/models/reactface_synth.pt); empty: a randomly initialised model "
+        "(for testing the plumbing only; a warning is logged)",
+    )
+    device: str = _setting(
+        "auto", "torch device; auto uses CUDA when present", choices=("auto", "cpu", "cuda")
+    )
+    window: int = _setting(
+        8,
+        "w: frames per window (320 ms at w=8) for a randomly initialised model; a checkpoint "
+        "brings its own",
+        (1, 250),
+    )
+    threads: int = _setting(0, "torch CPU threads; 0: torch's default", (0, 64))
+
+
+@dataclass(frozen=True)
+class ReactorSettings(_Checked):
     """What a user may choose about the online pipeline: the one home of each setting's
     default, meaning and allowed values (the ROS node's parameters are made from them).
 
@@ -127,15 +163,6 @@ class ReactorSettings:
         unit=" s",
     )
 
-    def __post_init__(self) -> None:
-        problems = [
-            f"{f.name} must be {rule}, got {getattr(self, f.name)!r}"
-            for f in fields(self)
-            if (rule := _broken_rule(getattr(self, f.name), f.default, f.metadata))
-        ]
-        if problems:
-            raise ValueError("; ".join(problems))
-
 
 LIVE_SETTINGS = tuple(f.name for f in fields(ReactorSettings) if f.name != "audio_sample_rate")
 
@@ -146,6 +173,8 @@ def _broken_rule(value, default, meta) -> str:
         return "" if isinstance(value, bool) else "true or false"
     if isinstance(default, str):
         choices = meta["choices"]
+        if choices is None:
+            return "" if isinstance(value, str) else "a string"
         return "" if value in choices else "one of " + ", ".join(choices)
     is_int = isinstance(value, int) and not isinstance(value, bool)
     ok_type = is_int or (isinstance(default, float) and isinstance(value, float))
@@ -251,6 +280,7 @@ class OnlineReactor:
         self.jumped: _Jump | None = None  # messages whose stamps jumped, not yet a session
         self.recent = RecentCounts(settings.status_horizon, clock)
         self._arrival_offsets: deque[float] = deque(maxlen=500)  # perf_counter - stamp (s)
+        self._last_skip_log = 0.0
         self._reset_models()
 
     @property
@@ -497,6 +527,26 @@ class OnlineReactor:
         self.landmarker(np.zeros((64, 64, 3), np.uint8))
         self._reset_models()
 
+    def filling_in(self, intake: Intake) -> str:
+        """A log line about the frames one message filled in ("" when none)."""
+        if not (intake.held or intake.audio_filled):
+            return ""
+        filled = self.filled_in()
+        return (
+            f"filling in late or missing input: {intake.held} frame(s) without a camera "
+            f"frame (last one held; {filled['frames_held']} so far), {intake.audio_filled} "
+            f"with zero-filled audio ({filled['frames_audio_zero_filled']} so far)"
+        )
+
+    def worth_logging_skip(self, now: float | None = None) -> bool:
+        """Whether to log a skipped message: every one at first, then one per 5 s."""
+        now = time.monotonic() if now is None else now
+        skipped = self.counts["frames_skipped"] + self.counts["audio_chunks_skipped"]
+        if skipped <= 20 or now - self._last_skip_log > 5.0:
+            self._last_skip_log = now
+            return True
+        return False
+
     # -- state -------------------------------------------------------------------------
 
     def filled_in(self) -> dict[str, int]:
@@ -631,52 +681,98 @@ class FacePacer:
         self.frames.clear()
 
 
-def settings_from(values: dict) -> ReactorSettings:
-    """The `ReactorSettings` named in `values` (other keys are ignored)."""
-    names = {f.name for f in fields(ReactorSettings)}
-    return ReactorSettings(**{key: value for key, value in values.items() if key in names})
+def settings_from(values: dict, kind: type = ReactorSettings):
+    """The settings of `kind` (`ReactorSettings`, `ModelSettings`) named in `values` (other
+    keys are ignored)."""
+    names = {f.name for f in fields(kind)}
+    return kind(**{key: value for key, value in values.items() if key in names})
+
+
+RANDOM_MODEL_WARNING = (
+    "no checkpoint given: running a RANDOMLY INITIALISED model (reactions are noise-like); "
+    "set the `checkpoint` parameter to a trained model"
+)
 
 
 @dataclass
 class LoadedReactor:
-    """An `OnlineReactor` ready to run, and what it runs."""
+    """An `OnlineReactor` ready to run, what it runs, and (after `start`) its worker."""
 
     reactor: OnlineReactor
     face_model: str
     model_name: str
     device: str
+    random: bool  # a randomly initialised model (no checkpoint)
+    worker: ReactorWorker | None = None
+
+    def start(self, on_reaction, on_error) -> None:
+        self.worker = ReactorWorker(self.reactor, on_reaction, on_error)
+
+    def describe(self) -> str:
+        settings = self.reactor.settings
+        return (
+            f"model {self.model_name} ({self.face_model}, w={self.reactor.window}, "
+            f"N={settings.samples}) on {self.device}, selection {settings.selection}"
+        )
+
+    def status(self) -> tuple[list[str], list[str], dict]:
+        """`OnlineReactor.status` with the model, its timings and whether it is random."""
+        errors, warnings, values = self.reactor.status()
+        if self.random:
+            warnings.insert(0, "random model")
+        if self.worker is not None:
+            values.update(self.worker.timings())
+        values.update(
+            model=self.model_name,
+            device=self.device,
+            window_frames=self.reactor.window,
+            samples=self.reactor.settings.samples,
+        )
+        return errors, warnings, values
+
+    def close(self) -> None:
+        """Stop the worker (if started) and close the face tracker."""
+        if self.worker is not None:
+            self.worker.close()
+        self.reactor.landmarker.close()
 
 
-def open_reactor(
-    checkpoint: str, settings: ReactorSettings, device: str = "auto", window: int = 8
-) -> LoadedReactor:
-    """The reactor a robot runs: the model of `checkpoint` ("default": the shipped one; "":
-    random init of window `window`, see `generate.load_online_generator`) with a video-mode
-    face tracker, warmed up. A bad checkpoint raises `CheckpointError`; an unavailable
-    device RuntimeError."""
+def open_reactor(model: ModelSettings, settings: ReactorSettings) -> LoadedReactor:
+    """The reactor a robot runs: the model of `model.checkpoint` ("default": the shipped
+    one; "": random init of `model.window`, see `generate.load_online_generator`) with a
+    video-mode face tracker, warmed up. A bad checkpoint raises `CheckpointError`; an
+    unavailable device RuntimeError."""
+    import torch
+
     from reactface_core.generate import load_online_generator
     from reactface_core.perception.face_tracker import FaceLandmarker
     from reactface_core.utils import resolve_device
 
-    device = resolve_device(device)
+    if model.threads:
+        torch.set_num_threads(model.threads)
+    device = resolve_device(model.device)
     generator, face_model, name = load_online_generator(
-        checkpoint, settings.samples, settings.seed, settings.deterministic, device, window
-    )
+        model.checkpoint, settings.samples, settings.seed, settings.deterministic, device,
+        model.window,
+    )  # fmt: skip
     reactor = OnlineReactor(generator, FaceLandmarker(mode="video"), settings)
     reactor.warm_up()
-    return LoadedReactor(reactor, face_model, name, device)
+    return LoadedReactor(reactor, face_model, name, device, random=not model.checkpoint)
 
 
 class ReactorWorker:
     """`reactor.process` on a thread of its own, so intake never waits for the model.
 
     put(work) from the intake side; each finished `Reaction` goes to on_reaction(reaction)
-    on the worker thread. A failing window is reported to on_error(error) and the worker
-    goes on (the reactor has restarted the interaction).
+    on the worker thread, which then times it: from the capture of the window's last frame
+    to the end of on_reaction (latency), and its perception + generation (compute). A
+    failing window is reported to on_error(line), a log line naming the error, and the
+    worker goes on (the reactor has restarted the interaction).
     """
 
     def __init__(self, reactor: OnlineReactor, on_reaction, on_error):
         self.reactor, self.on_reaction, self.on_error = reactor, on_reaction, on_error
+        self.latency, self.compute = RollingStats(), RollingStats()  # seconds
         self.queue: queue.Queue = queue.Queue()
         self.running = True
         self.thread = threading.Thread(target=self._loop, name="reactor-worker", daemon=True)
@@ -684,6 +780,13 @@ class ReactorWorker:
 
     def put(self, work) -> None:
         self.queue.put(work)
+
+    def timings(self) -> dict[str, float]:
+        return {
+            "latency_ms_p50": 1000 * self.latency.percentile(50),
+            "latency_ms_p95": 1000 * self.latency.percentile(95),
+            "compute_ms_p50": 1000 * self.compute.percentile(50),
+        }
 
     def _loop(self) -> None:
         while self.running:
@@ -694,13 +797,14 @@ class ReactorWorker:
             try:
                 reactions = self.reactor.process(work)
             except Exception as error:  # noqa: BLE001  (a worker must not die silently)
-                self.on_error(error)
+                self.on_error(f"processing failed, interaction restarted: {error!r}")
                 continue
             for reaction in reactions:
                 self.on_reaction(reaction)
+                self.latency.add(time.perf_counter() - reaction.captured)
+                self.compute.add(reaction.compute_s)
 
     def close(self) -> None:
-        """Stop the thread (the work still queued is dropped) and close the face tracker."""
+        """Stop the thread (the work still queued is dropped)."""
         self.running = False
         self.thread.join(timeout=5.0)
-        self.reactor.landmarker.close()

@@ -1,9 +1,10 @@
-"""Small helpers shared by every command: seeding and device choice."""
+"""Small helpers shared by every command: seeding, device choice, rolling percentiles."""
 
 from __future__ import annotations
 
 import os
 import random
+from collections import deque
 
 import numpy as np
 
@@ -32,3 +33,16 @@ def resolve_device(name: str = "auto") -> str:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' was requested but torch sees no CUDA GPU")
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class RollingStats:
+    """The last `size` values of a measurement (e.g. latency), summarised as percentiles."""
+
+    def __init__(self, size: int = 200):
+        self.values: deque[float] = deque(maxlen=size)
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.values, q)) if self.values else float("nan")

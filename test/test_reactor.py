@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,14 @@ from reactface_core.online import Rejected
 from reactface_core.perception.audio import AUDIO_FEATURE_DIM
 from reactface_core.perception.face_tracker import FaceLandmarker
 from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
-from reactface_core.reactor import FrameBatch, NewSession, OnlineReactor, ReactorSettings
+from reactface_core.reactor import (
+    FrameBatch,
+    ModelSettings,
+    NewSession,
+    OnlineReactor,
+    ReactorSettings,
+    open_reactor,
+)
 
 T0 = 1_700_000_000_000_000_000
 
@@ -351,3 +360,38 @@ def test_a_starved_intake_that_resumes_after_a_stall_keeps_every_message(reactor
     assert reactor.counts["frames_skipped"] == reactor.counts["audio_chunks_skipped"] == 0
     assert reactor.counts["stamp_glitches"] == 0 and reactor.counts["sessions"] == 2
     assert reactor.buffer.stats.frames == 25  # the last second is on the grid
+
+
+def test_model_settings_refuse_bad_values_naming_the_rule():
+    with pytest.raises(ValueError, match="device must be one of auto, cpu, cuda, got 'gpu'"):
+        ModelSettings(device="gpu")
+    with pytest.raises(ValueError, match="window must be an integer from 1 to 250, got 0"):
+        ModelSettings(window=0)
+    with pytest.raises(ValueError, match="checkpoint must be a string"):
+        ModelSettings(checkpoint=3)
+
+
+def test_a_loaded_reactor_runs_its_worker_times_windows_and_reports_itself(faces):
+    loaded = open_reactor(ModelSettings(checkpoint="", window=4), ReactorSettings(samples=2))
+    published, done = [], threading.Event()
+
+    def on_reaction(reaction):
+        published.append(reaction)
+        if len(published) >= 3:
+            done.set()
+
+    errors, warnings, values = loaded.status()
+    assert warnings[0] == "random model" and values["window_frames"] == 4
+    assert "w=4, N=2" in loaded.describe()
+    loaded.start(on_reaction, on_error=lambda error: pytest.fail(f"worker failed: {error!r}"))
+    try:
+        work, _ = feed(loaded.reactor, faces, 16, process=False)
+        for item in work:
+            loaded.worker.put(item)
+        assert done.wait(timeout=120), f"{len(published)} windows published"
+        _, _, values = loaded.status()
+        assert values["latency_ms_p50"] > 0 and values["compute_ms_p50"] > 0
+        assert values["samples"] == 2 and values["device"] == "cpu"
+    finally:
+        loaded.close()
+    assert not loaded.worker.thread.is_alive()

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -64,6 +63,11 @@ OUTPUT_QOS = QoSProfile(
     depth=10,
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE,
+)
+
+# Latched: a subscriber that starts later still gets the last message (e.g. a face layout).
+LATCHED_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
 
 
@@ -197,17 +201,28 @@ def _allowed(param: Param) -> str:
     return f"a {type(param.default).__name__}"
 
 
-class RollingStats:
-    """The last `size` values of a measurement (e.g. latency), summarised as percentiles."""
+def settings_params(settings: type, live: tuple[str, ...] = ()) -> list[Param]:
+    """Parameters made from a core settings dataclass, whose fields carry each setting's
+    default, description, range and choices (e.g. `reactor.ReactorSettings`)."""
+    return [
+        Param(
+            f.name,
+            f.default,
+            f.metadata["description"],
+            range=f.metadata["range"],
+            choices=f.metadata["choices"],
+            live=f.name in live,
+        )
+        for f in fields(settings)
+    ]
 
-    def __init__(self, size: int = 200):
-        self.values: deque[float] = deque(maxlen=size)
 
-    def add(self, value: float) -> None:
-        self.values.append(value)
-
-    def percentile(self, q: float) -> float:
-        return float(np.percentile(self.values, q)) if self.values else float("nan")
+def judged(errors: list[str], warnings: list[str], values: dict) -> tuple[int, str, dict]:
+    """(level, message, values) for `Diagnostics` from lists of errors and warnings."""
+    if errors:
+        return DiagnosticStatus.ERROR, "; ".join(errors + warnings), values
+    level = DiagnosticStatus.WARN if warnings else DiagnosticStatus.OK
+    return level, "; ".join(warnings) if warnings else "ok", values
 
 
 class Diagnostics:

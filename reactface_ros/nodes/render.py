@@ -15,11 +15,11 @@ import os
 import sys
 import time
 
-from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from reactface_core import contract
+from reactface_core.utils import RollingStats
 from reactface_ros.convert import MessageError, message_to_coefficients
 from reactface_ros.image import rgb_to_image
 from reactface_ros.msg import FaceCoefficients
@@ -29,8 +29,8 @@ from reactface_ros.nodes.common import (
     Diagnostics,
     NodeStartupError,
     Param,
-    RollingStats,
     declare,
+    judged,
     run,
 )
 
@@ -180,8 +180,7 @@ class RenderNode(Node):
             )
             if self.counts[key]
         ]
-        level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
-        return level, "; ".join(problems) if problems else "ok", values
+        return judged([], problems, values)
 
     def close(self) -> None:
         for renderer in self.renderers.values():
