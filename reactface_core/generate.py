@@ -24,7 +24,7 @@ from reactface_core.perception.audio import AUDIO_FEATURE_DIM, LOG_FLOOR
 from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
 from reactface_core.streaming import ReactionGenerator
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "models" / "reactface_synth.pt"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "reactface_synth.pt"
 # Inputs `generate_reactions` can take away, to measure what each modality contributes.
 ABLATIONS = {"audio": "audio zeroed", "visual": "face masked"}
 

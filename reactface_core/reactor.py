@@ -1,10 +1,10 @@
 """The online pipeline: stamped camera frames and audio chunks in, stamped reaction windows out.
 
 `OnlineReactor` is everything the robot runs between its sensors and its face, without
-ROS: the 25 fps grid built from message stamps (`online.SpeakerBuffer`), sessions (a
+ROS: the 25 fps grid built from message stamps (`speaker_grid.SpeakerBuffer`), sessions (a
 stamp jump starts a new interaction), the face tracker with its backlog policy, the
 log-mel front end, the causal generator, the choice of the sample to show
-(`online.SampleSelector`) and its own counters. The ROS reaction node only converts
+(`speaker_grid.SampleSelector`) and its own counters. The ROS reaction node only converts
 messages, runs two threads and publishes; `reactface react` runs the same object on a
 file.
 
@@ -40,14 +40,14 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 
 from reactface_core.contract import AUDIO_RATE, FPS, FRAME_NS, SAMPLES_PER_FRAME
-from reactface_core.online import (
+from reactface_core.perception.landmarks import NUM_LANDMARKS
+from reactface_core.speaker_grid import (
     SELECTION_POLICIES,
     AlignedFrame,
     Rejected,
     SampleSelector,
     SpeakerBuffer,
 )
-from reactface_core.perception.landmarks import NUM_LANDMARKS
 from reactface_core.utils import RollingStats
 
 NO_FACE = np.full((NUM_LANDMARKS, 3), np.nan, np.float32)  # landmarks of a faceless frame
@@ -79,7 +79,7 @@ class ModelSettings(_Checked):
     checkpoint: str = _setting(
         "default",
         "trained model file written by `reactface train`; 'default': the shipped model "
-        "(reactface_core/models/reactface_synth.pt); empty: a randomly initialised model "
+        "(reactface_core/checkpoints/reactface_synth.pt); empty: a randomly initialised model "
         "(for testing the plumbing only; a warning is logged)",
     )
     device: str = _setting(

@@ -10,7 +10,6 @@ import pytest
 from reactface_core.checkpoint import CheckpointError
 from reactface_core.contract import FRAME_NS, SAMPLES_PER_FRAME
 from reactface_core.generate import load_online_generator
-from reactface_core.online import Rejected
 from reactface_core.perception.audio import AUDIO_FEATURE_DIM
 from reactface_core.perception.face_tracker import FaceLandmarker
 from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
@@ -22,6 +21,7 @@ from reactface_core.reactor import (
     ReactorSettings,
     open_reactor,
 )
+from reactface_core.speaker_grid import Rejected
 
 T0 = 1_700_000_000_000_000_000
 

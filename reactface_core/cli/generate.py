@@ -23,7 +23,7 @@ def register(subparsers, common):
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument(
         "--checkpoint",
-        help="model checkpoint (default: the shipped reactface_core/models/reactface_synth.pt)",
+        help="model checkpoint (default: the shipped reactface_core/checkpoints/reactface_synth.pt)",
     )
     parser.add_argument("--samples", type=int, default=10, help="N reactions per speaker (10)")
     parser.add_argument(

@@ -29,7 +29,6 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from sensor_msgs.msg import CompressedImage, Image
 
 from reactface_core import contract
-from reactface_core.online import Rejected
 from reactface_core.reactor import (
     LIVE_SETTINGS,
     RANDOM_MODEL_WARNING,
@@ -39,6 +38,7 @@ from reactface_core.reactor import (
     open_reactor,
     settings_from,
 )
+from reactface_core.speaker_grid import Rejected
 from reactface_ros.convert import (
     MessageError,
     coefficients_to_message,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.signal import upfirdn
 
-from reactface_core.online import Rejected, SpeakerBuffer, StreamResampler
+from reactface_core.speaker_grid import Rejected, SpeakerBuffer, StreamResampler
 
 T0 = 1_700_000_000 * 10**9 + 123_456_789  # a realistic wall-clock stamp (ns)
 FRAME = 40_000_000  # ns at 25 fps
@@ -226,7 +226,7 @@ def test_frames_for_slots_already_emitted_are_rejected_as_late():
 
 
 def test_sample_selection_policies():
-    from reactface_core.online import SampleSelector
+    from reactface_core.speaker_grid import SampleSelector
 
     # three samples of a window (N=3, w=4, D=2): constant levels 0, 1 and 10
     windows = np.stack([np.full((4, 2), level, np.float32) for level in (0.0, 1.0, 10.0)])
