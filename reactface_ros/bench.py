@@ -110,7 +110,7 @@ def synthetic_bag(
 ) -> Path:
     """A synthetic-world speaker rendered at `size` as an interaction bag in `scratch`."""
     from reactface_core.data.react import read_pairs
-    from reactface_core.data.world.generate import WorldConfig, generate_world
+    from reactface_core.data.world.synth import WorldConfig, generate_world
     from reactface_ros.bag.dataset import clip_interaction
     from reactface_ros.bag.interaction import write_interaction_bag
 

@@ -25,7 +25,7 @@ from reactface_ros.convert import message_to_audio, message_to_window  # noqa: E
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from reactface_core.data.world.generate import WorldConfig, generate_world
+    from reactface_core.data.world.synth import WorldConfig, generate_world
 
     root = tmp_path_factory.mktemp("world")
     config = WorldConfig(clips=3, seconds=2.0, listeners_per_speaker=3, clips_per_speaker=1)

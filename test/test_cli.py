@@ -31,7 +31,7 @@ def test_every_command_accepts_seed(name):
 
 @pytest.fixture(scope="module")
 def tiny_world(tmp_path_factory):
-    from reactface_core.data.world.generate import WorldConfig, generate_world
+    from reactface_core.data.world.synth import WorldConfig, generate_world
 
     data = tmp_path_factory.mktemp("world") / "data"
     config = WorldConfig(clips=6, seconds=2.0, clips_per_speaker=1, seed=0)

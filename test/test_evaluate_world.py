@@ -52,7 +52,7 @@ def evaluate(world, out, *extra) -> dict:
 
 
 def test_the_speaker_side_of_every_stored_clip_is_regenerated_exactly(world):
-    from reactface_core.data.world.generate import speaker_side
+    from reactface_core.data.world.synth import speaker_side
 
     plan = fresh.world_plan(world)
     for split in react.SPLITS:

@@ -189,7 +189,7 @@ def test_mediapipe_finds_no_face_where_the_landmark_files_have_none(tmp_path):
 
 
 def test_a_clip_regenerates_from_the_worlds_config(world):
-    from reactface_core.data.world.generate import load_plan, speaker_side
+    from reactface_core.data.world.synth import load_plan, speaker_side
 
     plan = load_plan(world)
     clip = plan.clips[5]
@@ -216,13 +216,13 @@ def test_missing_espeak_is_a_clear_error(tmp_path, monkeypatch, capsys):
 
 
 def test_an_interrupted_world_leaves_nothing_under_its_name(tmp_path, monkeypatch):
-    from reactface_core.data.world import generate
+    from reactface_core.data.world import synth
 
     def fail(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(generate, "write_index", fail)
-    config = generate.WorldConfig(clips=6, seconds=2.0, clips_per_speaker=2)
+    monkeypatch.setattr(synth, "write_index", fail)
+    config = synth.WorldConfig(clips=6, seconds=2.0, clips_per_speaker=2)
     with pytest.raises(KeyboardInterrupt):
-        generate.generate_world(tmp_path / "w", config, workers=1, progress=False)
+        synth.generate_world(tmp_path / "w", config, workers=1, progress=False)
     assert list(tmp_path.iterdir()) == []

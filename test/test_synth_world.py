@@ -11,7 +11,7 @@ from reactface_core.contract import AUDIO_RATE, FPS, SAMPLES_PER_FRAME
 from reactface_core.data import espeak
 from reactface_core.data.world import listener, speaker, speech, stage
 from reactface_core.data.world.config import DetectorNoise, WorldConfig
-from reactface_core.data.world.generate import (
+from reactface_core.data.world.synth import (
     generate_clip,
     listener_reaction,
     plan_world,

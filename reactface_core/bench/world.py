@@ -51,7 +51,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from reactface_core.data.world.generate import (
+    from reactface_core.data.world.synth import (
         WorldConfig,
         clip_stream,
         plan_world,

@@ -249,7 +249,7 @@ def config_from_args(args) -> WorldConfig:
 
 def run(args) -> int:
     from reactface_core.data.espeak import EspeakMissing
-    from reactface_core.data.world.generate import generate_world
+    from reactface_core.data.world.synth import generate_world
 
     config = config_from_args(args)
     start = time.perf_counter()

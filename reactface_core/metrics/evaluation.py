@@ -69,7 +69,7 @@ class EvaluationSet:
         """Each speaker's appropriate set cut to its first `size` reactions (None: all).
 
         Sets are in the split's row order; in a synthetic world that is the order in which
-        `reactface synth` drew the clip's listeners (see `data.world.generate.plan_world`)."""
+        `reactface synth` drew the clip's listeners (see `data.world.synth.plan_world`)."""
         if size is None:
             return self
         if size < 1:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reactface_core.data.world.generate import GENERATOR
+from reactface_core.data.world.synth import GENERATOR
 from reactface_ros.bag.interaction import Interaction
 
 RENDER_CHUNK = 64  # frames rendered at a time (bounds memory for long clips)
@@ -126,7 +126,7 @@ def _item_index(clip: str, dataset_items, root: Path, split: str) -> int:
 
 def _stage(root: Path, speaker_path: str, count: int, backend: str):
     """A synthetic clip's frames as its world renders them (camera, lighting, events)."""
-    from reactface_core.data.world.generate import stored_clip_frames
+    from reactface_core.data.world.synth import stored_clip_frames
 
     for start, frames in stored_clip_frames(root, speaker_path, backend):
         yield from frames[: max(0, count - start)]

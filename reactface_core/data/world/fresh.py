@@ -19,7 +19,7 @@ import numpy as np
 
 from reactface_core.data import react
 from reactface_core.data.world import listener
-from reactface_core.data.world.generate import (
+from reactface_core.data.world.synth import (
     GENERATOR,
     WorldPlan,
     listener_reaction,
