@@ -35,6 +35,7 @@ class LossWeights:
     diversity_scale: float = 0.01  # sigma_d per coefficient (mean squared difference)
     diversity_pool: int = 1  # frames averaged before Eq. 6 compares samples (1: the paper)
     smooth_l1_beta: float = 1.0  # transition point of the smooth L1 loss
+    events: float = 0.5  # binary cross-entropy of the event onsets (models with events)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -213,7 +214,9 @@ def stage1_loss(
     """Eq. 14: L_rec + lambda_kl L_kl + lambda_smo L_smo against the real listener.
 
     When the latents came from the recognition networks (`output` has q_mu; a conditional
-    VAE), their KL to the priors is added: CIE prior per window, N(0, I) for the style.
+    VAE), their KL to the priors is added: CIE prior per window, N(0, I) for the style;
+    for a model with events, the cross-entropy of its onset logits against the real
+    listener's onsets (`model.events`).
     """
     listener = output["listener"]
     target = batch["listener_coefficients"]
@@ -241,6 +244,10 @@ def stage1_loss(
         )
     if "kl_posterior" in terms:
         total = total + weights.kl_posterior * terms["kl_posterior"]
+    if "event_logits" in output:
+        onsets = batch["listener_onsets"][:, None].expand_as(output["event_logits"])
+        terms["events"] = F.binary_cross_entropy_with_logits(output["event_logits"], onsets)
+        total = total + weights.events * terms["events"]
     if "style_mu" in output:
         zeros = torch.zeros_like(output["style_mu"])
         terms["kl_style"] = posterior_kl_loss(

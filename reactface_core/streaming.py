@@ -134,9 +134,7 @@ class ReactionGenerator:
             if not self.deterministic:
                 style = torch.randn(n, model.config.style_dim, generator=self.generator)
             model.start_session(self.listener_state, style.to(self.device))
-        noise = None
-        if not self.deterministic:
-            noise = model.latent_noise(n, self.generator).to(self.device)
+        noise = None if self.deterministic else model.window_noise(n, self.generator, self.device)
         reactions = model.generate_window(self.listener_state, n, noise).reactions
         return ReactionWindow(start, reactions)
 

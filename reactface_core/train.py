@@ -80,6 +80,7 @@ class StageConfig:
     diversity_scale: float = 0.01  # sigma_d per coefficient
     diversity_pool: int = 1  # frames averaged before Eq. 6 compares samples (1: the paper)
     smooth_l1_beta: float = 1.0
+    events: float = 0.5  # binary cross-entropy of the event onsets (models with events)
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(
@@ -93,6 +94,7 @@ class StageConfig:
             diversity_scale=self.diversity_scale,
             diversity_pool=self.diversity_pool,
             smooth_l1_beta=self.smooth_l1_beta,
+            events=self.events,
         )
 
 
@@ -117,7 +119,7 @@ class TrainConfig:
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     model: dict[str, Any] = field(  # ReactFaceConfig overrides
-        default_factory=lambda: {"posterior": True, "style_dim": 16}
+        default_factory=lambda: {"posterior": True, "style_dim": 16, "events": True}
     )
     # The defaults are the shipped recipe (config/train_synth.yaml repeats them for reading;
     # a test keeps both equal): a CVAE in stage 1, no stage 2.
@@ -420,6 +422,7 @@ class Trainer:
             batch = {
                 k: v.to(self.dist.device) if torch.is_tensor(v) else v for k, v in batch.items()
             }
+            recognised = _recognised(batch, stage) if stage.posterior else None
             output = self.network(
                 batch["speaker_visual"],
                 batch["speaker_audio"],
@@ -427,7 +430,8 @@ class Trainer:
                 samples=stage.samples,
                 generator=noise,
                 target=batch["listener_coefficients"] if stage.posterior else None,
-                recognised=_recognised(batch, stage) if stage.posterior else None,
+                recognised=recognised,
+                onsets=_played_onsets(batch, recognised) if self.stage == "stage1" else None,
             )
             terms = loss_function(output, batch, weights)
             self.optimiser.zero_grad(set_to_none=True)
@@ -511,6 +515,15 @@ def _recognised(batch: dict, stage: StageConfig) -> torch.Tensor:
     `posterior_fraction` of them, varying over items and epochs (via the random crops)."""
     key = batch["start"] + 7919 * batch["listener_index"]
     return (key % 1000) < round(1000 * stage.posterior_fraction)
+
+
+def _played_onsets(batch: dict, recognised: torch.Tensor | None) -> torch.Tensor:
+    """The real listener's event onsets to play (models with events), in the rows whose
+    latents are not recognised: there nothing else can place a blink or nod at its frame,
+    so the event shapes learn the whole event; recognised rows reconstruct it through their
+    posterior latents and play none (else the shapes learn only what those leave over)."""
+    onsets = batch["listener_onsets"]
+    return onsets if recognised is None else onsets * (~recognised)[:, None, None]
 
 
 def validation_metrics(model: ReactFace, dataset: ReactDataset, config: TrainConfig) -> dict:

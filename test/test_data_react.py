@@ -17,8 +17,10 @@ from reactface_core.data.dataset import (
     make_dataloader,
 )
 from reactface_core.data.world.camera import project
+from reactface_core.face.models import get_face_model
 from reactface_core.face.rig import ArkitRig
 from reactface_core.face.scene import Camera
+from reactface_core.metrics.motion import event_onsets
 from reactface_core.perception import audio as audio_features
 from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM, visual_features
 
@@ -118,9 +120,10 @@ def test_whole_clip_item_matches_the_files(root):
     stored = np.load(file(root, "coefficients", speaker))
     assert stored.shape == (T, 1, 58)  # squeezed on loading
     assert np.array_equal(item["speaker_coefficients"], stored[:, 0])
-    assert np.array_equal(
-        item["listener_coefficients"], np.load(file(root, "coefficients", listener))
-    )
+    listened = np.load(file(root, "coefficients", listener))
+    assert np.array_equal(item["listener_coefficients"], listened)
+    onsets = event_onsets(listened.reshape(T, 58), get_face_model("arkit58"))
+    assert np.array_equal(item["listener_onsets"], onsets) and onsets.shape == (T, 2)
 
     raw = np.load(file(root, "landmarks", speaker)).astype(np.float32)
     features, valid = visual_features(raw)

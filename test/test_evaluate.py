@@ -322,6 +322,8 @@ def test_evaluate_command_writes_table_csv_markdown_and_plot(tmp_path, capsys):
     assert results["pred"]["FRCorr"] > results["Random"]["FRCorr"]
     assert "| pred |" in (out / "metrics.md").read_text()
     assert Image.open(out / "reactions.png").size[0] > 800
+    events = np.asarray(Image.open(out / "events.png").convert("L"))
+    assert events.shape[1] > 800 and events.std() > 10  # blink and nod rasters, not blank
     # a second run with the same seed gives the same table
     main(["evaluate", "--data", str(root), "--pred", str(tmp_path / "pred.npy"), "--out",
           str(tmp_path / "again"), "--max-lag", "10", "--seed", "3", "--plot-speakers", "0"])  # fmt: skip

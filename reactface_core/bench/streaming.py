@@ -16,6 +16,7 @@ import copy
 import os
 import statistics
 import time
+from dataclasses import replace
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,14 +49,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from reactface_core.model import ReactFace, ReactFaceConfig
+    from reactface_core.model import ReactFace
     from reactface_core.streaming import ReactionGenerator
+    from reactface_core.train import TrainConfig
     from reactface_core.utils import resolve_device, seed_everything
 
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     device = resolve_device(args.device)
-    config = ReactFaceConfig(window=args.window, context=args.context)
+    shipped = TrainConfig().model_config()  # the shipped model's architecture (style, events)
+    config = replace(shipped, window=args.window, context=args.context)
     model = ReactFace(config).to(device).eval()
     w, k = config.window, config.audio_ratio
     late = -(-args.late // w) * w  # the windows holding those frames (752 for 750, w = 8)
@@ -86,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
 
     params = sum(p.numel() for p in model.parameters())
     print(
-        f"ReactFace d={config.dim} heads={config.heads} params={params / 1e6:.2f}M, "
+        f"ReactFace as shipped (style latent {config.style_dim}-d, events: {config.events}) "
+        f"d={config.dim} heads={config.heads} params={params / 1e6:.2f}M (with the "
+        f"recognition networks, which do not run online), "
         f"w={w} N={args.samples} context={config.context} frames, device={device}, "
         f"threads={torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} "
         f"(other work on the machine inflates and scatters every time below)"

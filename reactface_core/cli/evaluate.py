@@ -5,9 +5,9 @@ a checkpoint) with FRCorr, FRDist, FRDiv (S-MSE), FRDvs, FRVar and FRSyn, and wi
 person watching the face sees (motion ratios per channel group, blinks and nods per
 minute), together with the non-learned baselines; prints both tables, saves them as CSV
 and Markdown, and plots a few speakers with their generated samples and appropriate real
-reactions. With --ablate it also generates with the speaker's audio or face taken away and
-reports the relative FRCorr change; with --front it plots FRCorr against FRDiv of several
-evaluations.
+reactions (curves, and where blinks and nods start). With --ablate it also generates with
+the speaker's audio or face taken away and reports the relative FRCorr change; with
+--front it plots FRCorr against FRDiv of several evaluations.
 """
 
 from __future__ import annotations
@@ -146,8 +146,8 @@ def register(subparsers, common):
         "--out",
         type=Path,
         default=Path("evaluation"),
-        help="folder for metrics.csv, metrics.md, reactions.png and front.png "
-        "(default: ./evaluation)",
+        help="folder for metrics.csv, metrics.md, reactions.png (samples over time), "
+        "events.png (where blinks and nods start) and front.png (default: ./evaluation)",
     )
     parser.set_defaults(func=run)
     return parser
@@ -252,7 +252,7 @@ def _evaluate(args: argparse.Namespace, ablations: list[str]) -> int:
     saved = [args.out / "metrics.csv", args.out / "metrics.md"]
     if args.plot_speakers > 0:
         from reactface_core.face.models import get_face_model
-        from reactface_core.metrics.plot import plot_reactions
+        from reactface_core.metrics.plot import plot_events, plot_reactions
 
         count = min(args.plot_speakers, len(data.speakers))
         chosen = np.linspace(0, len(data.speakers) - 1, count).round().astype(int)
@@ -267,7 +267,17 @@ def _evaluate(args: argparse.Namespace, ablations: list[str]) -> int:
             data.fps,
             title=f"{name}: generated samples vs appropriate real reactions ({args.split})",
         )
-        saved.append(args.out / "reactions.png")
+        plot_events(
+            args.out / "events.png",
+            predictions,
+            data.listeners,
+            data.appropriate,
+            chosen,
+            get_face_model(data.face_model),
+            data.fps,
+            title=f"{name}: where blinks and nods start ({args.split})",
+        )
+        saved += [args.out / "reactions.png", args.out / "events.png"]
     if args.front:
         saved.append(_plot_front(args.front, args.out, {str(args.out): results}))
     print("saved " + ", ".join(str(path) for path in saved))

@@ -15,6 +15,8 @@ Item dict (contract 5; T = window frames, K = `max_appropriate`):
                                              computed from Audio_files/<speaker>.wav)
     speaker_coefficients   (T, D)   float32  the speaker's own face (reconstruction target)
     listener_coefficients  (T, D)   float32  the real listener's reaction
+    listener_onsets        (T, E)   float32  1 where its blinks and nods start
+                                             (`metrics.motion.event_onsets`)
     appropriate            (K, T, D) float32 appropriate real reactions to this speaker,
                                              the item's own listener first, zero padded
     appropriate_valid      (K,)     bool
@@ -43,6 +45,7 @@ from torch.utils.data import DataLoader, Dataset
 from reactface_core.checkpoint import Normalisation
 from reactface_core.data import react
 from reactface_core.face.models import get_face_model
+from reactface_core.metrics.motion import event_onsets
 from reactface_core.perception import audio as audio_features
 from reactface_core.perception.landmarks import visual_features
 
@@ -155,6 +158,8 @@ class ReactDataset(Dataset):
         appropriate = np.zeros((self.max_appropriate, frames, self.face_model.dim), np.float32)
         for k, other in enumerate(chosen):
             reaction = self._window(self.items[other].listener, start, stop)
+            if k == 0:
+                onsets = event_onsets(reaction, self.face_model).astype(np.float32)
             appropriate[k] = norm.coefficients(reaction)
         valid = np.arange(self.max_appropriate) < len(chosen)
         appropriate_index = np.full(self.max_appropriate, -1, np.int64)
@@ -167,6 +172,7 @@ class ReactDataset(Dataset):
             "speaker_audio": torch.from_numpy(self.speaker_audio(item.speaker, start, stop)),
             "speaker_coefficients": torch.from_numpy(norm.coefficients(speaker[start:stop].copy())),
             "listener_coefficients": torch.from_numpy(appropriate[0].copy()),
+            "listener_onsets": torch.from_numpy(onsets),
             "appropriate": torch.from_numpy(appropriate),
             "appropriate_valid": torch.from_numpy(valid),
             "appropriate_index": torch.from_numpy(appropriate_index),

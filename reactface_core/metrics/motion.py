@@ -35,7 +35,8 @@ NOD_ON, NOD_OFF = 0.02, 0.005  # rad of chin-down pitch above its 1 s running me
 NOD_BASELINE_S = 1.0
 GROUPS = ("brows", "smile", "blinks", "jaw/mouth", "head rotation")
 SMILE_STEMS = ("mouthSmile", "cheekSquint", "mouthDimple")
-RATES = ("blinks/min", "nods/min")
+EVENTS = ("blinks", "nods")  # the brief, rare events a face shows
+RATES = tuple(f"{event}/min" for event in EVENTS)
 
 
 def channel_groups(model: FaceModel) -> dict[str, np.ndarray]:
@@ -82,9 +83,9 @@ def motion_ratios(
     return np.where(moving, generated / np.where(moving, reference, 1.0), np.nan)
 
 
-def count_events(signal: np.ndarray, on: float, off: float) -> np.ndarray:
-    """Rises of `signal` (..., T) through `on` after having been below `off` (the start
-    counts as below): the count per sequence, shape (...)."""
+def _rises(signal: np.ndarray, on: float, off: float) -> tuple[np.ndarray, np.ndarray]:
+    """(rises, state): True at each frame where `signal` (..., T) rises through `on` after
+    having been below `off` (the start counts as below); state -1/0/1 below/between/above."""
     state = np.where(signal >= on, 1, np.where(signal <= off, -1, 0))
     frames = np.arange(state.shape[-1])
     decided = np.maximum.accumulate(np.where(state != 0, frames, -1), axis=-1)
@@ -92,7 +93,25 @@ def count_events(signal: np.ndarray, on: float, off: float) -> np.ndarray:
         decided >= 0, np.take_along_axis(state, np.maximum(decided, 0), axis=-1), -1
     )  # the last state outside the band between the thresholds
     before = np.concatenate([np.full(held.shape[:-1] + (1,), -1), held[..., :-1]], axis=-1)
-    return ((held == 1) & (before == -1)).sum(axis=-1)
+    return (held == 1) & (before == -1), state
+
+
+def count_events(signal: np.ndarray, on: float, off: float) -> np.ndarray:
+    """Rises of `signal` (..., T) through `on` after having been below `off` (the start
+    counts as below): the count per sequence, shape (...)."""
+    return _rises(signal, on, off)[0].sum(axis=-1)
+
+
+def event_starts(signal: np.ndarray, on: float, off: float) -> np.ndarray:
+    """Where each event `count_events` counts starts: (..., T) bool, True at the last frame
+    at or below `off` before the rise through `on` (frame 0 when there was none)."""
+    rises, state = _rises(signal, on, off)
+    frames = np.arange(state.shape[-1])
+    last_low = np.maximum.accumulate(np.where(state == -1, frames, 0), axis=-1)
+    starts = np.zeros(state.shape, dtype=bool)
+    where = np.nonzero(rises)
+    starts[where[:-1] + (last_low[where],)] = True
+    return starts
 
 
 def blink_signal(sequences: np.ndarray, model: FaceModel) -> np.ndarray | None:
@@ -122,6 +141,16 @@ def event_rates(sequences: np.ndarray, model: FaceModel, fps: float = FPS) -> di
         "nods/min": float(count_events(nod_signal(sequences, model, fps), NOD_ON, NOD_OFF).mean())
         / minutes,
     }
+
+
+def event_onsets(sequences: np.ndarray, model: FaceModel, fps: float = FPS) -> np.ndarray:
+    """Starts of the blinks and nods `event_rates` counts in (..., T, D) sequences:
+    (..., T, 2) bool, columns in EVENTS order (no blinks without eyeBlink channels)."""
+    sequences = np.asarray(sequences)
+    blinks = blink_signal(sequences, model)
+    nods = event_starts(nod_signal(sequences, model, fps), NOD_ON, NOD_OFF)
+    blinks = np.zeros_like(nods) if blinks is None else event_starts(blinks, BLINK_ON, BLINK_OFF)
+    return np.stack([blinks, nods], axis=-1)
 
 
 def motion_summary(

@@ -174,3 +174,53 @@ def plot_front(
     plt.close(figure)
     temporary.replace(path)
     return list(points)
+
+
+def plot_events(
+    path: Path,
+    predictions: np.ndarray,
+    listeners: np.ndarray,
+    appropriate_lists: Sequence[np.ndarray],
+    speaker_indices: Sequence[int],
+    face_model,
+    fps: float = FPS,
+    title: str = "",
+) -> None:
+    """Save rasters of where blinks and nods start (`motion.event_onsets`): per speaker and
+    kind, one row per appropriate real reaction (grey) and per generated sample (colour),
+    so rates and timing against the set can be seen at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from reactface_core.metrics.motion import EVENTS, event_onsets
+
+    chosen = [int(k) for k in speaker_indices]
+    colours = plt.get_cmap("tab10")
+    figure, axes = plt.subplots(
+        len(chosen), len(EVENTS), figsize=(6.5 * len(EVENTS), 2.6 * len(chosen)), squeeze=False
+    )
+    for row, k in enumerate(chosen):
+        real = event_onsets(listeners[appropriate_lists[k]], face_model)  # (A, T, E)
+        generated = event_onsets(predictions[k], face_model)  # (N, T, E)
+        for col, kind in enumerate(EVENTS):
+            ax = axes[row, col]
+            rows = [(onsets[:, col], "0.45") for onsets in real]
+            rows += [(onsets[:, col], colours(n % 10)) for n, onsets in enumerate(generated)]
+            for line, (onsets, colour) in enumerate(rows):
+                ax.vlines(np.flatnonzero(onsets) / fps, line + 0.1, line + 0.9, color=colour)
+            ax.axhline(len(real), color="black", linewidth=0.6)
+            ax.set_ylim(0, len(rows))
+            ax.set_xlim(0, predictions.shape[2] / fps)
+            ax.set_yticks([len(real) / 2, len(real) + len(generated) / 2],
+                          ["appropriate", "generated"], fontsize=7)  # fmt: skip
+            ax.set_title(f"speaker {k} · {kind} (starts)", fontsize=9)
+            ax.tick_params(axis="x", labelsize=7)
+            if row == len(chosen) - 1:
+                ax.set_xlabel("time (s)", fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout(rect=(0, 0, 1, 0.96 if title else 1))
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

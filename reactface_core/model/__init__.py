@@ -10,6 +10,7 @@
 - latent: latent momentum and interpolation, Eq. 3
 - sampling_decoder: sinusoidal positions (Eq. 4) and the sampling decoder
 - listener: synchroniser shared by past interaction encoder and reaction decoder
+- events: blinks and nods as sampled onsets with learnt shapes (beyond the paper)
 - reactface: `ReactFace`, tying them together
 """
 

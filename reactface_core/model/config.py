@@ -51,6 +51,8 @@ class ReactFaceConfig:
     posterior: bool = False  # recognition network q(z*_t | listener), q(s | listener) (CVAE)
     latent_groups: int = 0  # > 0: z*_t is this many categorical variables, not N(mu, sigma)
     latent_classes: int = 16  # classes of each categorical variable
+    events: bool = False  # blinks and nods as sampled onsets with learnt shapes (events.py)
+    event_frames: int = 16  # L: frames of each event's shape (a blink, one nod cycle)
 
     def __post_init__(self) -> None:
         get_face_model(self.face_model)
@@ -68,6 +70,8 @@ class ReactFaceConfig:
             )
         if self.latent_groups and self.latent_classes < 2:
             raise ValueError(f"latent_classes must be >= 2, got {self.latent_classes}")
+        if self.event_frames < 2:
+            raise ValueError(f"event_frames must be >= 2, got {self.event_frames}")
         for name in ("window", "period", "audio_ratio", "heads", "visual_dim", "audio_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -14,7 +14,8 @@ Beyond the paper (off in the published configuration): a per-session style laten
 s ~ N(0, I) (`style_dim`), drawn once when an interaction starts and added to the CIE's
 tokens and to the latents of every window, so a sample keeps its way of reacting; and
 recognition networks (`posterior`, training only) that infer z*_t and s from the real
-listener, so the CIE learns its distribution as the prior of a conditional VAE.
+listener, so the CIE learns its distribution as the prior of a conditional VAE; and
+blinks and nods as sampled onsets with learnt shapes added to R^ (`events`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from reactface_core.model.attention import KeyValueCache
 from reactface_core.model.cie import ConditionalInteractionEncoder
 from reactface_core.model.config import ReactFaceConfig
 from reactface_core.model.encoders import SAMPLES_PER_AUDIO_STEP
+from reactface_core.model.events import EVENT_KINDS, EventHead, EventState
 from reactface_core.model.latent import (
     CategoricalLatent,
     interpolate_latents,
@@ -52,16 +54,27 @@ class ListenerState:
     latent: torch.Tensor | None = None  # z_{t-w} (B r, d)
     frames: int = 0  # frames generated so far (t - w before a step)
     style: torch.Tensor | None = None  # the session's embedded style latent (B r, d)
+    events: EventState | None = None  # event shapes still playing, time since onsets
 
 
 class Window(NamedTuple):
     """One step of Eq. 1: reactions (B, w, D), the CIE prior of z*_t (mu_t, log sigma_t^2,
-    each (B, d); or (logits (B, G K),) for a categorical latent) and, when a real listener
-    was given, the posterior it implies, alike (else None)."""
+    each (B, d); or (logits (B, G K),) for a categorical latent), when a real listener
+    was given the posterior it implies, alike (else None), and with `events` the onset
+    logits (B, w, E)."""
 
     reactions: torch.Tensor
     prior: tuple
     posterior: tuple | None = None
+    event_logits: torch.Tensor | None = None
+
+
+class WindowNoise(NamedTuple):
+    """The random draws of one window: z*_t's (`latent_noise`), and with `events` uniform
+    noise (B, w, E) for the onsets; None in either: the deterministic choice."""
+
+    latent: torch.Tensor | None = None
+    events: torch.Tensor | None = None
 
 
 class ReactFace(nn.Module):
@@ -82,6 +95,8 @@ class ReactFace(nn.Module):
             self.categorical = CategoricalLatent(
                 config.latent_groups, config.latent_classes, config.dim
             )
+        if config.events:
+            self.events = EventHead(config)
         for name, module in self.named_modules():
             if isinstance(module, nn.Linear) and ".wav2vec2." not in f".{name}.":
                 nn.init.normal_(module.weight, std=0.02)
@@ -111,6 +126,15 @@ class ReactFace(nn.Module):
             )
         return torch.randn(rows, config.dim, generator=generator)
 
+    def window_noise(self, rows: int, generator: torch.Generator | None, device) -> WindowNoise:
+        """All random draws of one window, in the order offline and online both use."""
+        latent = self.latent_noise(rows, generator).to(device)
+        events = None
+        if self.config.events:
+            shape = (rows, self.config.window, EVENT_KINDS)
+            events = torch.rand(shape, generator=generator).to(device)
+        return WindowNoise(latent, events)
+
     def draw_latent(self, distribution: tuple, noise: torch.Tensor | None) -> torch.Tensor:
         """z*_t (B, d) from a prior or posterior and the noise of `latent_noise` (None: the
         distribution's mean)."""
@@ -129,18 +153,22 @@ class ReactFace(nn.Module):
         self,
         state: ListenerState,
         batch: int,
-        noise: torch.Tensor | None,
+        noise: WindowNoise | None,
         target: torch.Tensor | None = None,
         recognised: torch.Tensor | None = None,
+        onsets: torch.Tensor | None = None,
     ) -> Window:
         """Next w reaction frames (batch, w, D) with mu_t, log sigma_t^2 (batch, d).
 
-        `noise` (`latent_noise`) draws z*_t, e.g. mu + sigma * noise; None takes the mean
-        (the deterministic variant). `target` (batch, 2w, D), training only: the real
-        listener over this window and the next; z*_t is then drawn from the posterior it
-        implies, in the rows where `recognised` (batch,) is True (default all) and is the
-        prior's mean elsewhere. The speaker must be remembered up to the window end.
+        `noise` (`window_noise`) draws z*_t, e.g. mu + sigma * noise, and the events' onsets;
+        None takes the means (the deterministic variant). `target` (batch, 2w, D), training
+        only: the real listener over this window and the next; z*_t is then drawn from the
+        posterior it implies, in the rows where `recognised` (batch,) is True (default all)
+        and is the prior's mean elsewhere. `onsets` (batch, w, E), training only: the real
+        listener's event onsets, played instead of sampled ones. The speaker must be
+        remembered up to the window end.
         """
+        noise = noise or WindowNoise()
         w = self.config.window
         start = state.frames
         remembered = state.memory.face[0].end if state.memory.face else start + w
@@ -150,11 +178,11 @@ class ReactFace(nn.Module):
         posterior = None
         if target is not None:
             posterior = self.posterior.window_latent(target, prior)
-            sampled = self.draw_latent(posterior, noise)
+            sampled = self.draw_latent(posterior, noise.latent)
             if recognised is not None:
                 sampled = torch.where(recognised[:, None], sampled, self.draw_latent(prior, None))
         else:
-            sampled = self.draw_latent(prior, noise)
+            sampled = self.draw_latent(prior, noise.latent)
         if state.latent is None:  # first window: no z_{t-w} yet, hold z*_w
             previous = latent = sampled
         else:
@@ -168,11 +196,19 @@ class ReactFace(nn.Module):
         current = self.sampling_decoder(latents, steps)  # R._{t-w+1:t}
         current = self.synchroniser(current, state.synchroniser, state.memory, False)
         reactions = self.reaction_head(current)  # R^_{t-w+1:t}
+        event_logits = None
+        if self.config.events:
+            if state.events is None:
+                state.events = self.events.new_state(batch, reactions)
+            event_logits = self.events.logits(current)
+            if onsets is None:
+                onsets = self.events.sample(event_logits, noise.events, state.events)
+            reactions = reactions + self.events.play(onsets, state.events)
         past = self.reaction_embedding(reactions)  # H_{t-w+1:t}, now history (Eq. 8-9)
         past = self.synchroniser(past, state.synchroniser, state.memory, True)
         self.cie.remember(past, state.cie)
         state.latent, state.frames = latent, start + w
-        return Window(reactions, prior, posterior)
+        return Window(reactions, prior, posterior, event_logits)
 
     # -- whole sequences (training, evaluation) ----------------------------------------
 
@@ -186,6 +222,7 @@ class ReactFace(nn.Module):
         deterministic: bool = False,
         target: torch.Tensor | None = None,
         recognised: torch.Tensor | None = None,
+        onsets: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Generate `samples` reactions per speaker over whole sequences, causally.
 
@@ -198,13 +235,16 @@ class ReactFace(nn.Module):
         target: (B, T, D) real listener reactions (training a `posterior` model): the
         latents are then drawn from the posteriors they imply, not from the priors;
         recognised: (B,) bool, the speakers whose latents are recognised (default all); the
-        others take the priors' means (s = 0, z*_t = mu_t): the model's deterministic path.
+        others take the priors' means (s = 0, z*_t = mu_t): the model's deterministic path;
+        onsets: (B, T, E) the real listener's event onsets (`events` models, training):
+        played instead of sampled ones.
 
         Returns listener (B, samples, T, D), speaker (B, T, D) reconstruction R^s,
         mu and logvar (B, samples, windows, d) of the CIE distribution of each window (or
         logits (B, samples, windows, G, K) for a categorical latent) and, with a target,
         q_mu and q_logvar (q_logits) of the window posteriors and style_mu, style_logvar
-        (B, samples, style_dim) of the style posterior.
+        (B, samples, style_dim) of the style posterior; with `events`, event_logits
+        (B, samples, T, E) of the onsets.
         """
         config = self.config
         if target is not None and not config.posterior:
@@ -257,14 +297,22 @@ class ReactFace(nn.Module):
             elif style is None:
                 style = face.new_zeros(rows, config.style_dim)  # the prior's mean
             self.start_session(state, style)
+        if onsets is not None and config.events:
+            onsets = _pad_time(onsets.to(face), padded).repeat_interleave(samples, 0)
         windows = []
         for index in range(padded // w):
-            noise = None
-            if not deterministic:
-                noise = self.latent_noise(rows, generator).to(face.device)
+            noise = None if deterministic else self.window_noise(rows, generator, face.device)
             ahead = None if target is None else target[:, index * w : (index + 2) * w]
-            windows.append(self.generate_window(state, rows, noise, ahead, recognised))
+            played = (
+                None
+                if onsets is None or not config.events
+                else onsets[:, index * w : (index + 1) * w]
+            )
+            windows.append(self.generate_window(state, rows, noise, ahead, recognised, played))
         listener = torch.cat([window.reactions for window in windows], 1)[:, :frames]
+        if config.events:
+            logits = torch.cat([window.event_logits for window in windows], 1)[:, :frames]
+            extra["event_logits"] = logits.view(batch, samples, frames, -1)
 
         def per_window(values) -> torch.Tensor:
             return torch.stack(values, 1).view(batch, samples, len(windows), -1)
