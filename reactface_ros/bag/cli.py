@@ -87,22 +87,28 @@ def _from_dataset(commands, common, name):
 
 def _run_from_dataset(args, synthetic: bool) -> int:
     from reactface_ros.bag.dataset import clip_interaction
+
+    def interaction():
+        return clip_interaction(
+            args.data, args.split, args.clip, args.seconds, render_missing_video=synthetic
+        )
+
+    return _write(args, interaction, "reactface bag")
+
+
+def _write(args, interaction, command: str) -> int:
+    """Write the (interaction, description) that `interaction()` makes as args.out; an
+    unusable input is one error line naming it (exit 2)."""
     from reactface_ros.bag.interaction import write_interaction_bag
 
     try:
-        interaction, description = clip_interaction(
-            args.data, args.split, args.clip, args.seconds, render_missing_video=synthetic
-        )
+        made, description = interaction()
         print(description, flush=True)
         counts = write_interaction_bag(
-            args.out,
-            interaction,
-            image_format=args.image_format,
-            overwrite=args.overwrite,
-            progress=True,
+            args.out, made, image_format=args.image_format, overwrite=args.overwrite, progress=True
         )
     except (FileNotFoundError, ValueError) as error:
-        print(f"reactface bag: {error}", file=sys.stderr)
+        print(f"{command}: {error}", file=sys.stderr)
         return 2
     print(f"wrote {args.out}: " + ", ".join(f"{topic} {n}" for topic, n in sorted(counts.items())))
     return 0
@@ -144,26 +150,14 @@ def _from_video(commands, common):
 
 
 def _run_from_video(args) -> int:
-    from reactface_ros.bag.interaction import write_interaction_bag
     from reactface_ros.bag.video import video_interaction
 
-    try:
+    def interaction():
         if args.out.exists() and not args.overwrite:
             raise ValueError(f"{args.out} exists already (use --overwrite to replace it)")
-        interaction, description = video_interaction(args.video, args.audio)
-        print(description, flush=True)
-        counts = write_interaction_bag(
-            args.out,
-            interaction,
-            image_format=args.image_format,
-            overwrite=args.overwrite,
-            progress=True,
-        )
-    except (FileNotFoundError, ValueError) as error:
-        print(f"reactface bag from-video: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.out}: " + ", ".join(f"{topic} {n}" for topic, n in sorted(counts.items())))
-    return 0
+        return video_interaction(args.video, args.audio)
+
+    return _write(args, interaction, "reactface bag from-video")
 
 
 def _replay(commands, common):
