@@ -6,12 +6,12 @@ reconstruct reactions (Eq. 5, 12) averages such events over their uncertain timi
 nothing, so the samples never blink or nod. Here they are modelled as events:
 
     hazard:   p_t = sigmoid(W LN(R-_t))                 R-_t synchronised (Eq. 8-9), (B, w, E)
-    onset:    o_t ~ Bernoulli(p_t), no onset within `event_frames` / 2 of the last one
+    onset:    o_t ~ Bernoulli(p_t), none within `event_frames` / 2 frames of the last one
     shape:    R^_t += sum_{e, j <= t} o_{e,j} S_e[t - j]   S learnt, (E, L, D), L = event_frames
 
-In training the onsets are the real listener's (teacher forcing): the shapes S are learnt
-through the reconstruction loss and the hazard by binary cross-entropy against the same
-onsets. Generated reactions, events included, feed the history as usual, so the model sees
+In training the onsets are the real listener's (teacher forcing, in the rows whose latents
+come from the prior: `train._played_onsets`): the shapes S are learnt through the
+reconstruction loss and the hazard by binary cross-entropy against the same onsets. Generated reactions, events included, feed the history as usual, so the model sees
 its own blinks and nods. The kinds and their detection live in `metrics.motion` (EVENTS).
 """
 
@@ -67,7 +67,7 @@ class EventHead(nn.Module):
         self, logits: torch.Tensor, uniform: torch.Tensor | None, state: EventState
     ) -> torch.Tensor:
         """Onsets (B, w, E) in {0, 1}: where uniform noise (B, w, E) falls below p_t (None:
-        where p_t > 0.5), at least `refractory` frames after the kind's last onset."""
+        where p_t > 0.5), more than `refractory` frames after the kind's last onset."""
         wanted = logits > 0 if uniform is None else uniform < torch.sigmoid(logits)
         onsets = torch.zeros_like(logits)
         since = state.since.clone()
