@@ -538,9 +538,9 @@ class OnlineReactor:
             f"with zero-filled audio ({filled['frames_audio_zero_filled']} so far)"
         )
 
-    def worth_logging_skip(self, now: float | None = None) -> bool:
+    def worth_logging_skip(self) -> bool:
         """Whether to log a skipped message: every one at first, then one per 5 s."""
-        now = time.monotonic() if now is None else now
+        now = time.monotonic()
         skipped = self.counts["frames_skipped"] + self.counts["audio_chunks_skipped"]
         if skipped <= 20 or now - self._last_skip_log > 5.0:
             self._last_skip_log = now

@@ -297,17 +297,15 @@ class ReactFace(nn.Module):
             elif style is None:
                 style = face.new_zeros(rows, config.style_dim)  # the prior's mean
             self.start_session(state, style)
-        if onsets is not None and config.events:
+        if not config.events:
+            onsets = None  # only a model with events plays onsets
+        elif onsets is not None:
             onsets = _pad_time(onsets.to(face), padded).repeat_interleave(samples, 0)
         windows = []
         for index in range(padded // w):
             noise = None if deterministic else self.window_noise(rows, generator, face.device)
             ahead = None if target is None else target[:, index * w : (index + 2) * w]
-            played = (
-                None
-                if onsets is None or not config.events
-                else onsets[:, index * w : (index + 1) * w]
-            )
+            played = None if onsets is None else onsets[:, index * w : (index + 1) * w]
             windows.append(self.generate_window(state, rows, noise, ahead, recognised, played))
         listener = torch.cat([window.reactions for window in windows], 1)[:, :frames]
         if config.events:
