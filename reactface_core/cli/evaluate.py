@@ -26,6 +26,7 @@ from reactface_core.metrics.baselines import (
 from reactface_core.metrics.conventions import CONVENTIONS
 
 VALIDATION_SPLIT = "val"  # where DelayedMime's delay and smoothing are chosen
+TRAINING_SPLIT = "train"  # where PerceivedMime's read-out of the speaker features is fitted
 
 EPILOG = """\
 prediction file (--pred): a .npy array (num_speakers, num_samples, T, D) with one row per
@@ -42,8 +43,11 @@ weights its 25 emotion features' groups (15 AUs, 2 valence/arousal, 8 expression
 `metrics.dtw.frdist(groups=...)` takes.
 
 DelayedMime's delay and moving-average length are chosen by FRCorr on the val split, never
-on the evaluated one; FreshOracle (fresh reactions of the world's own listener policies)
-exists only for worlds of `reactface synth`. Both are skipped with a note otherwise.
+on the evaluated one; PerceivedMime is DelayedMime on the speaker coefficients that a
+linear read-out of the speaker features (fitted on the train split) recovers: the mirror
+a robot could play from its camera, where Mime and DelayedMime read the dataset's exact
+speaker coefficients. FreshOracle (fresh reactions of the world's own listener policies)
+exists only for worlds of `reactface synth`. Each is skipped with a note otherwise.
 
 examples:
   reactface evaluate --data data/synth --split test --pred runs/test_pred.npy
@@ -324,7 +328,11 @@ def _prepare_baselines(args, data, baselines: list[str], num_samples: int, devic
     DelayedMime on the val split and draw FreshOracle's reactions for the others."""
     from reactface_core.data import react
     from reactface_core.data.world import fresh
-    from reactface_core.metrics.evaluation import fit_delayed_mime_on
+    from reactface_core.metrics.evaluation import (
+        fit_delayed_mime_on,
+        fit_speaker_readout,
+        perceive,
+    )
 
     def skip(names, reason: str) -> None:
         names = [b for b in baselines if b in names]
@@ -351,6 +359,29 @@ def _prepare_baselines(args, data, baselines: list[str], num_samples: int, devic
                 f"DelayedMime: {fitted.delay} frames late ({fitted.delay / data.fps:.2f} s), "
                 f"causal moving average of {fitted.window} frames, chosen by FRCorr on the "
                 f"{VALIDATION_SPLIT} split{same} (FRCorr {score:.4f} there)."
+            )
+        readout = None
+        if "PerceivedMime" in baselines:
+            try:
+                readout = fit_speaker_readout(args.data, TRAINING_SPLIT)
+            except FileNotFoundError:
+                skip(["PerceivedMime"], f"{args.data} has no speaker features to read out "
+                     "(`reactface prepare` extracts them)")  # fmt: skip
+        if readout is not None:
+            fitted, score = fit_delayed_mime_on(
+                args.data, VALIDATION_SPLIT, args.part, args.keep_constant, args.set_size,
+                device, readout,
+            )  # fmt: skip
+            data = replace(
+                data,
+                perceived_speakers=perceive(args.data, args.split, data, readout),
+                perceived_mime=fitted,
+            )
+            notes.append(
+                f"PerceivedMime: DelayedMime ({fitted.delay} frames late, moving average of "
+                f"{fitted.window} frames; FRCorr {score:.4f} on {VALIDATION_SPLIT}) on the "
+                f"speaker coefficients a linear read-out of the speaker features recovers "
+                f"(ridge, fitted on {TRAINING_SPLIT})."
             )
         if "FreshOracle" in baselines:
             reactions = fresh.fresh_reactions(

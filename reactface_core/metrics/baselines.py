@@ -12,6 +12,9 @@ predictions of shape (num_speakers, num_samples, T, D) for the evaluated speaker
 - DelayedMime: the speaker's behaviour through a causal moving average of `window` frames,
              `delay` frames late; both chosen by FRCorr on the validation split
              (`fit_delayed_mime`), never on the evaluated one;
+- PerceivedMime: DelayedMime on the speaker as a camera sees it: coefficients a linear
+             read-out of the speaker features recovers (`metrics.perceived`), the mirror a
+             robot could really play; delay and window fitted on the validation split;
 - MeanSeq:   the frame-by-frame mean over all training sequences, speakers' and listeners'
              alike (as the REACT script), the same for every speaker;
 - MeanFr:    that mean averaged over frames too: one constant frame;
@@ -39,14 +42,15 @@ BASELINES = (
     "Random",
     "Mime",
     "DelayedMime",
+    "PerceivedMime",
     "MeanSeq",
     "MeanFr",
     "Retrieval",
 )
 # Real or oracle reactions: references to read a table by, not competitors.
 REFERENCES = ("GT", "GTSet", "FreshOracle")
-NEEDS_TRAINING = ("Random", "MeanSeq", "MeanFr", "Retrieval")
-NEEDS_VALIDATION = ("DelayedMime",)
+NEEDS_TRAINING = ("Random", "MeanSeq", "MeanFr", "Retrieval", "PerceivedMime")
+NEEDS_VALIDATION = ("DelayedMime", "PerceivedMime")
 NEEDS_WORLD = ("FreshOracle",)
 DELAYS = tuple(range(0, 31, 2))  # frames tried by fit_delayed_mime (0 to 1.2 s at 25 fps)
 WINDOWS = (1, 3, 5, 9, 15, 25, 37, 50)  # moving-average lengths tried (1: no smoothing)
@@ -104,6 +108,8 @@ class BaselineData:
     train_listeners: np.ndarray | None = None  # (K_train, T_train >= T, D)
     delayed_mime: DelayedMime | None = None  # fitted on the validation split
     fresh: np.ndarray | None = None  # (K, N', T' >= T, D) fresh appropriate reactions
+    perceived_speakers: np.ndarray | None = None  # (K, T, D) read out of speaker features
+    perceived_mime: DelayedMime | None = None  # fitted on the validation split's perceived
 
     @property
     def frames(self) -> int:
@@ -136,6 +142,13 @@ def baseline_predictions(name: str, data: BaselineData, num_samples: int, seed: 
                 "baseline DelayedMime needs its delay and window fitted on a val split"
             )
         return _repeat(data.delayed_mime(data.speakers), num_samples)
+    if name == "PerceivedMime":
+        if data.perceived_speakers is None or data.perceived_mime is None:
+            raise ValueError(
+                "baseline PerceivedMime needs the speakers read out of their features and its "
+                "delay and window fitted on a val split"
+            )
+        return _repeat(data.perceived_mime(data.perceived_speakers), num_samples)
     if name == "FreshOracle":
         if data.fresh is None:
             raise ValueError("baseline FreshOracle needs a synthetic world (reactface synth)")

@@ -36,7 +36,14 @@ from reactface_core.metrics.baselines import (
 )
 from reactface_core.metrics.dims import frdist_groups, part_columns
 from reactface_core.metrics.motion import motion_summary, set_event_rates
+from reactface_core.metrics.perceived import (
+    SpeakerReadout,
+    fit_readout,
+    speaker_features,
+)
 from reactface_core.metrics.report import MetricSettings, score
+
+READOUT_CLIPS = 200  # training speaker clips PerceivedMime's read-out is fitted on
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,8 @@ class EvaluationSet:
     speaker_clips: tuple[str, ...] = ()  # names of the rows of `speakers`, when known
     delayed_mime: DelayedMime | None = None  # fitted on the validation split
     fresh: np.ndarray | None = None  # (K, N, T, D) fresh appropriate reactions (synthetic)
+    perceived_speakers: np.ndarray | None = None  # (K, T, D) `metrics.perceived`
+    perceived_mime: DelayedMime | None = None  # fitted on the validation split's perceived
 
     @property
     def frames(self) -> int:
@@ -61,8 +70,12 @@ class EvaluationSet:
 
     def cut(self, frames: int) -> EvaluationSet:
         """The first `frames` frames of every evaluated sequence."""
+        perceived = self.perceived_speakers
         return replace(
-            self, speakers=self.speakers[:, :frames], listeners=self.listeners[:, :frames]
+            self,
+            speakers=self.speakers[:, :frames],
+            listeners=self.listeners[:, :frames],
+            perceived_speakers=None if perceived is None else perceived[:, :frames],
         )
 
     def with_set_size(self, size: int | None) -> EvaluationSet:
@@ -86,6 +99,8 @@ class EvaluationSet:
             train_listeners=self.train_listeners,
             delayed_mime=self.delayed_mime,
             fresh=self.fresh,
+            perceived_speakers=self.perceived_speakers,
+            perceived_mime=self.perceived_mime,
         )
 
 
@@ -245,11 +260,30 @@ def fit_delayed_mime_on(
     keep_constant: bool = False,
     set_size: int | None = None,
     device: str = "cpu",
+    readout: SpeakerReadout | None = None,
 ) -> tuple[DelayedMime, float]:
     """DelayedMime's delay and window fitted by FRCorr on `split` (the validation split),
-    with the columns and appropriate sets the evaluation uses; and that FRCorr."""
+    with the columns and appropriate sets the evaluation uses; and that FRCorr. With a
+    `readout`, on the speakers it perceives there (PerceivedMime)."""
     fit = load_react_split(root, split, training_split=None).with_set_size(set_size)
     columns = scored_columns(fit, part, keep_constant)
+    speakers = fit.speakers if readout is None else perceive(root, split, fit, readout)
     return fit_delayed_mime(
-        fit.speakers[..., columns], fit.listeners[..., columns], fit.appropriate, device
+        speakers[..., columns], fit.listeners[..., columns], fit.appropriate, device
     )
+
+
+def fit_speaker_readout(root: Path, split: str = "train") -> SpeakerReadout:
+    """The linear read-out of `metrics.perceived`, fitted on up to READOUT_CLIPS speaker
+    clips of `split` (evenly spaced through it)."""
+    data = load_react_split(root, split, training_split=None)
+    clips = data.speaker_clips
+    chosen = np.unique(np.linspace(0, len(clips) - 1, min(READOUT_CLIPS, len(clips))).round())
+    chosen = chosen.astype(int)
+    features, valid = speaker_features(root, split, tuple(clips[i] for i in chosen), data.frames)
+    return fit_readout(features, valid, data.speakers[chosen])
+
+
+def perceive(root: Path, split: str, data: EvaluationSet, readout: SpeakerReadout) -> np.ndarray:
+    """(K, T, D) the speakers of `data` (split `split` of `root`) as `readout` perceives them."""
+    return readout(*speaker_features(root, split, data.speaker_clips, data.frames))
