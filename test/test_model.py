@@ -110,9 +110,10 @@ def test_deterministic_variant_is_the_mean_for_every_sample():
     assert torch.equal(out["listener"], out2["listener"])
 
 
+@pytest.mark.parametrize("follow", [False, True], ids=["published", "follow"])
 @pytest.mark.parametrize("cut", [9, 15, 18])
-def test_causality_perturbing_after_t_changes_nothing_up_to_t(cut):
-    model = tiny_model()
+def test_causality_perturbing_after_t_changes_nothing_up_to_t(cut, follow):
+    model = tiny_model(follow=follow, follow_frames=6)
     visual, audio = inputs(1, 32)
     before = run(model, visual, audio, samples=2)
     g = torch.Generator().manual_seed(7)

@@ -58,6 +58,7 @@ def stream(generator, visual, audio, rng, valid=None):
 STYLE = {"style_dim": 4, "posterior": True}  # a session style latent, recognition networks
 CATEGORICAL = {"style_dim": 4, "latent_groups": 3, "latent_classes": 5}
 EVENTS = {"style_dim": 4, "events": True, "event_frames": 6}  # shapes spill over windows
+FOLLOW = {**EVENTS, "follow": True, "follow_frames": 7}  # the filter spans windows
 
 
 def with_events(model: ReactFace) -> ReactFace:
@@ -66,13 +67,16 @@ def with_events(model: ReactFace) -> ReactFace:
         with torch.no_grad():
             model.events.scaled_shapes.normal_(generator=torch.Generator().manual_seed(4))
             model.events.hazard.bias.fill_(-0.5)
+    if model.config.follow:  # a style that changes how strongly each channel follows
+        with torch.no_grad():
+            model.follower.style_gain.normal_(generator=torch.Generator().manual_seed(5))
     return model
 
 
 @pytest.mark.parametrize(
     "changes",
-    [{}, STYLE, CATEGORICAL, EVENTS],
-    ids=["published", "style", "categorical", "events"],
+    [{}, STYLE, CATEGORICAL, EVENTS, FOLLOW],
+    ids=["published", "style", "categorical", "events", "follow"],
 )
 def test_streaming_equals_offline_with_any_chunking(changes):
     model = with_events(tiny_model(**changes))
@@ -103,8 +107,8 @@ def test_streaming_equals_offline_default_sizes():
 
 @pytest.mark.parametrize(
     "changes",
-    [{}, STYLE, CATEGORICAL, EVENTS],
-    ids=["published", "style", "categorical", "events"],
+    [{}, STYLE, CATEGORICAL, EVENTS, FOLLOW],
+    ids=["published", "style", "categorical", "events", "follow"],
 )
 def test_seeds_same_gives_identical_different_gives_different(changes):
     model = with_events(tiny_model(**changes))
@@ -126,8 +130,8 @@ def test_seeds_same_gives_identical_different_gives_different(changes):
 
 @pytest.mark.parametrize(
     "changes",
-    [{}, STYLE, CATEGORICAL, EVENTS],
-    ids=["published", "style", "categorical", "events"],
+    [{}, STYLE, CATEGORICAL, EVENTS, FOLLOW],
+    ids=["published", "style", "categorical", "events", "follow"],
 )
 def test_deterministic_mode_gives_the_mean_for_all_samples(changes):
     model = with_events(tiny_model(**changes))

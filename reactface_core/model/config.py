@@ -53,6 +53,8 @@ class ReactFaceConfig:
     latent_classes: int = 16  # classes of each categorical variable
     events: bool = False  # blinks and nods as sampled onsets with learnt shapes (events.py)
     event_frames: int = 16  # L: frames of each event's shape (a blink, one nod cycle)
+    follow: bool = False  # a learnt causal filter of the speaker added to R^ (follow.py)
+    follow_frames: int = 50  # L: frames that filter reads (2 s)
 
     def __post_init__(self) -> None:
         get_face_model(self.face_model)
@@ -70,6 +72,8 @@ class ReactFaceConfig:
             )
         if self.latent_groups and self.latent_classes < 2:
             raise ValueError(f"latent_classes must be >= 2, got {self.latent_classes}")
+        if self.follow_frames < 1:
+            raise ValueError(f"follow_frames must be >= 1, got {self.follow_frames}")
         if self.event_frames < 2:
             raise ValueError(f"event_frames must be >= 2, got {self.event_frames}")
         for name in ("window", "period", "audio_ratio", "heads", "visual_dim", "audio_dim"):

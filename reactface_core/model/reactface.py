@@ -15,7 +15,8 @@ s ~ N(0, I) (`style_dim`), drawn once when an interaction starts and added to th
 tokens and to the latents of every window, so a sample keeps its way of reacting; and
 recognition networks (`posterior`, training only) that infer z*_t and s from the real
 listener, so the CIE learns its distribution as the prior of a conditional VAE; and
-blinks and nods as sampled onsets with learnt shapes added to R^ (`events`).
+blinks and nods as sampled onsets with learnt shapes added to R^ (`events`); and a learnt
+causal filter of the speaker added to R^ and to the onsets' hazard (`follow`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from reactface_core.model.cie import ConditionalInteractionEncoder
 from reactface_core.model.config import ReactFaceConfig
 from reactface_core.model.encoders import SAMPLES_PER_AUDIO_STEP
 from reactface_core.model.events import EVENT_KINDS, EventHead, EventState
+from reactface_core.model.follow import FollowState, SpeakerFollower
 from reactface_core.model.latent import (
     CategoricalLatent,
     interpolate_latents,
@@ -55,6 +57,7 @@ class ListenerState:
     frames: int = 0  # frames generated so far (t - w before a step)
     style: torch.Tensor | None = None  # the session's embedded style latent (B r, d)
     events: EventState | None = None  # event shapes still playing, time since onsets
+    follow: FollowState | None = None  # speaker frames the follow filter still reads
 
 
 class Window(NamedTuple):
@@ -97,6 +100,8 @@ class ReactFace(nn.Module):
             )
         if config.events:
             self.events = EventHead(config)
+        if config.follow:
+            self.follower = SpeakerFollower(config)
         for name, module in self.named_modules():
             if isinstance(module, nn.Linear) and ".wav2vec2." not in f".{name}.":
                 nn.init.normal_(module.weight, std=0.02)
@@ -115,6 +120,8 @@ class ReactFace(nn.Module):
     def remember_speaker(self, state: ListenerState, face, speech) -> None:
         """Give the listener side new aligned face F- (B, n, d) and speech A (B, k n, d)."""
         self.synchroniser.remember(face, speech, state.memory)
+        if self.config.follow:
+            state.follow = self.follower.remember(face, speech, state.follow)
 
     def latent_noise(self, rows: int, generator: torch.Generator | None) -> torch.Tensor:
         """The noise of one window's z*_t draw: N(0, I) (rows, d), or uniform (rows, G K)
@@ -196,11 +203,18 @@ class ReactFace(nn.Module):
         current = self.sampling_decoder(latents, steps)  # R._{t-w+1:t}
         current = self.synchroniser(current, state.synchroniser, state.memory, False)
         reactions = self.reaction_head(current)  # R^_{t-w+1:t}
+        followed = None
+        if self.config.follow:  # h (B, w, 2d) per speaker -> (batch, w, 2d) per row
+            followed = self.follower(state.follow, w)
+            followed = followed.repeat_interleave(batch // followed.shape[0], 0)
+            reactions = reactions + self.follower.coefficients(followed, state.style)
         event_logits = None
         if self.config.events:
             if state.events is None:
                 state.events = self.events.new_state(batch, reactions)
             event_logits = self.events.logits(current)
+            if followed is not None:
+                event_logits = event_logits + self.follower.hazard(followed)
             if onsets is None:
                 onsets = self.events.sample(event_logits, noise.events, state.events)
             reactions = reactions + self.events.play(onsets, state.events)
