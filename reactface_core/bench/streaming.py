@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
     params = sum(p.numel() for p in model.parameters())
     print(
-        f"ReactFace as shipped (style latent {config.style_dim}-d, events: {config.events}) "
+        f"ReactFace as shipped (style latent {config.style_dim}-d, events: {config.events}, "
+        f"follow: {config.follow}) "
         f"d={config.dim} heads={config.heads} params={params / 1e6:.2f}M (with the "
         f"recognition networks, which do not run online), "
         f"w={w} N={args.samples} context={config.context} frames, device={device}, "
