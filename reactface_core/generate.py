@@ -221,7 +221,7 @@ def generate_reactions(
             f"{data_dir} is in face model {dataset.info.face_model!r}, the checkpoint "
             f"{trained.path} generates {trained.checkpoint.face_model!r}"
         )
-    clips = list(dict.fromkeys(item.speaker for item in dataset.items))
+    clips = dataset.speaker_clips
     frames = min(len(dataset.coefficients(clip)) for clip in clips)
     generator = torch.Generator().manual_seed(seed)
     outputs = []

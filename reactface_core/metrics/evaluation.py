@@ -117,7 +117,7 @@ def load_react_split(root: Path, split: str, training_split: str | None = "train
     from reactface_core.data.dataset import ReactDataset
 
     dataset = ReactDataset(root, split, window=None, random_crop=False)
-    clips = list(dict.fromkeys(item.speaker for item in dataset.items))
+    clips = dataset.speaker_clips
     row = {clip: k for k, clip in enumerate(clips)}
     sets: list[list[np.ndarray]] = [[] for _ in clips]
     first_item = np.full(len(clips), -1)
@@ -275,15 +275,21 @@ def fit_delayed_mime_on(
 
 def fit_speaker_readout(root: Path, split: str = "train") -> SpeakerReadout:
     """The linear read-out of `metrics.perceived`, fitted on up to READOUT_CLIPS speaker
-    clips of `split` (evenly spaced through it)."""
-    data = load_react_split(root, split, training_split=None)
-    clips = data.speaker_clips
-    chosen = np.unique(np.linspace(0, len(clips) - 1, min(READOUT_CLIPS, len(clips))).round())
-    chosen = chosen.astype(int)
-    features, valid = speaker_features(root, split, tuple(clips[i] for i in chosen), data.frames)
-    return fit_readout(features, valid, data.speakers[chosen])
+    clips of `split` (evenly spaced through it); only those clips are read."""
+    from reactface_core.data.dataset import ReactDataset
+
+    dataset = ReactDataset(root, split, window=None, random_crop=False)
+    clips = dataset.speaker_clips
+    chosen = np.linspace(0, len(clips) - 1, min(READOUT_CLIPS, len(clips))).round()
+    chosen = [clips[i] for i in np.unique(chosen).astype(int)]
+    coefficients = _stack([dataset.coefficients(clip) for clip in chosen])
+    features, valid = speaker_features(dataset, chosen, coefficients.shape[1])
+    return fit_readout(features, valid, coefficients)
 
 
 def perceive(root: Path, split: str, data: EvaluationSet, readout: SpeakerReadout) -> np.ndarray:
     """(K, T, D) the speakers of `data` (split `split` of `root`) as `readout` perceives them."""
-    return readout(*speaker_features(root, split, data.speaker_clips, data.frames))
+    from reactface_core.data.dataset import ReactDataset
+
+    dataset = ReactDataset(root, split, window=None, random_crop=False)
+    return readout(*speaker_features(dataset, data.speaker_clips, data.frames))

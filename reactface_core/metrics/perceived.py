@@ -16,8 +16,8 @@ validation split's perceived speakers, as for DelayedMime.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -62,10 +62,7 @@ def fit_readout(
     return SpeakerReadout(mean, std, weights, rest)
 
 
-def speaker_features(root: Path, split: str, clips: tuple[str, ...], frames: int):
-    """Raw speaker features (K, T, F) and validity (K, T) of a split's clips."""
-    from reactface_core.data.dataset import ReactDataset
-
-    dataset = ReactDataset(root, split, window=None, random_crop=False)
+def speaker_features(dataset, clips: Sequence[str], frames: int):
+    """Raw speaker features (K, T, F) and validity (K, T) of clips of a `ReactDataset`."""
     pairs = [dataset.speaker_visual(clip, 0, frames, normalise=False) for clip in clips]
     return np.stack([f for f, _ in pairs]), np.stack([v for _, v in pairs])
