@@ -296,7 +296,7 @@ def test_randomised_ranges_are_honoured_on_the_landmarks(sides):
         s = side.stage
         sizes.add((s.width, s.height))
         fovs.append(s.fov_degrees)
-        seen = side.clean_landmarks[side.visible & (np.abs(s.turn) < 0.05)]
+        seen = side.clean_landmarks[side.visible & (np.abs(s.turn) < 0.05) & (s.step == 0)]
         assert len(seen) > 0
         assert seen[..., :2].min() >= 0.0 and seen[..., :2].max() <= 1.0  # whole face in frame
         height = np.median(seen[..., 1].max(axis=1) - seen[..., 1].min(axis=1))
@@ -348,7 +348,7 @@ def test_no_face_spans_and_second_faces():
     config = WorldConfig(clips=6, seconds=20.0, clips_per_speaker=1, seed=1,
                          no_face_fraction=0.3, second_face_fraction=0.3)  # fmt: skip
     plan = plan_world(config)
-    kinds = {"turn": 0, "hand": 0, "second": 0}
+    kinds = {"turn": 0, "step": 0, "hand": 0, "second": 0}
     for clip in plan.clips:
         side = speaker_side(config, plan.speakers[clip.speaker_id], clip.index)
         s = side.stage
@@ -357,6 +357,10 @@ def test_no_face_spans_and_second_faces():
         turned = np.abs(s.turn) > np.radians(100)
         assert not side.visible[turned].any()
         kinds["turn"] += int(turned.any())
+        frame_width = 2 * s.distance * np.tan(np.radians(s.fov_degrees) / 2) * s.width / s.height
+        out = np.abs(s.step) > frame_width  # stepped out of the frame
+        assert not side.visible[out].any()
+        kinds["step"] += int(out.any())
         if s.hand is not None:
             palm = s.hand_centre()
             covered = s.hand.present & (np.abs(palm[:, 1]) < 0.02)  # over the face
@@ -367,6 +371,26 @@ def test_no_face_spans_and_second_faces():
             assert s.second.relative_size < 1.0
             kinds["second"] += 1
     assert all(count > 0 for count in kinds.values()), kinds
+
+
+@pytest.mark.parametrize("sway", [0.0, 0.04, 0.3])
+def test_the_body_sways_but_the_face_stays_in_frame(sway):
+    """The sway moves the face in the image and in size; where the frame has no room for
+    it (a close-up, a sway of 30 cm) it is scaled down so the whole face stays in frame."""
+    config = WorldConfig(clips=3, seconds=12.0, clips_per_speaker=1, seed=2, face_height=(0.6, 0.7),
+                         body_sway=(sway, sway), **CALM)  # fmt: skip
+    plan = plan_world(config)
+    for clip in plan.clips:
+        side = speaker_side(config, plan.speakers[clip.speaker_id], clip.index)
+        seen = side.clean_landmarks[side.visible]
+        assert seen[..., :2].min() >= 0.0 and seen[..., :2].max() <= 1.0
+        size = np.log(np.ptp(seen[..., 0], axis=1))  # face width in the image
+        moved = side.stage.sway.std(axis=0)
+        if sway == 0.0:
+            assert not moved.any()
+        else:
+            assert (moved > 0.0).all() and moved[0] < 3 * sway
+            assert size.std() > 0.01  # toward and away from the camera
 
 
 def test_a_small_face_is_followed_once_found_but_not_found_again():

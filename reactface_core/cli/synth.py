@@ -14,8 +14,9 @@ DESCRIPTION = """\
 Generate the built-in training/evaluation data: synthetic speakers (each with an
 espeak-ng voice, a face shape, a look and habits; some poker-faced) whose emotion and
 speech drive arkit58 face coefficients, face-mesh landmarks through a randomised camera
-(resolution, field of view, distance, position, angle, detector noise; spans where the
-face is turned away or covered by a hand, and with a second, smaller face) and 16 kHz
+(resolution, field of view, distance, position, angle, the body's sway, detector noise;
+spans where the face is turned away, out of the frame or covered by a hand, and with a
+second, smaller face) and 16 kHz
 speech recorded in a room (reverberation, noise at a random SNR, microphone gain); and
 listeners who react through several appropriate policies (delayed mirroring, nods and
 smiles at pauses, empathic concern, surprise and brow flashes at stressed syllables,
@@ -172,6 +173,12 @@ def register(subparsers, common):
         help=f"std of the slow head drift (default: {_shown(d.head_motion)})",
     )  # fmt: skip
     people.add_argument(
+        "--body-sway", type=_range, default=d.body_sway, metavar="M",
+        help="std of the slow body sway side to side, in metres, per clip; half that up and "
+        "down, 1.5x (at most a tenth of the distance) toward and away from the camera; the "
+        f"framing keeps the face in frame (default: {_shown(d.body_sway)})",
+    )  # fmt: skip
+    people.add_argument(
         "--identity-scale", type=float, default=d.identity_scale, metavar="S",
         help="spread of face shapes; 0 = everyone the canonical face (default: "
         f"{d.identity_scale:g})",
@@ -183,7 +190,8 @@ def register(subparsers, common):
     )  # fmt: skip
     people.add_argument(
         "--no-face-fraction", type=float, default=d.no_face_fraction, metavar="F",
-        help="expected fraction of frames with the face turned away or covered by a hand "
+        help="expected fraction of frames with the face turned away, stepped out of the "
+        "frame or covered by a hand "
         f"(default: {d.no_face_fraction:g})",
     )  # fmt: skip
     people.add_argument(
@@ -236,6 +244,7 @@ def config_from_args(args) -> WorldConfig:
         camera_yaw_degrees=args.camera_yaw,
         camera_pitch_degrees=args.camera_pitch,
         head_motion=args.head_motion,
+        body_sway=args.body_sway,
         identity_scale=args.identity_scale,
         poker_face_fraction=args.poker_face_fraction,
         no_face_fraction=args.no_face_fraction,

@@ -6,10 +6,14 @@ clip's own random stream) the stage draws, within the ranges of `WorldConfig`:
 - the camera: output resolution, vertical field of view, and the speaker's distance so
   that the face (landmark box height) fills a given fraction of the frame height; a
   camera angle (the speaker's body turned/tilted away from the optical axis);
+- the speaker's body sway: a slow drift of the whole body side to side, up and down and
+  toward/away from the camera (people lean and shift while they talk), scaled down where
+  the frame has no room for it;
 - the face's position: anywhere such that the whole face stays in frame over the clip
-  (chosen after the head motion is known);
-- no-face spans: the speaker turns away (the body yaws 110-150 degrees and back) or a
-  hand-like shape passes in front of the face, close to the camera;
+  (chosen after the head motion and the sway are known);
+- no-face spans: the speaker turns away (the body yaws 110-150 degrees and back), steps
+  sideways out of the frame and back, or a hand-like shape passes in front of the face,
+  close to the camera;
 - spans with a second, smaller face (a bystander further back) beside the speaker's;
 - lighting (key and fill direction, strength and colour temperature, ambient), the
   backdrop, and the camera's imperfections (sensor noise, blur, JPEG quality).
@@ -49,6 +53,7 @@ OUT_LIMIT = 0.25  # fraction of landmarks outside the image at which the face is
 MARGIN = 0.02  # of the frame, kept free around the face by the framing
 TURN_DEGREES = (110.0, 150.0)
 TURN_SECONDS = (0.35, 0.6)  # to turn away (and back)
+STEP_SECONDS = (0.5, 1.0)  # to step out of the frame (and back)
 NO_FACE_SECONDS = (1.0, 3.0)  # held away / covered
 HAND_DEPTH = (0.35, 0.55)  # fraction of the way from the face to the camera
 SECOND_FACE_SECONDS = (3.0, 8.0)
@@ -131,7 +136,9 @@ class Stage:
     distance: float  # metres, camera to the face centre
     view: tuple[float, float]  # body yaw, pitch (rad) off the optical axis
     shift: tuple[float, float]  # face position, metres in the camera-world frame
+    sway: np.ndarray  # (T, 3) the body's slow drift around it, metres (x right, y up, z near)
     turn: np.ndarray  # (T,) body yaw added by turning away
+    step: np.ndarray  # (T,) metres the body has stepped sideways (+ = image right), out of frame
     hand: Hand | None
     second: SecondFace | None
     lighting: Lighting
@@ -162,8 +169,9 @@ class Stage:
         angles = np.zeros((frames, 3))
         angles[:, 0] = self.view[1]
         angles[:, 1] = self.view[0] + self.turn
-        shift = np.zeros((frames, 3))
-        shift[:, :2] = self.shift
+        shift = np.array(self.sway, np.float64)
+        shift[:, :2] += self.shift
+        shift[:, 0] += self.step
         return Placement(head_rotation(angles), shift)
 
     def summary(self) -> dict:
@@ -174,7 +182,9 @@ class Stage:
             "face_height": round(self.face_height, 4),
             "distance_m": round(self.distance, 4),
             "view_degrees": [round(float(np.degrees(a)), 2) for a in self.view],
+            "sway_std_m": [round(float(s), 4) for s in self.sway.std(axis=0)],
             "turned_away_frames": _spans(turned),
+            "stepped_out_frames": _spans(self.step != 0.0),
             "hand_frames": _spans(self.hand.present) if self.hand is not None else [],
             "second_face_frames": _spans(self.second.present) if self.second is not None else [],
             "imaging": {
@@ -224,20 +234,27 @@ def sample_stage(
     # Event spans: no-face (turn away or hand) and second face, disjoint, 1 s apart.
     busy = np.zeros(frames, bool)
     turn = np.zeros(frames)
+    step = np.zeros(frames)
     hand_centre = np.zeros((frames, 3))
     hand_present = np.zeros(frames, bool)
     no_face_events = _event_count(rng, config.no_face_fraction, frames, NO_FACE_SECONDS, 0.8)
     for _ in range(no_face_events):
+        kind = int(rng.integers(3))  # turn away, step out, a hand
         hold = pick(rng, NO_FACE_SECONDS) * FPS
-        ramp = pick(rng, TURN_SECONDS) * FPS
+        ramp = pick(rng, STEP_SECONDS if kind == 1 else TURN_SECONDS) * FPS
         start = _free_start(rng, busy, int(hold + 2 * ramp))
         if start is None:
             continue
         length = int(hold + 2 * ramp)
         busy[max(0, start - FPS) : start + length + FPS] = True
-        if rng.random() < 0.5:
+        if kind == 0:
             angle = np.radians(pick(rng, TURN_DEGREES)) * rng.choice([-1.0, 1.0])
             turn += angle * _trapezoid(frames, start, ramp, hold)
+        elif kind == 1:
+            # A frame width plus two faces: out of the frame from anywhere in it.
+            frame_width = 2.0 * distance * np.tan(np.radians(fov) / 2) * width / height
+            side = rng.choice([-1.0, 1.0])
+            step += side * (frame_width + 2.0 * face_size) * _trapezoid(frames, start, ramp, hold)
         else:
             _hand_pass(rng, hand_centre, hand_present, start, ramp, hold, fov, distance)
     hand = None
@@ -272,6 +289,7 @@ def sample_stage(
         view=(float(view[0]), float(view[1])),
         shift=(0.0, 0.0),
         turn=turn,
+        step=step,
         hand=hand,
         second=second,
         lighting=sample_lighting(rng),
@@ -281,7 +299,22 @@ def sample_stage(
             jpeg_quality=int(rng.integers(35, 96)),
         ),
         props_seed=int(rng.integers(2**31)),
+        sway=_sway(rng, config.body_sway, frames, distance),
     )
+
+
+# Side to side : up and down : toward the camera, and the slowest sway, in seconds.
+SWAY_AXES = np.array([1.0, 0.5, 1.5])
+SWAY_SECONDS = 2.5
+NEAREST_SWAY = 0.1  # of the distance: the depth sway's std at most (a 10 % larger face)
+
+
+def _sway(rng, bounds: tuple[float, float], frames: int, distance: float) -> np.ndarray:
+    """(frames, 3) the body's slow drift, metres: `bounds` draws its side-to-side std."""
+    std = pick(rng, bounds) * SWAY_AXES
+    std[2] = min(std[2], NEAREST_SWAY * distance)
+    unit = signals.drift(rng, frames, SWAY_SECONDS * FPS, 1.0, 3)
+    return unit * std
 
 
 def _event_count(
@@ -417,14 +450,19 @@ def frame_face(
     from dataclasses import replace
 
     u, v = (pick(rng, (0.0, 1.0)), pick(rng, (0.0, 1.0))) if position is None else position
-    centred = replace(stage, shift=(0.0, 0.0))
-    outline = centred.placement().apply(vertices[:, OUTLINE])
-    seen = _facing(centred, outline) < FACING_LIMIT
-    image = pinhole.project(outline, stage.camera, stage.width, stage.height)[seen]
-    if len(image) == 0:
+    # Framed where the speaker stands: the steps out of the frame do not count.
+    centred = replace(stage, shift=(0.0, 0.0), step=np.zeros_like(stage.step))
+    still = _landmark_box(replace(centred, sway=np.zeros_like(stage.sway)), vertices)
+    if still is None:
         return replace(stage, second=None)
-    low = image[..., :2].min(axis=(0, 1)) - PERSPECTIVE_SLACK
-    high = image[..., :2].max(axis=(0, 1)) + PERSPECTIVE_SLACK
+    # Scale the sway down until the face's box, swaying, fits in the frame.
+    room = 1.0 - 2.0 * MARGIN - (still[1] - still[0])
+    swaying = _landmark_box(centred, vertices)
+    extra = (swaying[1] - swaying[0]) - (still[1] - still[0])
+    fit = float(np.clip(np.min(np.maximum(room, 0.0) / np.maximum(extra, 1e-9)), 0.0, 1.0))
+    stage = replace(stage, sway=stage.sway * fit)
+    centred = replace(centred, sway=stage.sway)
+    low, high = _landmark_box(centred, vertices)
     # Shift range in image fractions that keeps [low, high] within [MARGIN, 1 - MARGIN].
     lo_shift = MARGIN - low
     hi_shift = 1.0 - MARGIN - high
@@ -441,6 +479,19 @@ def frame_face(
         box = (low + target, high + target)
         framed = replace(framed, second=_place_second(rng, framed, box))
     return framed
+
+
+def _landmark_box(centred: Stage, vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(low, high) image fractions of the face's landmark box over the frames it faces the
+    camera, with some slack for perspective; None when it never does."""
+    outline = centred.placement().apply(vertices[:, OUTLINE])
+    seen = _facing(centred, outline) < FACING_LIMIT
+    image = pinhole.project(outline, centred.camera, centred.width, centred.height)[seen]
+    if len(image) == 0:
+        return None
+    low = image[..., :2].min(axis=(0, 1)) - PERSPECTIVE_SLACK
+    high = image[..., :2].max(axis=(0, 1)) + PERSPECTIVE_SLACK
+    return low, high
 
 
 # The landmark box's extremes: the face oval and the nose tip (all that can stick out).

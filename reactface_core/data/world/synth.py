@@ -192,7 +192,7 @@ class SpeakerSide:
     stage: stage.Stage
     landmarks: np.ndarray  # (T, 468, 3) noisy raw landmarks, NaN rows where lost
     clean_landmarks: np.ndarray  # (T, 468, 3) the exact projection (no noise, no NaN)
-    visible: np.ndarray  # (T,) bool: the face could be seen (not turned away or covered)
+    visible: np.ndarray  # (T,) bool: the face could be seen (not turned away, out, covered)
     detectable: np.ndarray  # (T,) bool: visible and large enough for the face detector
 
     @property
@@ -536,7 +536,8 @@ def _readme(plan: WorldPlan, counts: dict, records: list[dict]) -> str:
         "- `{split}/Landmark_files/<speaker path>.npy`: (T, 468, 3) float16 raw MediaPipe-"
         "convention landmarks (x, y in fractions of the clip's image width and height, "
         "which are in `world_clips.jsonl` as `stage.image_size`) through the clip's virtual "
-        "camera, detector noise, NaN rows where the face is lost, turned away or covered.",
+        "camera, detector noise, NaN rows where the face is lost, turned away, out of frame "
+        "or covered.",
         "- `{split}/Audio_files/<speaker path>.wav`: 16 kHz mono PCM16, T x 640 samples: "
         "espeak-ng phrases with room reverberation and noise.",
         *(
