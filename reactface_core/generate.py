@@ -29,6 +29,15 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "reactfac
 ABLATIONS = {"audio": "audio zeroed", "visual": "face masked"}
 
 
+def ablation_label(name: str, ablate: str | None) -> str:
+    """The evaluation row of model `name` with input `ablate` taken away (None: intact)."""
+    return name if ablate is None else f"{name} ({ABLATIONS[ablate]})"
+
+
+def is_ablation_label(label: str) -> bool:
+    return any(label.endswith(f" ({what})") for what in ABLATIONS.values())
+
+
 @dataclass
 class TrainedModel:
     model: ReactFace

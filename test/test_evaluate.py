@@ -369,3 +369,12 @@ def test_front_plot_labels_models_and_draws_each_baseline_once(tmp_path):
     labels = plot_front(tmp_path / "front.png", tables)
     assert labels == ["runs/a: model", "small", "Mime", "FreshOracle", "runs/b: model"]
     assert Image.open(tmp_path / "front.png").size[0] > 600
+
+
+def test_ablation_rows_are_told_from_model_names():
+    from reactface_core.generate import ABLATIONS, ablation_label, is_ablation_label
+
+    assert ablation_label("ReactFace", None) == "ReactFace"
+    assert not is_ablation_label("ReactFace") and not is_ablation_label("ReactFace (small)")
+    for ablate in ABLATIONS:
+        assert is_ablation_label(ablation_label("ReactFace", ablate))

@@ -300,7 +300,7 @@ def _model_predictions(args, data, ablations: list[str], device: str):
         name = args.name or args.pred.stem
         return name, predictions, {name: predictions}
 
-    from reactface_core.generate import ABLATIONS, generate_reactions
+    from reactface_core.generate import ablation_label, generate_reactions
 
     name = args.name or args.checkpoint.stem
     runs = {}
@@ -316,8 +316,7 @@ def _model_predictions(args, data, ablations: list[str], device: str):
                 ablate=ablate,
             )
             what = f"reactions generated from {args.checkpoint}"
-            label = name if ablate is None else f"{name} ({ABLATIONS[ablate]})"
-            runs[label] = check_predictions_against(reactions, data, what)
+            runs[ablation_label(name, ablate)] = check_predictions_against(reactions, data, what)
         except (FileNotFoundError, ValueError) as error:  # CheckpointError is a ValueError
             _fail(error)
     return name, runs[name], runs
@@ -404,7 +403,9 @@ def _front_only(args: argparse.Namespace) -> int:
 
 
 def _plot_front(csv_files: list[Path], out: Path, current: dict) -> Path:
-    """front.png of FRCorr against FRDiv: this evaluation's rows and those of `csv_files`."""
+    """front.png of FRCorr against FRDiv: this evaluation's rows and those of `csv_files`,
+    less the ablation rows (inputs taken away are not variants to choose from)."""
+    from reactface_core.generate import is_ablation_label
     from reactface_core.metrics.plot import plot_front
     from reactface_core.metrics.report import read_csv
 
@@ -417,6 +418,10 @@ def _plot_front(csv_files: list[Path], out: Path, current: dict) -> Path:
         if any({"FRCorr", "FRDiv"} - set(row) for row in table.values()) or not table:
             _fail(f"--front {path} has no FRCorr and FRDiv columns (a metrics.csv of evaluate)")
         tables[str(path.parent)] = table
+    tables = {
+        name: {method: row for method, row in table.items() if not is_ablation_label(method)}
+        for name, table in tables.items()
+    }
     plot_front(out / "front.png", tables, title="FRCorr against FRDiv (S-MSE)")
     return out / "front.png"
 

@@ -99,6 +99,7 @@ def plot_front(
 ) -> list[str]:
     """FRCorr against FRDiv (S-MSE) of every model in `tables` (label -> evaluate's results),
     with the baselines and references on the same axes; returns the labels of the points.
+    Models are numbered at their points (highest FRCorr first) and named in a key.
 
     A baseline evaluated in several tables is drawn once (the first); a model name that
     appears in several tables is prefixed with its table's name. The dashed line joins
@@ -129,21 +130,30 @@ def plot_front(
         "baseline": dict(marker="s", color="0.45"),
         "reference": dict(marker="*", color="tab:red", s=120),
     }
-    figure, ax = plt.subplots(figsize=(7.5, 5.2))
+    figure, ax = plt.subplots(figsize=(9.5, 5.2))
     # a symmetric-log x axis keeps the many zero or tiny diversities apart from Random's
     diversities = [x for x, _, _ in points.values() if x > 0]
     if diversities:
         ax.set_xscale("symlog", linthresh=min(diversities), linscale=0.5)
+    # Models crowd together: each is numbered at its point and named in a key beside the
+    # axes; the baselines and references, far apart, are named at their points.
     placed: list[tuple[float, float]] = []  # label anchors so far, to stack close ones
+    key = []
     for label, (x, y, kind) in sorted(points.items(), key=lambda item: -item[1][1]):
         ax.scatter([x], [y], **style[kind], zorder=3)
-        close = sum(
-            abs(x - px) <= 0.1 * max(abs(x), 1e-9) and abs(y - py) < 0.03 for px, py in placed
-        )
-        placed.append((x, y))
-        ax.annotate(
-            label, (x, y), textcoords="offset points", xytext=(5, 4 - 9 * close), fontsize=7
-        )
+        if kind == "model":
+            key.append(f"{len(key) + 1:>2}  {label}")
+            text, offset = str(len(key)), (4, 3)
+        else:
+            close = sum(
+                abs(x - px) <= 0.1 * max(abs(x), 1e-9) and abs(y - py) < 0.03 for px, py in placed
+            )
+            placed.append((x, y))
+            text, offset = label, (5, 4 - 9 * close)
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=offset, fontsize=7)
+    if key:
+        ax.text(1.02, 1.0, "models\n" + "\n".join(key), transform=ax.transAxes, va="top",
+                fontsize=7, family="monospace")  # fmt: skip
     competitors = sorted(
         ((x, y) for x, y, kind in points.values() if kind != "reference"),
         key=lambda p: (-p[0], -p[1]),
@@ -168,7 +178,7 @@ def plot_front(
     ax.legend(handles=handles, fontsize=8, loc="best")
     if title:
         ax.set_title(title, fontsize=10)
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.08, right=0.66, top=0.93, bottom=0.1)
     temporary = Path(path).with_name(Path(path).stem + ".tmp.png")
     figure.savefig(temporary, dpi=110)
     plt.close(figure)
