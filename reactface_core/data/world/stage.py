@@ -46,14 +46,16 @@ from reactface_core.face.scene import Appearance, Camera, Placement
 
 # Where MediaPipe's tracking (video mode) loses a face, measured on renders of this world
 # (`reactface bench world`): turning, found at 87 degrees, lost at 93; a hand coming in,
-# found with 0.62 of the landmarks behind it, lost at 0.63 going out.
+# found with 0.62 of the landmarks behind it, lost at 0.63 going out; stepping out of the
+# frame, found with up to 0.6-0.7 of the landmarks outside the image (its landmarks run
+# past the edge), lost at 0.7-0.8.
 FACING_LIMIT = np.radians(90.0)  # the face turned further than this from the camera
 COVER_LIMIT = 0.625  # fraction of landmarks behind the hand
-OUT_LIMIT = 0.25  # fraction of landmarks outside the image at which the face is lost
+OUT_LIMIT = 0.7  # fraction of landmarks outside the image at which the face is lost
 MARGIN = 0.02  # of the frame, kept free around the face by the framing
 TURN_DEGREES = (110.0, 150.0)
 TURN_SECONDS = (0.35, 0.6)  # to turn away (and back)
-STEP_SECONDS = (0.5, 1.0)  # to step out of the frame (and back)
+STEP_SECONDS = (1.0, 2.0)  # to step out of the frame (and back): a face crosses the edge in ~0.3 s
 NO_FACE_SECONDS = (1.0, 3.0)  # held away / covered
 HAND_DEPTH = (0.35, 0.55)  # fraction of the way from the face to the camera
 SECOND_FACE_SECONDS = (3.0, 8.0)

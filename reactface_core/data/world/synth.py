@@ -550,7 +550,7 @@ def _readme(plan: WorldPlan, counts: dict, records: list[dict]) -> str:
         ),
         "- `world_clips.jsonl`: per speaker clip its emotion segments, phrases, utterances, "
         "pauses and stresses (as the audio has them), the speaker's voice, the stage "
-        "(image size, field of view, distance, no-face and second-face spans), the room "
+        "(image size, field of view, distance, body sway, no-face and second-face spans), the room "
         "and microphone, and its listeners (policy, lag, gain) in set order.",
         "- `preview.png`: a test clip's key speaker coefficients and its appropriate reactions.",
         "",
@@ -568,9 +568,11 @@ def _readme(plan: WorldPlan, counts: dict, records: list[dict]) -> str:
         + ("anywhere in frame" if config.face_position is None else str(config.face_position))
         + f"; camera yaw {_range(config.camera_yaw_degrees)} deg, pitch "
         f"{_range(config.camera_pitch_degrees)} deg",
-        f"- speakers: head motion {_range(config.head_motion)} rad, identity scale "
+        f"- speakers: head motion {_range(config.head_motion)} rad, body sway "
+        f"{_range(config.body_sway)} m (per clip), identity scale "
         f"{config.identity_scale:g}, poker-faced {config.poker_face_fraction:.0%}",
-        f"- events: no face {config.no_face_fraction:.0%} of the time, a second face "
+        f"- events: no face {config.no_face_fraction:.0%} of the time (turned away, stepped "
+        f"out of the frame or covered by a hand), a second face "
         f"{config.second_face_fraction:.0%}",
         f"- room: SNR {_range(config.snr_db)} dB, microphone gain {_range(config.mic_gain_db)}"
         f" dB, RT60 {_range(config.rt60_seconds)} s",
