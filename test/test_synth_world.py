@@ -393,6 +393,26 @@ def test_the_body_sways_but_the_face_stays_in_frame(sway):
             assert size.std() > 0.01  # toward and away from the camera
 
 
+def test_the_body_leans_sideways_and_the_head_rolls_with_it():
+    def rolls(lean: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        config = WorldConfig(clips=3, seconds=12.0, clips_per_speaker=1, seed=2,
+                             body_lean=(lean, lean), **CALM)  # fmt: skip
+        plan = plan_world(config)
+        out = []
+        for clip in plan.clips:
+            side = speaker_side(config, plan.speakers[clip.speaker_id], clip.index)
+            s = side.stage
+            eyes = side.clean_landmarks[:, [33, 263], :2] * [s.width, s.height]  # outer corners
+            across = eyes[:, 1] - eyes[:, 0]
+            out.append((np.arctan2(across[:, 1], across[:, 0]), s.lean))
+        return out
+
+    for (still, no_lean), (leaning, lean) in zip(rolls(0.0), rolls(0.1), strict=True):
+        assert not no_lean.any() and 0.03 < lean.std() < 0.3
+        # the eye line turns in the image by the lean (the camera's y points down)
+        assert np.abs((still - leaning) - lean).max() < 0.02
+
+
 def test_a_small_face_is_followed_once_found_but_not_found_again():
     noise = DetectorNoise(min_face=0.12, min_tracked_face=0.08)
     second = np.ones(FPS)

@@ -179,6 +179,11 @@ def register(subparsers, common):
         f"framing keeps the face in frame (default: {_shown(d.body_sway)})",
     )  # fmt: skip
     people.add_argument(
+        "--body-lean", type=_range, default=d.body_lean, metavar="RAD",
+        help="std of the slow sideways lean of the body (head roll with it), per clip "
+        f"(default: {_shown(d.body_lean)})",
+    )  # fmt: skip
+    people.add_argument(
         "--identity-scale", type=float, default=d.identity_scale, metavar="S",
         help="spread of face shapes; 0 = everyone the canonical face (default: "
         f"{d.identity_scale:g})",
@@ -245,6 +250,7 @@ def config_from_args(args) -> WorldConfig:
         camera_pitch_degrees=args.camera_pitch,
         head_motion=args.head_motion,
         body_sway=args.body_sway,
+        body_lean=args.body_lean,
         identity_scale=args.identity_scale,
         poker_face_fraction=args.poker_face_fraction,
         no_face_fraction=args.no_face_fraction,

@@ -79,6 +79,7 @@ class WorldConfig:
     # the speaker (per person)
     head_motion: Range = (0.02, 0.06)  # std of the slow head drift, rad
     body_sway: Range = (0.0, 0.04)  # std of the slow body sway side to side, m (per clip)
+    body_lean: Range = (0.0, 0.06)  # std of the slow sideways lean (roll), rad (per clip)
     identity_scale: float = 1.0  # 0: every face the canonical one
     poker_face_fraction: float = 0.25  # speakers with little visible speech motion
     # events (per clip): expected fraction of frames
@@ -140,6 +141,7 @@ class WorldConfig:
             "camera_pitch_degrees": (-45.0, 45.0, "--camera-pitch"),
             "head_motion": (0.0, 0.3, "--head-motion"),
             "body_sway": (0.0, 0.3, "--body-sway"),
+            "body_lean": (0.0, 0.5, "--body-lean"),
             "snr_db": (-10.0, 80.0, "--snr"),
             "mic_gain_db": (-40.0, 20.0, "--mic-gain"),
             "rt60_seconds": (0.05, 2.0, "--rt60"),

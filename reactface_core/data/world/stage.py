@@ -8,7 +8,7 @@ clip's own random stream) the stage draws, within the ranges of `WorldConfig`:
   camera angle (the speaker's body turned/tilted away from the optical axis);
 - the speaker's body sway: a slow drift of the whole body side to side, up and down and
   toward/away from the camera (people lean and shift while they talk), scaled down where
-  the frame has no room for it;
+  the frame has no room for it, and a slow sideways lean (the head rolls with it);
 - the face's position: anywhere such that the whole face stays in frame over the clip
   (chosen after the head motion and the sway are known);
 - no-face spans: the speaker turns away (the body yaws 110-150 degrees and back), steps
@@ -139,6 +139,7 @@ class Stage:
     view: tuple[float, float]  # body yaw, pitch (rad) off the optical axis
     shift: tuple[float, float]  # face position, metres in the camera-world frame
     sway: np.ndarray  # (T, 3) the body's slow drift around it, metres (x right, y up, z near)
+    lean: np.ndarray  # (T,) the body's slow sideways lean, radians (roll)
     turn: np.ndarray  # (T,) body yaw added by turning away
     step: np.ndarray  # (T,) metres the body has stepped sideways (+ = image right), out of frame
     hand: Hand | None
@@ -171,6 +172,7 @@ class Stage:
         angles = np.zeros((frames, 3))
         angles[:, 0] = self.view[1]
         angles[:, 1] = self.view[0] + self.turn
+        angles[:, 2] = self.lean
         shift = np.array(self.sway, np.float64)
         shift[:, :2] += self.shift
         shift[:, 0] += self.step
@@ -185,6 +187,7 @@ class Stage:
             "distance_m": round(self.distance, 4),
             "view_degrees": [round(float(np.degrees(a)), 2) for a in self.view],
             "sway_std_m": [round(float(s), 4) for s in self.sway.std(axis=0)],
+            "lean_std_degrees": round(float(np.degrees(self.lean.std())), 2),
             "turned_away_frames": _spans(turned),
             "stepped_out_frames": _spans(self.step != 0.0),
             "hand_frames": _spans(self.hand.present) if self.hand is not None else [],
@@ -302,6 +305,7 @@ def sample_stage(
         ),
         props_seed=int(rng.integers(2**31)),
         sway=_sway(rng, config.body_sway, frames, distance),
+        lean=signals.drift(rng, frames, SWAY_SECONDS * FPS, pick(rng, config.body_lean))[:, 0],
     )
 
 

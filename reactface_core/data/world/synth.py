@@ -550,7 +550,8 @@ def _readme(plan: WorldPlan, counts: dict, records: list[dict]) -> str:
         ),
         "- `world_clips.jsonl`: per speaker clip its emotion segments, phrases, utterances, "
         "pauses and stresses (as the audio has them), the speaker's voice, the stage "
-        "(image size, field of view, distance, body sway, no-face and second-face spans), the room "
+        "(image size, field of view, distance, body sway and lean, no-face and second-face "
+        "spans), the room "
         "and microphone, and its listeners (policy, lag, gain) in set order.",
         "- `preview.png`: a test clip's key speaker coefficients and its appropriate reactions.",
         "",
@@ -569,7 +570,8 @@ def _readme(plan: WorldPlan, counts: dict, records: list[dict]) -> str:
         + f"; camera yaw {_range(config.camera_yaw_degrees)} deg, pitch "
         f"{_range(config.camera_pitch_degrees)} deg",
         f"- speakers: head motion {_range(config.head_motion)} rad, body sway "
-        f"{_range(config.body_sway)} m (per clip), identity scale "
+        f"{_range(config.body_sway)} m and lean {_range(config.body_lean)} rad (per clip), "
+        "identity scale "
         f"{config.identity_scale:g}, poker-faced {config.poker_face_fraction:.0%}",
         f"- events: no face {config.no_face_fraction:.0%} of the time (turned away, stepped "
         f"out of the frame or covered by a hand), a second face "
