@@ -461,14 +461,16 @@ def frame_face(
     still = _landmark_box(replace(centred, sway=np.zeros_like(stage.sway)), vertices)
     if still is None:
         return replace(stage, second=None)
-    # Scale the sway down until the face's box, swaying, fits in the frame.
-    room = 1.0 - 2.0 * MARGIN - (still[1] - still[0])
+    # Where the face's box, swaying, does not fit in the frame, scale the sway down to fit.
     swaying = _landmark_box(centred, vertices)
+    room = 1.0 - 2.0 * MARGIN - (still[1] - still[0])
     extra = (swaying[1] - swaying[0]) - (still[1] - still[0])
     fit = float(np.clip(np.min(np.maximum(room, 0.0) / np.maximum(extra, 1e-9)), 0.0, 1.0))
-    stage = replace(stage, sway=stage.sway * fit)
-    centred = replace(centred, sway=stage.sway)
-    low, high = _landmark_box(centred, vertices)
+    if fit < 1.0:
+        stage = replace(stage, sway=stage.sway * fit)
+        centred = replace(centred, sway=stage.sway)
+        swaying = _landmark_box(centred, vertices)
+    low, high = swaying
     # Shift range in image fractions that keeps [low, high] within [MARGIN, 1 - MARGIN].
     lo_shift = MARGIN - low
     hi_shift = 1.0 - MARGIN - high
