@@ -81,6 +81,7 @@ class StageConfig:
     diversity_pool: int = 1  # frames averaged before Eq. 6 compares samples (1: the paper)
     smooth_l1_beta: float = 1.0
     events: float = 0.5  # binary cross-entropy of the event onsets (models with events)
+    face_dropout: float = 0.0  # share of items whose speaker face is hidden for one span
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(
@@ -423,10 +424,14 @@ class Trainer:
                 k: v.to(self.dist.device) if torch.is_tensor(v) else v for k, v in batch.items()
             }
             recognised = _recognised(batch, stage) if stage.posterior else None
+            seen = batch["speaker_visual_valid"]
+            if stage.face_dropout:
+                hiding = torch.Generator().manual_seed(self.config.seed * 1000 + self.step)
+                seen = _hide_faces(seen, stage.face_dropout, hiding)
             output = self.network(
                 batch["speaker_visual"],
                 batch["speaker_audio"],
-                batch["speaker_visual_valid"],
+                seen,
                 samples=stage.samples,
                 generator=noise,
                 target=batch["listener_coefficients"] if stage.posterior else None,
@@ -515,6 +520,19 @@ def _recognised(batch: dict, stage: StageConfig) -> torch.Tensor:
     `posterior_fraction` of them, varying over items and epochs (via the random crops)."""
     key = batch["start"] + 7919 * batch["listener_index"]
     return (key % 1000) < round(1000 * stage.posterior_fraction)
+
+
+def _hide_faces(valid: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+    """Mark the speaker's face unseen (B, T) over one span, a quarter to all of the crop,
+    in a `share` of the items: as when a speaker turns away, but for as long as a crop, so
+    the model must also learn from the voice what the face usually tells it first."""
+    batch, frames = valid.shape
+    hidden = torch.rand(batch, generator=generator) < share
+    length = (frames * torch.empty(batch).uniform_(0.25, 1.0, generator=generator)).long()
+    start = ((frames - length + 1) * torch.rand(batch, generator=generator)).long()
+    steps = torch.arange(frames)
+    span = (steps >= start[:, None]) & (steps < (start + length)[:, None]) & hidden[:, None]
+    return valid & ~span.to(valid.device)
 
 
 def _played_onsets(batch: dict, recognised: torch.Tensor | None) -> torch.Tensor:

@@ -128,3 +128,25 @@ def test_training_lowers_the_loss_and_beats_the_constant_mean_frame(world, tmp_p
     )
     rows = evaluate(data, {"model": predictions}, ["MeanFr"], num_samples=3)
     assert rows["model"]["FRDist"] < rows["MeanFr"]["FRDist"], rows
+
+
+def test_face_dropout_hides_one_contiguous_span_in_a_share_of_the_items():
+    import torch
+
+    from reactface_core.train import _hide_faces
+
+    valid = torch.ones(4000, 200, dtype=torch.bool)
+    valid[:, 10] = False  # a frame with no face stays without one
+    hidden = ~_hide_faces(valid, 0.3, torch.Generator().manual_seed(0)) & valid
+    touched = hidden.any(1)
+    assert 0.27 < touched.float().mean() < 0.33
+    lengths = hidden.sum(1)[touched]
+    assert lengths.min() >= 49 and lengths.max() <= 200  # a quarter to all of the crop
+    steps = torch.arange(200)
+    first = torch.where(hidden, steps, 200).amin(1)[touched]
+    last = torch.where(hidden, steps, -1).amax(1)[touched]
+    gap = (~valid[touched]).long().sum(1) * ((first <= 10) & (last >= 10)).long()
+    assert torch.equal(last - first + 1, lengths + gap)  # one span, across the faceless frame
+    again = _hide_faces(valid, 0.3, torch.Generator().manual_seed(0))
+    assert torch.equal(again, valid & ~hidden)
+    assert torch.equal(_hide_faces(valid, 0.0, torch.Generator().manual_seed(0)), valid)
