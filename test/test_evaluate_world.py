@@ -92,6 +92,33 @@ def test_fresh_reactions_are_new_seeded_and_appropriate(world):
     assert follows and np.median(follows) > 0.5, follows  # at its reaction lag (0.2-0.6 s)
 
 
+def test_deaf_listeners_lose_the_voice_timing_and_a_poker_face_s_heard_emotion(world):
+    from dataclasses import replace
+
+    from reactface_core.data.world.synth import speaker_side
+
+    plan = fresh.world_plan(world)
+    side = speaker_side(plan.config, plan.speakers[plan.clips[0].speaker_id], 0)
+    rng = np.random.default_rng(0)
+    for poker, expressivity in ((False, 1.1), (True, 0.2)):
+        style = replace(side.style, poker_faced=poker, expressivity=expressivity)
+        heard, unheard = (
+            replace(side, style=style).script,
+            fresh.unheard(replace(side, style=style), rng).script,
+        )
+        assert len(unheard.pause_onsets) == len(heard.pause_onsets)
+        assert len(unheard.stress_frames) == len(heard.stress_frames)
+        assert not np.allclose(unheard.pause_onsets, heard.pause_onsets)
+        shown = expressivity if poker else 1.0
+        np.testing.assert_allclose(unheard.affect[:, 1:], shown * heard.affect[:, 1:])
+        np.testing.assert_allclose(unheard.affect.sum(1), 1.0)
+    data = load_react_split(world, "test")
+    clips = list(data.speaker_clips)
+    deaf = fresh.fresh_reactions(world, clips, SAMPLES, seed=0, deaf=True)
+    assert deaf.shape == (len(clips), SAMPLES, data.frames, 58)
+    assert not np.allclose(deaf, fresh.fresh_reactions(world, clips, SAMPLES, seed=0))
+
+
 def test_a_folder_that_is_not_a_synthetic_world_is_named(tmp_path):
     (tmp_path / "dataset.json").write_text('{"face_model": "arkit58"}')
     with pytest.raises(ValueError, match="does not describe a world of `reactface synth`"):

@@ -8,10 +8,15 @@ and habits, and its own random nods, blinks and smiles, drawn from a random stre
 world never uses. These reactions are appropriate by construction (the world's own
 policies) but are not in the clip's appropriate set: what a perfect generator could
 produce, and so the ceiling of each metric on this world.
+
+`deaf=True` gives the same listeners as if they could not hear the speaker (`unheard`):
+what an ideal generator loses when the audio is taken away, the ceiling of the audio
+effect (`evaluate --ablate audio`) on this world.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +26,7 @@ from reactface_core.data import react
 from reactface_core.data.world import listener
 from reactface_core.data.world.synth import (
     GENERATOR,
+    SpeakerSide,
     WorldPlan,
     listener_reaction,
     load_plan,
@@ -59,13 +65,30 @@ def clip_indices(plan: WorldPlan, speaker_paths: list[str]) -> list[int]:
     return [index[path] for path in speaker_paths]
 
 
+def unheard(side: SpeakerSide, rng: np.random.Generator) -> SpeakerSide:
+    """The speaker side as a listener who cannot hear perceives it: the pauses and stressed
+    syllables at random frames (as many as there are), the emotion only as strong as the
+    face shows it (a poker-faced speaker's at its expressivity; others' whole)."""
+    script, frames = side.script, side.script.frames
+    shown = side.style.expressivity if side.style.poker_faced else 1.0
+    emotions = script.affect[:, 1:] * shown  # (T, 4); column 0 is neutral = 1 - the rest
+    script = replace(
+        script,
+        affect=np.concatenate([1.0 - emotions.sum(1, keepdims=True), emotions], 1),
+        pause_onsets=np.sort(rng.uniform(0, frames - 1, len(script.pause_onsets))),
+        stress_frames=np.sort(rng.uniform(0, frames - 1, len(script.stress_frames))),
+    )
+    return replace(side, script=script)
+
+
 def fresh_reactions(
-    root: str | Path, speaker_paths: list[str], num_samples: int, seed: int = 0
+    root: str | Path, speaker_paths: list[str], num_samples: int, seed: int = 0, deaf: bool = False
 ) -> np.ndarray:
     """(K, N, T, 58) new appropriate reactions to each speaker clip, float32 arkit58.
 
     Deterministic in (the world, the clip, `seed`, n); another `seed` gives other persons
-    and timings."""
+    and timings; `deaf`: the same persons and draws, reacting to what they would perceive
+    without hearing (`unheard`)."""
     plan = world_plan(root)
     config = plan.config
     dim = get_face_model("arkit58").dim
@@ -73,6 +96,8 @@ def fresh_reactions(
     for k, index in enumerate(clip_indices(plan, speaker_paths)):
         clip = plan.clips[index]
         side = speaker_side(config, plan.speakers[clip.speaker_id], index)
+        if deaf:
+            side = unheard(side, np.random.default_rng([config.seed, FRESH_STREAM, seed, index]))
         for n in range(num_samples):
             rng = np.random.default_rng([config.seed, FRESH_STREAM, seed, index, n])
             style = listener.ListenerStyle.sample(
