@@ -57,6 +57,7 @@ def data() -> EvaluationSet:
         train_listeners=smooth(rng, 12, FRAMES + 3),
         delayed_mime=DelayedMime(delay=2, window=3),
         fresh=smooth(rng, speakers * 4).reshape(speakers, 4, FRAMES, DIMS),  # shape stand-in
+        deaf=smooth(rng, speakers * 4).reshape(speakers, 4, FRAMES, DIMS),
         perceived_speakers=smooth(rng, speakers),
         perceived_mime=DelayedMime(delay=1, window=2),
     )
@@ -313,13 +314,14 @@ def test_evaluate_command_writes_table_csv_markdown_and_plot(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "pred" in printed and "Retrieval" in printed and "FRCorr" in printed
     results = read_csv(out / "metrics.csv")
-    # FreshOracle needs a world of `reactface synth`, PerceivedMime speaker features (this
+    # the oracles need a world of `reactface synth`, PerceivedMime speaker features (this
     # folder has coefficients only); DelayedMime is fitted on the val split
-    skipped = ("FreshOracle", "PerceivedMime")
+    skipped = ("FreshOracle", "DeafOracle", "PerceivedMime")
     assert list(results) == ["pred", *(b for b in BASELINES if b not in skipped)]
     markdown = (out / "metrics.md").read_text()
     assert "PerceivedMime skipped: " in markdown and "has no speaker features" in markdown
-    assert "FreshOracle skipped: " in markdown and "is not a world of `reactface synth`" in markdown
+    assert "FreshOracle, DeafOracle skipped: " in markdown
+    assert "is not a world of `reactface synth`" in markdown
     assert "chosen by FRCorr on the val split" in markdown
     assert results["pred"]["FRCorr"] == pytest.approx(1.0, abs=1e-4)
     assert results["pred"]["FRDist"] == pytest.approx(0.0, abs=1e-4)

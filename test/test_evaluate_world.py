@@ -133,7 +133,7 @@ def test_evaluate_scores_the_model_beside_every_baseline_and_the_motion_table(
 ):
     results = evaluate(world, tmp_path / "eval", "--pred", predictions, "--name", "ReactFace")
     assert list(results)[:3] == ["ReactFace", "GT", "GTSet"]
-    assert {"FreshOracle", "DelayedMime", "PerceivedMime", "Mime", "Retrieval"} <= set(results)
+    assert {"FreshOracle", "DeafOracle", "DelayedMime", "PerceivedMime", "Mime"} <= set(results)
     assert results["GTSet"]["FRDist"] == pytest.approx(0.0, abs=1e-6)  # the set itself
     # (its FRCorr is below 1: a channel constant in one speaker's set scores CCC 0 there)
     real = min(results["GTSet"]["FRCorr"], results["GT"]["FRCorr"])  # members of the set
@@ -151,6 +151,8 @@ def test_evaluate_scores_the_model_beside_every_baseline_and_the_motion_table(
     assert "DelayedMime: " in markdown and "on the val split" in markdown
     assert "PerceivedMime: DelayedMime (" in markdown and "fitted on train" in markdown
     assert "FreshOracle: 4 new reactions per speaker clip" in markdown
+    assert "DeafOracle: FreshOracle's listeners reacting as if they could not hear" in markdown
+    assert results["DeafOracle"]["FRCorr"] != results["FreshOracle"]["FRCorr"]
 
 
 def test_a_smaller_set_size_scores_against_the_first_reactions_only(world, predictions, tmp_path):

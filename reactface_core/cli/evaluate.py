@@ -47,7 +47,9 @@ on the evaluated one; PerceivedMime is DelayedMime on the speaker coefficients t
 linear read-out of the speaker features (fitted on the train split) recovers: the mirror
 a robot could play from its camera, where Mime and DelayedMime read the dataset's exact
 speaker coefficients. FreshOracle (fresh reactions of the world's own listener policies)
-exists only for worlds of `reactface synth`. Each is skipped with a note otherwise.
+and DeafOracle (the same listeners as if they could not hear: the most FRCorr the audio is
+worth, beside --ablate audio) exist only for worlds of `reactface synth`. Each is skipped
+with a note otherwise.
 
 examples:
   reactface evaluate --data data/synth --split test --pred runs/test_pred.npy
@@ -390,6 +392,16 @@ def _prepare_baselines(args, data, baselines: list[str], num_samples: int, devic
             notes.append(
                 f"FreshOracle: {num_samples} new reactions per speaker clip from the world's "
                 "own listener policies (new persons and timing), not in the appropriate set."
+            )
+        if "DeafOracle" in baselines:
+            reactions = fresh.fresh_reactions(
+                args.data, list(data.speaker_clips), num_samples, args.seed, deaf=True
+            )
+            data = replace(data, deaf=reactions)
+            notes.append(
+                "DeafOracle: FreshOracle's listeners reacting as if they could not hear (the "
+                "speaker's pauses and stressed syllables at random frames, a poker-faced "
+                "speaker's emotion only as strong as its face shows it)."
             )
     except (FileNotFoundError, ValueError) as error:
         _fail(error)

@@ -25,7 +25,10 @@ predictions of shape (num_speakers, num_samples, T, D) for the evaluated speaker
              when there are fewer than N): the diversity real appropriate sets have;
 - FreshOracle: synthetic world only: N new reactions drawn from the world's own listener
              policies with fresh persons and timing (`data.world.fresh`): appropriate by
-             construction but not in the set, the ceiling a perfect generator would score.
+             construction but not in the set, the ceiling a perfect generator would score;
+- DeafOracle: the same listeners reacting to what they would perceive without hearing
+             (`data.world.fresh.unheard`): the ceiling of a generator that cannot hear,
+             so FreshOracle against it is the most FRCorr the audio can be worth.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ BASELINES = (
     "GT",
     "GTSet",
     "FreshOracle",
+    "DeafOracle",
     "Random",
     "Mime",
     "DelayedMime",
@@ -48,10 +52,10 @@ BASELINES = (
     "Retrieval",
 )
 # Real or oracle reactions: references to read a table by, not competitors.
-REFERENCES = ("GT", "GTSet", "FreshOracle")
+REFERENCES = ("GT", "GTSet", "FreshOracle", "DeafOracle")
 NEEDS_TRAINING = ("Random", "MeanSeq", "MeanFr", "Retrieval", "PerceivedMime")
 NEEDS_VALIDATION = ("DelayedMime", "PerceivedMime")
-NEEDS_WORLD = ("FreshOracle",)
+NEEDS_WORLD = ("FreshOracle", "DeafOracle")
 DELAYS = tuple(range(0, 31, 2))  # frames tried by fit_delayed_mime (0 to 1.2 s at 25 fps)
 WINDOWS = (1, 3, 5, 9, 15, 25, 37, 50)  # moving-average lengths tried (1: no smoothing)
 
@@ -108,6 +112,7 @@ class BaselineData:
     train_listeners: np.ndarray | None = None  # (K_train, T_train >= T, D)
     delayed_mime: DelayedMime | None = None  # fitted on the validation split
     fresh: np.ndarray | None = None  # (K, N', T' >= T, D) fresh appropriate reactions
+    deaf: np.ndarray | None = None  # (K, N', T' >= T, D) the same listeners, unhearing
     perceived_speakers: np.ndarray | None = None  # (K, T, D) read out of speaker features
     perceived_mime: DelayedMime | None = None  # fitted on the validation split's perceived
 
@@ -149,15 +154,16 @@ def baseline_predictions(name: str, data: BaselineData, num_samples: int, seed: 
                 "delay and window fitted on a val split"
             )
         return _repeat(data.perceived_mime(data.perceived_speakers), num_samples)
-    if name == "FreshOracle":
-        if data.fresh is None:
-            raise ValueError("baseline FreshOracle needs a synthetic world (reactface synth)")
-        if data.fresh.shape[1] < num_samples:
+    if name in ("FreshOracle", "DeafOracle"):
+        reactions = data.fresh if name == "FreshOracle" else data.deaf
+        if reactions is None:
+            raise ValueError(f"baseline {name} needs a synthetic world (reactface synth)")
+        if reactions.shape[1] < num_samples:
             raise ValueError(
-                f"baseline FreshOracle has {data.fresh.shape[1]} reactions per speaker, "
+                f"baseline {name} has {reactions.shape[1]} reactions per speaker, "
                 f"{num_samples} asked"
             )
-        return np.asarray(data.fresh[:, :num_samples, : data.frames], dtype=np.float32)
+        return np.asarray(reactions[:, :num_samples, : data.frames], dtype=np.float32)
     if name == "GTSet":
         if data.listeners is None or data.appropriate is None:
             raise ValueError("baseline GTSet needs the real reactions and appropriate sets")

@@ -61,6 +61,7 @@ class EvaluationSet:
     speaker_clips: tuple[str, ...] = ()  # names of the rows of `speakers`, when known
     delayed_mime: DelayedMime | None = None  # fitted on the validation split
     fresh: np.ndarray | None = None  # (K, N, T, D) fresh appropriate reactions (synthetic)
+    deaf: np.ndarray | None = None  # (K, N, T, D) the same listeners, unhearing (synthetic)
     perceived_speakers: np.ndarray | None = None  # (K, T, D) `metrics.perceived`
     perceived_mime: DelayedMime | None = None  # fitted on the validation split's perceived
 
@@ -99,6 +100,7 @@ class EvaluationSet:
             train_listeners=self.train_listeners,
             delayed_mime=self.delayed_mime,
             fresh=self.fresh,
+            deaf=self.deaf,
             perceived_speakers=self.perceived_speakers,
             perceived_mime=self.perceived_mime,
         )
