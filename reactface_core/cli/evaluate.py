@@ -384,20 +384,20 @@ def _prepare_baselines(args, data, baselines: list[str], num_samples: int, devic
                 f"speaker coefficients a linear read-out of the speaker features recovers "
                 f"(ridge, fitted on {TRAINING_SPLIT})."
             )
-        if "FreshOracle" in baselines:
+        oracles = [name for name in ("FreshOracle", "DeafOracle") if name in baselines]
+        if oracles:  # one regeneration of the speakers for both
             reactions = fresh.fresh_reactions(
-                args.data, list(data.speaker_clips), num_samples, args.seed
-            )
-            data = replace(data, fresh=reactions)
+                args.data, list(data.speaker_clips), num_samples, args.seed,
+                deaf=tuple(name == "DeafOracle" for name in oracles),
+            )  # fmt: skip
+            drawn = dict(zip(oracles, reactions, strict=True))
+            data = replace(data, fresh=drawn.get("FreshOracle"), deaf=drawn.get("DeafOracle"))
+        if "FreshOracle" in oracles:
             notes.append(
                 f"FreshOracle: {num_samples} new reactions per speaker clip from the world's "
                 "own listener policies (new persons and timing), not in the appropriate set."
             )
-        if "DeafOracle" in baselines:
-            reactions = fresh.fresh_reactions(
-                args.data, list(data.speaker_clips), num_samples, args.seed, deaf=True
-            )
-            data = replace(data, deaf=reactions)
+        if "DeafOracle" in oracles:
             notes.append(
                 "DeafOracle: FreshOracle's listeners reacting as if they could not hear (the "
                 "speaker's pauses and stressed syllables at random frames, a poker-faced "

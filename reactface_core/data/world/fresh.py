@@ -9,7 +9,7 @@ world never uses. These reactions are appropriate by construction (the world's o
 policies) but are not in the clip's appropriate set: what a perfect generator could
 produce, and so the ceiling of each metric on this world.
 
-`deaf=True` gives the same listeners as if they could not hear the speaker (`unheard`):
+`deaf` gives the same listeners as if they could not hear the speaker (`unheard`):
 what an ideal generator loses when the audio is taken away, the ceiling of the audio
 effect (`evaluate --ablate audio`) on this world.
 """
@@ -82,28 +82,36 @@ def unheard(side: SpeakerSide, rng: np.random.Generator) -> SpeakerSide:
 
 
 def fresh_reactions(
-    root: str | Path, speaker_paths: list[str], num_samples: int, seed: int = 0, deaf: bool = False
-) -> np.ndarray:
-    """(K, N, T, 58) new appropriate reactions to each speaker clip, float32 arkit58.
+    root: str | Path,
+    speaker_paths: list[str],
+    num_samples: int,
+    seed: int = 0,
+    deaf: tuple[bool, ...] = (False,),
+) -> tuple[np.ndarray, ...]:
+    """(K, N, T, 58) new appropriate reactions to each speaker clip, float32 arkit58, one
+    array per entry of `deaf`: False, as the listeners hear the speaker; True, the same
+    persons and draws reacting to what they would perceive without hearing (`unheard`).
 
     Deterministic in (the world, the clip, `seed`, n); another `seed` gives other persons
-    and timings; `deaf`: the same persons and draws, reacting to what they would perceive
-    without hearing (`unheard`)."""
+    and timings. Each speaker side is regenerated once for all entries (the costly part)."""
     plan = world_plan(root)
     config = plan.config
     dim = get_face_model("arkit58").dim
-    out = np.empty((len(speaker_paths), num_samples, config.frames, dim), np.float32)
+    out = np.empty((len(deaf), len(speaker_paths), num_samples, config.frames, dim), np.float32)
     for k, index in enumerate(clip_indices(plan, speaker_paths)):
         clip = plan.clips[index]
         side = speaker_side(config, plan.speakers[clip.speaker_id], index)
-        if deaf:
-            side = unheard(side, np.random.default_rng([config.seed, FRESH_STREAM, seed, index]))
-        for n in range(num_samples):
-            rng = np.random.default_rng([config.seed, FRESH_STREAM, seed, index, n])
-            style = listener.ListenerStyle.sample(
-                rng, listener.POLICIES[n % len(listener.POLICIES)]
-            )
-            out[k, n] = listener_reaction(
-                side, style, [config.seed, FRESH_STREAM, seed, index, n, 1]
-            )
-    return out
+        for variant, unhearing in enumerate(deaf):
+            perceived = side
+            if unhearing:
+                stream = np.random.default_rng([config.seed, FRESH_STREAM, seed, index])
+                perceived = unheard(side, stream)
+            for n in range(num_samples):
+                rng = np.random.default_rng([config.seed, FRESH_STREAM, seed, index, n])
+                style = listener.ListenerStyle.sample(
+                    rng, listener.POLICIES[n % len(listener.POLICIES)]
+                )
+                out[variant, k, n] = listener_reaction(
+                    perceived, style, [config.seed, FRESH_STREAM, seed, index, n, 1]
+                )
+    return tuple(out)
