@@ -32,9 +32,10 @@ def expected_versions() -> dict[str, int]:
     version 1 of every part.
     """
     from reactface_core.model.config import MODEL_VERSION
+    from reactface_core.perception.audio import AUDIO_FEATURE_VERSION
     from reactface_core.perception.landmarks import FEATURE_VERSION
 
-    return {"model": MODEL_VERSION, "features": FEATURE_VERSION}
+    return {"model": MODEL_VERSION, "features": FEATURE_VERSION, "audio": AUDIO_FEATURE_VERSION}
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ Every module that needs one of these imports it from here; none writes its own c
 Time and audio
     FPS                    speaker and listener frames per second (REACT records at 25 fps)
     AUDIO_RATE             Hz of the audio the model hears (any input rate is resampled)
-    AUDIO_STEPS_PER_FRAME  k: log-mel steps per video frame (the paper's k = 2, 20 ms hop)
+    AUDIO_STEPS_PER_FRAME  k: audio feature steps per video frame (the paper's k = 2, 20 ms hop)
     SAMPLES_PER_FRAME      AUDIO_RATE / FPS = 640: frame i owns audio samples
-                           [640 i, 640 (i + 1)) and log-mel steps k i .. k i + k - 1
+                           [640 i, 640 (i + 1)) and audio steps k i .. k i + k - 1
 
 Topics (relative names; a node's namespace and remappings place them)
     CAMERA_TOPIC           sensor_msgs/Image in; sensor_msgs/CompressedImage on
@@ -28,8 +28,10 @@ Data contracts (the numbered "contract N" that module docstrings cite)
     2  speaker visual features: (T, D_v) from raw landmarks by the stateful
        `perception.landmarks.SpeakerFeatures`, one per session from its first frame (its
        docstring defines the columns; checkpoints record its FEATURE_VERSION)
-    3  speaker audio: AUDIO_RATE mono, causal log-mel with AUDIO_STEPS_PER_FRAME steps per
-       frame (`perception.audio`)
+    3  speaker audio features: (k T, D_a) from AUDIO_RATE mono by the stateful
+       `perception.audio.StreamingAudioFeatures` (log-mel and prosody against the
+       speaker's running baseline), one per session from its first sample (its docstring
+       defines the columns; checkpoints record its AUDIO_FEATURE_VERSION)
     4  listener reactions: (T, D) face-model coefficients at FPS (`face.models`)
     5  training items: the dict of `data.dataset.ReactDataset` (its docstring)
 """

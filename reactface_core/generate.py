@@ -20,7 +20,7 @@ from reactface_core.data.dataset import ReactDataset
 from reactface_core.face.models import FaceModel, get_face_model
 from reactface_core.model.config import ReactFaceConfig
 from reactface_core.model.reactface import ReactFace
-from reactface_core.perception.audio import AUDIO_FEATURE_DIM, LOG_FLOOR
+from reactface_core.perception.audio import AUDIO_FEATURE_DIM, silence
 from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
 from reactface_core.streaming import ReactionGenerator
 
@@ -180,7 +180,7 @@ class NormalisedReactionGenerator:
         audio: np.ndarray | None = None,
         visual_valid: np.ndarray | None = None,
     ) -> list[ReactionWindowArray]:
-        """visual (n, D_v) raw `visual_features`, valid (n,), audio (m, D_a) raw log-mel."""
+        """visual (n, D_v) raw `visual_features`, valid (n,), audio (m, D_a) raw `audio_features`."""
         norm = self.normalisation
         if visual is not None:
             visual_valid = (
@@ -216,7 +216,7 @@ def generate_reactions(
     Speakers are in the order `reactface evaluate` expects (first appearance among the
     split's items); T is the shortest clip's length. Whole clips run causally, exactly as
     the online generator would produce them. `ablate` (a key of ABLATIONS) takes one input
-    away: 'audio' replaces the speaker's audio by digital silence (the log-mel floor),
+    away: 'audio' replaces the speaker's audio by digital silence (`perception.audio.silence`),
     'visual' masks the speaker's face in every frame (no face detected).
     """
     if ablate is not None and ablate not in ABLATIONS:
@@ -241,7 +241,7 @@ def generate_reactions(
         visual, valid = np.stack(visual), np.stack(valid)
         audio = np.stack([dataset.speaker_audio(c, 0, frames) for c in group])
         if ablate == "audio":
-            audio = trained.normalisation.audio(np.full(audio.shape, np.log(LOG_FLOOR), np.float32))
+            audio = np.stack([trained.normalisation.audio(silence(audio.shape[1]))] * len(audio))
         if ablate == "visual":
             visual, valid = np.zeros_like(visual), np.zeros_like(valid)
         output = trained.model(

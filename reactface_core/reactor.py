@@ -3,7 +3,7 @@
 `OnlineReactor` is everything the robot runs between its sensors and its face, without
 ROS: the 25 fps grid built from message stamps (`speaker_grid.SpeakerBuffer`), sessions (a
 stamp jump starts a new interaction), the face tracker with its backlog policy, the
-log-mel front end, the causal generator, the choice of the sample to show
+audio front end (log-mel and prosody), the causal generator, the choice of the sample to show
 (`speaker_grid.SampleSelector`) and its own counters. The ROS reaction node only converts
 messages, runs two threads and publishes; `reactface react` runs the same object on a
 file.
@@ -259,14 +259,14 @@ class OnlineReactor:
         settings: ReactorSettings = ReactorSettings(),
         clock=time.monotonic,
     ):
-        from reactface_core.perception.audio import StreamingLogMel
+        from reactface_core.perception.audio import StreamingAudioFeatures
         from reactface_core.perception.landmarks import SpeakerFeatures
 
         self.generator, self.landmarker, self.settings = generator, landmarker, settings
         self.speaker_features = SpeakerFeatures()
         generator.reconfigure(settings.samples, settings.seed, settings.deterministic)
         self._processing = threading.Lock()  # `process` and `update` take turns
-        self.logmel = StreamingLogMel()
+        self.audio_features = StreamingAudioFeatures()
         self.selector = SampleSelector(settings.selection, settings.seed)
         self.counts = dict.fromkeys(COUNTERS, 0)
         # kept by the caller from its transport (e.g. DDS events): messages lost before they
@@ -450,7 +450,7 @@ class OnlineReactor:
                 self.frame_stamps[self.frames_fed] = frame.stamp_ns
                 self.frames_fed += 1
             visual, valid = self._visual_features(work.frames)
-            audio = self.logmel(np.concatenate([frame.audio for frame in work.frames]))
+            audio = self.audio_features(np.concatenate([frame.audio for frame in work.frames]))
             windows = self.generator.push(visual, audio, valid)
         except Exception:
             self._reset_models()
@@ -481,7 +481,7 @@ class OnlineReactor:
 
     def _reset_models(self) -> None:
         self.generator.reset()
-        self.logmel.reset()
+        self.audio_features.reset()
         self.selector.reset()
         self.landmarker.reset()
         self.speaker_features.reset()
@@ -515,13 +515,13 @@ class OnlineReactor:
 
     def warm_up(self) -> None:
         """Run one window on silence so the first real window is not slowed by lazy init."""
-        from reactface_core.perception.audio import AUDIO_FEATURE_DIM
+        from reactface_core.perception.audio import silence
         from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
 
         w = self.window
         self.generator.push(
             np.zeros((w, VISUAL_FEATURE_DIM), np.float32),
-            np.zeros((2 * w, AUDIO_FEATURE_DIM), np.float32),
+            silence(2 * w),
             np.zeros(w, bool),
         )
         self.landmarker(np.zeros((64, 64, 3), np.uint8))

@@ -85,7 +85,7 @@ class ReactionGenerator:
 
         visual: (n, visual_dim) landmark features or (n, 3, S, S) frames in [0, 1];
         visual_valid: (n,) bool, default all True (NaN feature rows count as invalid);
-        audio: (m, audio_dim) log-mel steps at 50 Hz, or (m,) samples at 16 kHz for
+        audio: (m, audio_dim) audio feature steps at 50 Hz, or (m,) samples at 16 kHz for
         wav2vec 2.0. Video and audio may arrive in different chunk sizes.
         """
         if visual is not None:

@@ -96,7 +96,8 @@ def test_versions_are_recorded_and_a_checkpoint_of_other_code_refuses_to_load(
     path = save_checkpoint(make_checkpoint(), tmp_path / "model.pt")
     assert load_checkpoint(path).versions == expected_versions()
     monkeypatch.setattr(
-        "reactface_core.checkpoint.expected_versions", lambda: {"model": 99, "features": 7}
+        "reactface_core.checkpoint.expected_versions",
+        lambda: {"model": 99, "features": 7, "audio": 3},
     )
     with pytest.raises(CheckpointError) as error:
         load_checkpoint(path)
@@ -104,10 +105,10 @@ def test_versions_are_recorded_and_a_checkpoint_of_other_code_refuses_to_load(
     assert "\n" not in message and str(path) in message
     recorded = expected_versions()
     assert (
-        f"written for features version {recorded['features']}, model version {recorded['model']}"
-        in message
+        f"written for audio version {recorded['audio']}, features version {recorded['features']}"
+        f", model version {recorded['model']}" in message
     )
-    assert "expects features version 7, model version 99" in message
+    assert "expects audio version 3, features version 7, model version 99" in message
 
 
 def test_a_checkpoint_without_versions_counts_as_version_1_of_everything(tmp_path, monkeypatch):

@@ -130,8 +130,9 @@ def test_whole_clip_item_matches_the_files(root):
     assert np.array_equal(item["speaker_visual"], features)
     assert np.array_equal(item["speaker_visual_valid"], valid) and not valid[5]
 
-    # 44.1 kHz stereo -> 16 kHz mono -> causal log-mel, 2 steps per frame
-    expected = audio_features.log_mel(audio_features.load_audio(file(root, "audio", speaker)))
+    # 44.1 kHz stereo -> 16 kHz mono -> causal audio features, 2 steps per frame
+    wav = file(root, "audio", speaker)
+    expected = audio_features.audio_features(audio_features.load_audio(wav))
     assert np.allclose(item["speaker_audio"], expected[: 2 * T], atol=1e-5)
 
     # appropriate reactions: the matrix row, own listener first, zero padded to K
@@ -200,7 +201,8 @@ def test_appropriate_sets_are_capped_at_k(root):
 def test_normalisation_standardises_with_the_given_statistics(root):
     plain = ReactDataset(root, "val", window=None)
     stats = compute_normalisation(plain)
-    assert stats.coefficient_mean.shape == (58,) and stats.audio_std.shape == (64,)
+    assert stats.coefficient_mean.shape == (58,)
+    assert stats.audio_std.shape == (audio_features.AUDIO_FEATURE_DIM,)
     normalised = ReactDataset(root, "val", window=None, normalisation=stats)
     a, b = plain[1], normalised[1]
     expected = (a["listener_coefficients"].numpy() - stats.coefficient_mean) / stats.coefficient_std
@@ -213,7 +215,7 @@ def test_normalisation_standardises_with_the_given_statistics(root):
     assert np.array_equal(restored.visual_std, stats.visual_std)
 
 
-def test_cached_log_mel_is_used_when_present(root, tmp_path):
+def test_cached_audio_features_are_used_when_present(root, tmp_path):
     import shutil
 
     copy = tmp_path / "react"
@@ -221,7 +223,8 @@ def test_cached_log_mel_is_used_when_present(root, tmp_path):
     clip = PAIRS[2][0]
     cache = file(copy, "logmel", clip)
     cache.parent.mkdir(parents=True)
-    marker = np.arange(2 * T * 64, dtype=np.float32).reshape(2 * T, 64)
+    dim = audio_features.AUDIO_FEATURE_DIM
+    marker = np.arange(2 * T * dim, dtype=np.float32).reshape(2 * T, dim)
     np.save(cache, marker)
     item = ReactDataset(copy, "val", window=None)[2]
     assert np.array_equal(item["speaker_audio"], marker)

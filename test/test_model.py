@@ -291,7 +291,7 @@ def test_config_round_trip_and_clear_errors():
     visual, audio = inputs(1, 8)
     with pytest.raises(ValueError, match=r"visual_dim=12"):
         model(visual[..., :5], audio)
-    with pytest.raises(ValueError, match=r"expected batch 1 and 16 log-mel steps"):
+    with pytest.raises(ValueError, match=r"expected batch 1 and 16 audio feature steps"):
         model(visual, audio[:, :9])
 
 

@@ -1,4 +1,4 @@
-"""Visual features (contract 2) and log-mel audio features (contract 3)."""
+"""Visual features (contract 2) and audio features (contract 3): log-mel and prosody."""
 
 from __future__ import annotations
 
@@ -224,49 +224,108 @@ def test_bad_landmark_shape_is_a_clear_error():
 # ---- audio ----------------------------------------------------------------------------
 
 
-def test_log_mel_has_two_steps_per_video_frame_and_documented_range():
+def test_audio_features_have_two_steps_per_video_frame_and_silence_is_documented():
     samples = np.random.default_rng(0).normal(0, 0.1, size=10 * 640 + 100).astype(np.float32)
-    features = audio.log_mel(samples)
+    features = audio.audio_features(samples)
     assert features.shape == (20, audio.AUDIO_FEATURE_DIM) and features.dtype == np.float32
-    silent = audio.log_mel(np.zeros(640))
-    assert np.allclose(silent, np.log(audio.LOG_FLOOR))
+    silent = audio.audio_features(np.zeros(640))
+    assert np.array_equal(silent, audio.silence(2))
+    assert np.allclose(silent[:, : audio.N_MELS], np.log(audio.LOG_FLOOR))
+    assert np.all(silent[:, audio.N_MELS :] == 0)
 
 
-def test_log_mel_is_causal():
+def test_audio_features_are_causal():
     rng = np.random.default_rng(1)
-    samples = rng.normal(0, 0.1, size=16000)
-    reference = audio.log_mel(samples)
+    samples = voice(rng.uniform(90, 200, 8), seconds=1.0)
+    reference = audio.audio_features(samples)
     for j in (0, 5, 31):
         changed = samples.copy()
         changed[(j + 1) * audio.HOP :] = rng.normal(0, 0.5, size=len(samples) - (j + 1) * 320)
-        out = audio.log_mel(changed)
+        out = audio.audio_features(changed)
         assert np.array_equal(out[: j + 1], reference[: j + 1])
         assert not np.allclose(out[j + 1], reference[j + 1])
 
 
 def test_sine_peaks_in_the_mel_band_of_its_frequency():
     t = np.arange(16000) / 16000
-    features = audio.log_mel(0.5 * np.sin(2 * np.pi * 1000 * t))
+    features = audio.audio_features(0.5 * np.sin(2 * np.pi * 1000 * t))[:, : audio.N_MELS]
     centres = audio.mel_filterbank().argmax(axis=0) * 16000 / audio.N_FFT
     peak = features[10:].mean(axis=0).argmax()
     assert abs(centres[peak] - 1000) < 100
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_streaming_log_mel_equals_offline_for_random_chunks(seed):
+def test_streaming_audio_features_equal_offline_for_random_chunks(seed):
     rng = np.random.default_rng(seed)
-    samples = rng.normal(0, 0.2, size=int(rng.integers(3000, 40000))).astype(np.float32)
-    offline = audio.log_mel(samples)
-    stream = audio.StreamingLogMel()
+    n = int(rng.integers(3000, 40000))
+    samples = voice(rng.uniform(80, 250, 6), n / 16000) + rng.normal(0, 0.02, n)
+    offline = audio.audio_features(samples.astype(np.float32))
+    stream = audio.StreamingAudioFeatures()
     outputs, position = [], 0
     while position < len(samples):
         size = int(rng.choice([1, 7, 319, 320, 321, 1000, int(rng.integers(1, 5000))]))
-        outputs.append(stream(samples[position : position + size]))
+        outputs.append(stream(samples[position : position + size].astype(np.float32)))
         position += size
     streamed = np.concatenate(outputs)
     assert streamed.shape == offline.shape
     assert np.abs(streamed - offline).max() <= 1e-5
     assert stream.steps_emitted == len(offline)
+    assert offline[:, audio.N_MELS].mean() > 0.3  # the voice was heard as voiced
+
+
+def voice(f0s, seconds: float, gain: float = 0.3, pauses: bool = True) -> np.ndarray:
+    """A buzzy vowel-like voice at 16 kHz whose pitch steps through `f0s` (Hz) in equal
+    parts, each ending in a silent fifth (the pause after a phrase) when `pauses`."""
+    rate = 16000
+    n = int(seconds * rate)
+    part = n // len(f0s)
+    f0 = np.repeat(np.asarray(f0s, float), part)
+    f0 = np.concatenate([f0, np.full(n - len(f0), f0[-1])])
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    buzz = sum(np.sin(k * phase) / k for k in range(1, 12))  # harmonics, as a glottal source
+    gaps = ((np.arange(n) % part) > 0.8 * part) & pauses
+    return (gain * buzz * ~gaps).astype(np.float32)
+
+
+def test_pitch_is_found_within_a_semitone_across_the_voice_range():
+    for f0 in (70.0, 100.0, 160.0, 250.0, 380.0):
+        voiced, pitch, _ = audio._pitch(audio_frames(voice([f0], 0.5, pauses=False)))
+        assert voiced[2:].all(), f0
+        assert np.abs(np.exp(pitch[2:]) / f0 - 1).max() < 0.06, f0
+    noise = np.random.default_rng(0).normal(0, 0.1, 8000)
+    brown = np.cumsum(noise) / 30  # room rumble swings slowly: it must not count as a voice
+    for unvoiced in (noise, brown, 0.3 * np.sin(2 * np.pi * 60 * np.arange(8000) / 16000)):
+        assert audio._pitch(audio_frames(unvoiced))[0][2:].mean() < 0.05
+
+
+def audio_frames(samples: np.ndarray) -> np.ndarray:
+    """The PITCH_WINDOW frames of the steps of `samples`."""
+    starts = np.arange(0, len(samples) - audio.PITCH_WINDOW + 1, audio.HOP)
+    return samples[starts[:, None] + np.arange(audio.PITCH_WINDOW)].astype(np.float64)
+
+
+def test_prosody_follows_the_speaker_s_own_voice_not_the_microphone_or_the_person():
+    prosody = slice(audio.N_MELS, None)
+    calm = [110.0] * 10
+    excited = calm + [135.0] * 4  # the same person, pitch raised by 20 % for 4 s
+    base = audio.audio_features(voice(excited, 14.0))[:, prosody]
+    # a 4x louder microphone: the same prosody (loudness is measured against the speaker)
+    louder = audio.audio_features(voice(excited, 14.0, gain=1.2))[:, prosody]
+    assert np.abs(louder - base).max() < 1e-4
+    # a deeper voice telling the same: the same prosody, as pitch is against its own baseline
+    deeper = audio.audio_features(voice(np.array(excited) * 0.7, 14.0))[:, prosody]
+    assert np.abs(deeper[:, 3] - base[:, 3]).max() < 0.02
+    # during the calm part the pitch level is at the baseline; 2 s into the rise it is up by
+    # most of ln 1.2 = 0.18 and stays there through the pauses
+    steps = audio.STEPS_PER_SECOND
+    assert np.abs(base[5 * steps : 10 * steps, 3]).max() < 0.03
+    assert 0.1 < base[12 * steps, 3] < 0.19 and base[14 * steps - 1, 3] > 0.1
+    assert np.all(base[base[:, 0] == 0, 1:3] == 0)  # pitch and loudness only where voiced
+    # a new session (reset) forgets the speaker
+    stream = audio.StreamingAudioFeatures()
+    stream(voice([200.0], 3.0))
+    stream.reset()
+    assert np.array_equal(stream(voice(excited, 14.0))[:, prosody], base)
 
 
 def test_44k1_stereo_wav_resamples_to_16k_mono_with_the_same_pitch(tmp_path):

@@ -14,7 +14,11 @@ skimage_data = pytest.importorskip("skimage.data")
 
 from reactface_core.cli import main  # noqa: E402
 from reactface_core.data.react import landmark_aspect  # noqa: E402
-from reactface_core.perception.audio import load_audio, log_mel  # noqa: E402
+from reactface_core.perception.audio import (  # noqa: E402
+    AUDIO_FEATURE_DIM,
+    audio_features,
+    load_audio,
+)
 from reactface_core.perception.prepare import find_jobs  # noqa: E402
 
 CLIP = "NoXI/001_2016-03-17_Paris/Expert_video/1"
@@ -69,8 +73,8 @@ def test_prepare_writes_contract_files_reports_failures_and_resumes(dataset, cap
 
     logmel = np.load(dataset / "Logmel_files" / f"{CLIP}.npy")
     wav = dataset / "Audio_files" / f"{CLIP}.wav"
-    assert logmel.shape == (24, 64)  # 12 frames at 25 fps -> 24 steps at 50 Hz
-    assert np.array_equal(logmel, log_mel(load_audio(wav)))
+    assert logmel.shape == (24, AUDIO_FEATURE_DIM)  # 12 frames at 25 fps -> 24 steps at 50 Hz
+    assert np.array_equal(logmel, audio_features(load_audio(wav)))
     assert not list(dataset.rglob("*.partial"))
 
     stamp = (dataset / "Logmel_files" / f"{CLIP}.npy").stat().st_mtime_ns
@@ -88,7 +92,8 @@ def test_prepare_only_audio_with_two_workers(dataset, capsys):
     assert "prepared 4 files" in capsys.readouterr().out
     assert not (dataset / "Landmark_files").exists()
     for k in range(3):
-        assert np.load(dataset / "Logmel_files" / f"extra/{k}.npy").shape == (10 + 5 * k, 64)
+        shape = np.load(dataset / "Logmel_files" / f"extra/{k}.npy").shape
+        assert shape == (10 + 5 * k, AUDIO_FEATURE_DIM)
 
 
 def test_clip_paths_mirror_the_react_layout(dataset):

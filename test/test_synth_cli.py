@@ -14,6 +14,7 @@ from reactface_core.data import react
 from reactface_core.data.dataset import ReactDataset
 from reactface_core.data.world.config import RESOLUTIONS
 from reactface_core.data.world.listener import POLICIES
+from reactface_core.perception.audio import AUDIO_FEATURE_DIM
 
 ARGS = [
     "--clips",
@@ -82,7 +83,7 @@ def test_layout_round_trips_through_the_react_loader(world):
             assert sorted(item["appropriate_index"][item["appropriate_valid"]].tolist()) == same
             assert item["appropriate_index"][0] == index
             assert item["speaker_visual"].shape == (FRAMES, 426)
-            assert item["speaker_audio"].shape == (2 * FRAMES, 64)
+            assert item["speaker_audio"].shape == (2 * FRAMES, AUDIO_FEATURE_DIM)
             record = by_path[pairs[index].speaker]  # valid = the landmark file's faces
             found = 1.0 - record["lost_frames"] / FRAMES
             assert item["speaker_visual_valid"].float().mean().item() == pytest.approx(found)

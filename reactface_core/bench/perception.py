@@ -1,10 +1,10 @@
-"""Perception speed: face landmarks per 256x256 frame, log-mel per second of audio.
+"""Perception speed: face landmarks per 256x256 frame, audio features per second of audio.
 
 Landmarks: MediaPipe face mesh on a moving 256x256 face (scikit-image's astronaut, shifted
 and rotated a little every frame) in tracking ("video") and detect-every-frame ("image")
-mode, plus `visual_features`. Audio: offline `log_mel` against `StreamingLogMel` fed 20 ms
-and 100 ms chunks, on the same speech-like noise. Targets: <= 15 ms per frame, <= 5 ms per
-second of audio.
+mode, plus `visual_features`. Audio: offline `audio_features` (log-mel and prosody) against
+`StreamingAudioFeatures` fed 20 ms and 100 ms chunks, on the same speech-like noise.
+Targets: <= 15 ms per frame, <= 5 ms per second of audio.
 """
 
 from __future__ import annotations
@@ -42,18 +42,22 @@ def run(args) -> int:
     total_frame = ms_video + ms_features
     print(f"  tracking + features      {total_frame:8.3f}  target <= {LANDMARK_TARGET_MS} ms")
 
-    from reactface_core.perception.audio import SAMPLE_RATE, StreamingLogMel, log_mel
+    from reactface_core.perception.audio import (
+        SAMPLE_RATE,
+        StreamingAudioFeatures,
+        audio_features,
+    )
 
     samples = (0.1 * rng.normal(size=int(args.seconds * SAMPLE_RATE))).astype(np.float32)
-    print(f"log-mel, {args.seconds:g} s of 16 kHz audio (ms per second of audio):")
-    ms_offline = best_of(3, lambda: log_mel(samples)) / args.seconds * 1e3
-    print(f"  offline log_mel          {ms_offline:8.3f}")
+    print(f"audio features, {args.seconds:g} s of 16 kHz audio (ms per second of audio):")
+    ms_offline = best_of(3, lambda: audio_features(samples)) / args.seconds * 1e3
+    print(f"  offline audio_features   {ms_offline:8.3f}")
     worst = ms_offline
     for chunk_ms in (20, 100):
         chunk = SAMPLE_RATE * chunk_ms // 1000
 
         def stream(chunk=chunk):
-            streamer = StreamingLogMel()
+            streamer = StreamingAudioFeatures()
             for start in range(0, len(samples), chunk):
                 streamer(samples[start : start + chunk])
 

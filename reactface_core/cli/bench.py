@@ -14,7 +14,7 @@ CORE_BENCHMARKS = {
     "render": "face renderers: frames per second per backend",
     "streaming": "online generator: per-window time at t=64 and t=750 vs naive recompute",
     "metrics": "REACT metrics: vectorised vs plain-loop time",
-    "perception": "face landmarks per frame and log-mel per second of audio",
+    "perception": "face landmarks per frame and audio features per second of audio",
     "realism": "real-face clips: faces found, speaker features' |z| against training",
     "world": "synthetic world rendered: MediaPipe faces found vs the landmark files",
 }

@@ -1,4 +1,4 @@
-"""`reactface prepare`: extract and cache speaker landmarks and log-mel for a dataset."""
+"""`reactface prepare`: extract and cache speaker landmarks and audio features for a dataset."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ Walk a REACT-layout dataset root and cache the model's speaker inputs:
     -> Landmark_files/<clip>.npy  float16 (T, 468, 3) MediaPipe face-mesh landmarks,
        one row per frame at 25 fps, NaN rows where no face was found
   Audio_files/<clip>.wav (any sample rate / channels)
-    -> Logmel_files/<clip>.npy    float32 (n_steps, 64) causal log-mel at 50 Hz
+    -> Logmel_files/<clip>.npy    float32 (n_steps, 70) causal audio features at 50 Hz:
+       64 log-mel bands and 6 prosody values (pitch, loudness, voicing against the
+       speaker's own running average)
 
 Files already written are skipped, so an interrupted run resumes where it stopped."""
 
@@ -35,7 +37,7 @@ def register(subparsers, common):
     parser.add_argument(
         "--only",
         choices=("landmarks", "logmel"),
-        help="extract only face landmarks or only log-mel (default: both)",
+        help="extract only face landmarks or only the audio features (default: both)",
     )
     parser.add_argument(
         "--workers",

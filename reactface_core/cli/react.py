@@ -2,7 +2,7 @@
 
 The video's frames (as 25 fps) and its sound (its own audio track, or --audio) run through
 `reactface_core.reactor.OnlineReactor`, the pipeline of the ROS reaction node: MediaPipe
-face mesh in tracking mode, the session's `SpeakerFeatures`, the causal log-mel front end
+face mesh in tracking mode, the session's `SpeakerFeatures`, the causal audio front end
 and the trained generator, window by window, exactly as online. It writes N sampled
 reactions as coefficients (N, T, D) .npy and a video of the speaker beside the first few
 of them rendered, with the speaker's sound muxed in.

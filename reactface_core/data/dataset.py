@@ -11,8 +11,10 @@ Item dict (contract 5; T = window frames, K = `max_appropriate`):
                                              features carry the neutral of the frames
                                              before it, as online); zeros where lost
     speaker_visual_valid   (T,)     bool     False where no face was found
-    speaker_audio          (2T, D_a) float32 causal log-mel at 50 Hz (Logmel_files cache, or
-                                             computed from Audio_files/<speaker>.wav)
+    speaker_audio          (2T, D_a) float32 causal audio features at 50 Hz (log-mel and
+                                             prosody: `perception.audio`; Logmel_files
+                                             cache, or computed from Audio_files/<speaker>.wav,
+                                             from the clip's start as for the visual ones)
     speaker_coefficients   (T, D)   float32  the speaker's own face (reconstruction target)
     listener_coefficients  (T, D)   float32  the real listener's reaction
     listener_onsets        (T, E)   float32  1 where its blinks and nods start
@@ -50,7 +52,7 @@ from reactface_core.perception import audio as audio_features
 from reactface_core.perception.landmarks import visual_features
 
 FRAME_SLACK = 2  # landmarks / audio may be this many frames shorter than the coefficients
-STEPS_PER_FRAME = 2  # log-mel steps per video frame (the paper's k)
+STEPS_PER_FRAME = 2  # audio steps per video frame (the paper's k)
 
 
 class ReactDataset(Dataset):
@@ -220,7 +222,7 @@ class ReactDataset(Dataset):
         return features, valid
 
     def speaker_audio(self, clip: str, start: int, stop: int, normalise: bool = True) -> np.ndarray:
-        """(2T, D_a) log-mel of a window, identical to slicing the whole clip's log-mel."""
+        """(2T, D_a) audio features of a window: the whole clip's, sliced (as online)."""
         first, last = STEPS_PER_FRAME * start, STEPS_PER_FRAME * stop
         cache = self.path("logmel", clip)
         if cache.exists():
@@ -229,17 +231,16 @@ class ReactDataset(Dataset):
             source = cache
         else:
             source = self.path("audio", clip)
-            steps = _clip_log_mel(str(source))[first:last].copy()
+            steps = _clip_audio_features(str(source))[first:last].copy()
         missing = (last - first) - len(steps)
         if missing > STEPS_PER_FRAME * FRAME_SLACK:
             raise ValueError(
                 f"{source} covers {(first + len(steps)) / (STEPS_PER_FRAME * react.FPS):.2f} s, "
                 f"expected at least {stop / react.FPS:.2f} s (frames {start}..{stop - 1} need "
-                f"log-mel steps {first}..{last - 1})"
+                f"audio steps {first}..{last - 1})"
             )
         if missing > 0:
-            silence = np.full((missing, steps.shape[1]), np.log(audio_features.LOG_FLOOR))
-            steps = np.concatenate([steps, silence.astype(np.float32)])
+            steps = np.concatenate([steps, audio_features.silence(missing)])
         if not normalise:
             return steps
         return self.normalisation.audio(steps)
@@ -256,11 +257,12 @@ def _load_logmel(path: Path) -> np.ndarray:
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as error:
-        raise ValueError(f"cannot read log-mel cache {path}: {error}") from error
+        raise ValueError(f"cannot read audio feature cache {path}: {error}") from error
     if array.ndim != 2 or array.shape[1] != audio_features.AUDIO_FEATURE_DIM:
         raise ValueError(
-            f"log-mel cache {path} has shape {array.shape}, expected "
-            f"(2T, {audio_features.AUDIO_FEATURE_DIM})"
+            f"audio feature cache {path} has shape {array.shape}, expected "
+            f"(2T, {audio_features.AUDIO_FEATURE_DIM}) (an older cache? "
+            f"`reactface prepare --overwrite` rewrites it)"
         )
     return array
 
@@ -281,11 +283,11 @@ def _clip_visual_features(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=1024)
-def _clip_log_mel(path: str) -> np.ndarray:
-    """Causal log-mel (2T, D_a) of a whole speaker wav, computed once per process."""
+def _clip_audio_features(path: str) -> np.ndarray:
+    """Causal audio features (2T, D_a) of a whole speaker wav, computed once per process."""
     if not Path(path).exists():
         raise FileNotFoundError(f"audio file {path} not found (expected a wav of the speaker)")
-    steps = audio_features.log_mel(audio_features.load_audio(path))
+    steps = audio_features.audio_features(audio_features.load_audio(path))
     steps.setflags(write=False)
     return steps
 

@@ -19,7 +19,8 @@ Layout (as distributed by the challenge and used by its baseline code)::
                                               written by `reactface prepare` / `synth`)
         Landmark_files/<clip>.json            {"width": W, "height": H} of the frames they
                                               were found in (square when absent)
-        Logmel_files/<clip>.npy               (2T, 64) causal log-mel cache (contract 3)
+        Logmel_files/<clip>.npy               (2T, 70) causal audio feature cache: log-mel
+                                              and prosody (contract 3)
 
 Modality folders may also sit directly in ROOT (no `{split}/` level, as in the ReactFace
 code); `split_root` finds them either way.

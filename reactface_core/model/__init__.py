@@ -3,7 +3,7 @@
 - config: `ReactFaceConfig` (sizes, w, p, k, momentum, context, face model, encoders)
 - alignment_bias: `AlignmentBias`, Eq. 11
 - attention: biased multi-head attention (Eq. 10) with key/value caches
-- encoders: causal speaker encoders (landmarks, pixels, log-mel, wav2vec 2.0)
+- encoders: causal speaker encoders (landmarks, pixels, log-mel and prosody, wav2vec 2.0)
 - speaker: speaker behaviour encoding, face-speech alignment, reconstruction head
 - interaction: VIM and MIM blocks, Eq. 8-10
 - cie: conditional interaction encoder (mu/sigma tokens), Sec. 4.2

@@ -27,7 +27,7 @@ class ReactFaceConfig:
     visual_dim: int = 426  # perception's VISUAL_FEATURE_DIM (not imported here)
     image_size: int = 224  # "pixels": RGB frames (B, T, 3, image_size, image_size)
     audio_encoder: str = "logmel"  # "logmel": (B, k*T, audio_dim) features at 50 Hz
-    audio_dim: int = 64  # perception's AUDIO_FEATURE_DIM (not imported here)
+    audio_dim: int = 70  # perception's AUDIO_FEATURE_DIM (not imported here)
     wav2vec2_path: str | None = None  # "wav2vec2": local folder for from_pretrained
     wav2vec2_context: int = 100  # audio steps (20 ms each) of history per wav2vec2 call
     freeze_wav2vec2: bool = True

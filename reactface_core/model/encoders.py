@@ -5,7 +5,8 @@ sequences in chunks) and the online generator (one window at a time) share one c
 
 - `LandmarkEncoder` (default): per-frame face-landmark features (pose kept as columns).
 - `PixelEncoder` (paper): causal 3D convolutions over RGB frames, then a transformer.
-- `LogMelEncoder` (default): causal log-mel features, two steps per frame.
+- `LogMelEncoder` (default): causal audio features (log-mel and prosody, `perception.audio`),
+  two steps per frame.
 - `Wav2Vec2Encoder` (paper): wav2vec 2.0 from a local folder. Its transformer looks both
   ways, so it runs on the audio up to the end of each window only (causal per window,
   the granularity of Eq. 1) over a bounded history, and never sees later audio.
@@ -121,7 +122,7 @@ class PixelEncoder(nn.Module):
 
 
 class LogMelEncoder(nn.Module):
-    """Log-mel steps (B, m, audio_dim) at 50 Hz -> A (B, m, d)."""
+    """Audio feature steps (B, m, audio_dim) at 50 Hz -> A (B, m, d)."""
 
     units_per_step = 1
 

@@ -241,7 +241,7 @@ class ReactFace(nn.Module):
         """Generate `samples` reactions per speaker over whole sequences, causally.
 
         visual: landmark features (B, T, visual_dim) or frames (B, T, 3, S, S);
-        audio: log-mel (B, k T, audio_dim) or waveform (B, 320 k T) at 16 kHz;
+        audio: audio features (B, k T, audio_dim) or waveform (B, 320 k T) at 16 kHz;
         visual_valid: (B, T) bool, False where no face was seen (default all True);
         generator: CPU torch.Generator for the latent noise (the style latent (B*samples,
         style_dim) first when there is one, then one (B*samples, d) draw per window, in
@@ -362,10 +362,10 @@ class ReactFace(nn.Module):
             )
         k = config.audio_ratio
         if config.audio_encoder == "logmel":
-            expected, unit = k * frames, "log-mel steps"
+            expected, unit = k * frames, "audio feature steps"
             if audio.ndim != 3 or audio.shape[2] != config.audio_dim:
                 raise ValueError(
-                    f"audio must be log-mel features (B, {k}T, audio_dim={config.audio_dim}), "
+                    f"audio must be audio features (B, {k}T, audio_dim={config.audio_dim}), "
                     f"got {tuple(audio.shape)}"
                 )
         else:

@@ -6,7 +6,8 @@ NaN rows where no face was found (contract 1), and beside it `Landmark_files/<cl
 `{"width": W, "height": H}` of the frames: the landmarks are fractions of width and height,
 so the speaker features need the aspect ratio (`react.landmark_aspect`; square when the file is
 absent, as REACT's 256x256 crops are). For every `Audio_files/<clip>.wav` it writes
-`Logmel_files/<clip>.npy`: float32 (n_steps, 64) causal log-mel at 50 Hz (contract 3).
+`Logmel_files/<clip>.npy`: float32 (n_steps, D_a) causal audio features at 50 Hz (log-mel
+and prosody, contract 3).
 
 Resumable: an existing output is skipped; outputs are written to a temporary file and
 renamed, so an interrupted run never leaves a truncated file behind. A file that cannot be
@@ -149,12 +150,12 @@ _landmarker = None  # one MediaPipe graph per worker process, reset between vide
 
 
 def _extract(job: Job):
-    """log-mel steps, or (landmarks, (height, width) of the frames)."""
+    """audio feature steps, or (landmarks, (height, width) of the frames)."""
     global _landmarker
     if job.kind == "logmel":
-        from reactface_core.perception.audio import load_audio, log_mel
+        from reactface_core.perception.audio import audio_features, load_audio
 
-        return log_mel(load_audio(job.source))
+        return audio_features(load_audio(job.source))
     from reactface_core.perception.face_tracker import FaceLandmarker, read_frames
 
     if _landmarker is None:
