@@ -14,9 +14,11 @@ pytest.importorskip("mediapipe")
 pytest.importorskip("av")
 
 from reactface_core.bench.realism import evaluate_clip  # noqa: E402
+from reactface_core.checkpoint import Normalisation  # noqa: E402
 from reactface_core.cli import main  # noqa: E402
 from reactface_core.contract import AUDIO_RATE, FPS  # noqa: E402
 from reactface_core.data import realface  # noqa: E402
+from reactface_core.perception.audio import AUDIO_FEATURE_DIM, LOG_FLOOR  # noqa: E402
 from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM  # noqa: E402
 from reactface_core.perception.media import read_audio_track, write_video  # noqa: E402
 
@@ -74,12 +76,21 @@ def test_clip_has_truth_speech_and_webcam_framing(clip):
 
 
 def test_mediapipe_finds_the_face_where_the_truth_says(clip):
-    result = evaluate_clip(
-        clip["mp4"], clip["json"], np.zeros(VISUAL_FEATURE_DIM), np.ones(VISUAL_FEATURE_DIM)
+    unit = Normalisation(
+        visual_mean=np.zeros(VISUAL_FEATURE_DIM),
+        visual_std=np.ones(VISUAL_FEATURE_DIM),
+        audio_mean=np.zeros(AUDIO_FEATURE_DIM),
+        audio_std=np.ones(AUDIO_FEATURE_DIM),
     )
+    result = evaluate_clip(clip["mp4"], clip["json"], unit, clip["wav"])
     assert result["found"] >= 0.95 and result["false"] <= 0.05
     assert result["speaker_of_two"] >= 0.9  # the larger face is the speaker
     assert set(result["z"]) >= {"rotation", "motion", "lips"}
+    # with a unit normalisation |z| is the features themselves: log-mel of speech and of
+    # the pauses (-13.8 at digital silence), prosody around the speaker's baseline
+    median_mel, p99_mel = result["audio_z"]["log-mel"]
+    assert 3 < median_mel < 13.9 and p99_mel <= -np.log(LOG_FLOOR) + 1e-3
+    assert result["audio_z"]["prosody"][1] < 3
 
 
 def test_bench_realism_prints_detection_and_z_per_clip(tmp_path, capsys):
@@ -89,6 +100,7 @@ def test_bench_realism_prints_detection_and_z_per_clip(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "hopper_640x480: face found in" in out and "no-face frames" in out
     assert "lips" in out and "targets (found >= 98%" in out
+    assert "voice (no target)" in out and "prosody" in out
     assert json.loads((tmp_path / "c" / "hopper_640x480.json").read_text())["seconds"] == 8.0
 
 

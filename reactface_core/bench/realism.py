@@ -9,7 +9,10 @@ speaker features' distance from the training distribution as median and p99 |z| 
 group (rotation, motion, each face region), with the training mean/std from a
 checkpoint's normalisation (--checkpoint) or measured on a world's train split (--data).
 Targets: face found in >= 98 % of one-face frames and <= 1 % of no-face frames; median
-|z| <= 1.0 and p99 |z| <= 4 for every column group.
+|z| <= 1.0 and p99 |z| <= 4 for every column group. The voice's features (log-mel and
+prosody, `perception.audio`) are reported the same way, without a target: log-mel moves
+with the microphone's gain and the room, which the prosody columns measure against the
+speaker's own voice.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def run(args) -> int:
     from reactface_core.data import realface
 
     try:
-        mean, std, source = training_statistics(args)
+        normalisation, source = training_statistics(args)
     except (FileNotFoundError, ValueError) as error:
         print(f"reactface bench realism: {error}")
         return 2
@@ -61,7 +64,7 @@ def run(args) -> int:
     print(f"training statistics: {source}; load average {os.getloadavg()[0]:.1f}")
     met = True
     for paths in clips:
-        result = evaluate_clip(paths["mp4"], paths["json"], mean, std)
+        result = evaluate_clip(paths["mp4"], paths["json"], normalisation, paths["wav"])
         print(format_result(paths["mp4"].stem, result))
         met &= result["found"] >= FOUND_TARGET and result["false"] <= FALSE_TARGET
         met &= all(m <= MEDIAN_Z_TARGET and p <= P99_Z_TARGET for m, p in result["z"].values())
@@ -72,8 +75,8 @@ def run(args) -> int:
     return 0
 
 
-def training_statistics(args) -> tuple[np.ndarray, np.ndarray, str]:
-    """Visual feature mean/std (D_v,) of the training data, and where they came from."""
+def training_statistics(args):
+    """The training data's `Normalisation` (feature means and stds), and where it came from."""
     if args.checkpoint:
         from reactface_core.checkpoint import Normalisation, load_checkpoint
         from reactface_core.generate import DEFAULT_CHECKPOINT
@@ -82,17 +85,18 @@ def training_statistics(args) -> tuple[np.ndarray, np.ndarray, str]:
         norm = Normalisation.from_dict(load_checkpoint(path).normalization)
         if norm.visual_mean is None:
             raise ValueError(f"checkpoint {path} stores no visual normalisation")
-        return norm.visual_mean, norm.visual_std, f"checkpoint {path}"
+        return norm, f"checkpoint {path}"
     from reactface_core.data.dataset import ReactDataset, compute_normalisation
 
     dataset = ReactDataset(args.data, "train", window=None, random_crop=False)
     norm = compute_normalisation(dataset, max_clips=args.max_clips)
     clips = len(dataset.speaker_clips[: args.max_clips])
-    return norm.visual_mean, norm.visual_std, f"{args.data} train split ({clips} speaker clips)"
+    return norm, f"{args.data} train split ({clips} speaker clips)"
 
 
-def evaluate_clip(video: Path, truth_file: Path, mean: np.ndarray, std: np.ndarray) -> dict:
-    """Detection rates against the ground truth and |z| statistics per column group."""
+def evaluate_clip(video: Path, truth_file: Path, normalisation, wav: Path | None = None) -> dict:
+    """Detection rates against the ground truth, |z| statistics per column group of the
+    speaker features and, with `wav` and audio statistics, of the voice's features."""
     from reactface_core.perception.face_tracker import FaceLandmarker, read_frames
     from reactface_core.perception.landmarks import COLUMN_GROUPS, SpeakerFeatures
 
@@ -107,7 +111,7 @@ def evaluate_clip(video: Path, truth_file: Path, mean: np.ndarray, std: np.ndarr
         x, y = raw[t, :, :2].mean(axis=0) * [truth["width"], truth["height"]]
         speaker[t] = x0 <= x <= x1 and y0 <= y <= y1
     features, valid = SpeakerFeatures()(raw, aspect=truth["height"] / truth["width"])
-    z = np.abs((features[valid] - mean) / std)
+    z = np.abs((features[valid] - normalisation.visual_mean) / normalisation.visual_std)
     return {
         "frames": {
             "one": int((faces == 1).sum()),
@@ -121,6 +125,21 @@ def evaluate_clip(video: Path, truth_file: Path, mean: np.ndarray, std: np.ndarr
             group: (float(np.median(z[:, columns])), float(np.percentile(z[:, columns], 99)))
             for group, columns in COLUMN_GROUPS.items()
         },
+        "audio_z": {} if wav is None else _audio_z(wav, normalisation),
+    }
+
+
+def _audio_z(wav: Path, normalisation) -> dict[str, tuple[float, float]]:
+    from reactface_core.perception.audio import N_MELS, audio_features, load_audio
+
+    if normalisation.audio_mean is None:
+        return {}
+    steps = audio_features(load_audio(wav))
+    z = np.abs((steps - normalisation.audio_mean) / normalisation.audio_std)
+    groups = {"log-mel": slice(0, N_MELS), "prosody": slice(N_MELS, None)}
+    return {
+        group: (float(np.median(z[:, columns])), float(np.percentile(z[:, columns], 99)))
+        for group, columns in groups.items()
     }
 
 
@@ -134,4 +153,8 @@ def format_result(name: str, result: dict) -> str:
     ]
     for group, (median, p99) in result["z"].items():
         lines.append(f"  {group:16s} {median:8.2f} {p99:8.2f}")
+    if result["audio_z"]:
+        lines.append("  voice (no target)")
+        for group, (median, p99) in result["audio_z"].items():
+            lines.append(f"  {group:16s} {median:8.2f} {p99:8.2f}")
     return "\n".join(lines)
