@@ -121,11 +121,16 @@ def evaluate_clip(video: Path, truth_file: Path, normalisation, wav: Path | None
         "found": float(found[faces == 1].mean()),
         "speaker_of_two": float(speaker[faces == 2].mean()) if (faces == 2).any() else np.nan,
         "false": float(found[faces == 0].mean()),
-        "z": {
-            group: (float(np.median(z[:, columns])), float(np.percentile(z[:, columns], 99)))
-            for group, columns in COLUMN_GROUPS.items()
-        },
+        "z": _z_by_group(z, COLUMN_GROUPS),
         "audio_z": {} if wav is None else _audio_z(wav, normalisation),
+    }
+
+
+def _z_by_group(z: np.ndarray, groups: dict[str, slice]) -> dict[str, tuple[float, float]]:
+    """|z| (n, D) -> group name -> (median, p99) over its columns."""
+    return {
+        group: (float(np.median(z[:, columns])), float(np.percentile(z[:, columns], 99)))
+        for group, columns in groups.items()
     }
 
 
@@ -136,11 +141,7 @@ def _audio_z(wav: Path, normalisation) -> dict[str, tuple[float, float]]:
         return {}
     steps = audio_features(load_audio(wav))
     z = np.abs((steps - normalisation.audio_mean) / normalisation.audio_std)
-    groups = {"log-mel": slice(0, N_MELS), "prosody": slice(N_MELS, None)}
-    return {
-        group: (float(np.median(z[:, columns])), float(np.percentile(z[:, columns], 99)))
-        for group, columns in groups.items()
-    }
+    return _z_by_group(z, {"log-mel": slice(0, N_MELS), "prosody": slice(N_MELS, None)})
 
 
 def format_result(name: str, result: dict) -> str:
@@ -151,10 +152,13 @@ def format_result(name: str, result: dict) -> str:
         f"in {result['false']:.1%} of {frames['none']} no-face frames",
         "  |z| per group      median      p99",
     ]
-    for group, (median, p99) in result["z"].items():
-        lines.append(f"  {group:16s} {median:8.2f} {p99:8.2f}")
+    lines += _z_lines(result["z"])
     if result["audio_z"]:
-        lines.append("  voice (no target)")
-        for group, (median, p99) in result["audio_z"].items():
-            lines.append(f"  {group:16s} {median:8.2f} {p99:8.2f}")
+        lines += ["  voice (no target)", *_z_lines(result["audio_z"])]
     return "\n".join(lines)
+
+
+def _z_lines(z_by_group: dict[str, tuple[float, float]]) -> list[str]:
+    return [
+        f"  {group:16s} {median:8.2f} {p99:8.2f}" for group, (median, p99) in z_by_group.items()
+    ]
