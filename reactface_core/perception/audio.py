@@ -229,7 +229,11 @@ class StreamingAudioFeatures:
         """Start a new session: silence before it, a new speaker's baselines."""
         self._buffer = np.zeros(HISTORY)  # the history the next step's windows need
         self._prosody = _Prosody()
-        self.steps_emitted = 0
+
+    @property
+    def steps_emitted(self) -> int:
+        """Steps returned since the last reset (the prosody state counts them)."""
+        return self._prosody.steps
 
     def __call__(self, chunk: np.ndarray) -> np.ndarray:
         """Append 16 kHz mono samples -> (n_new_steps, AUDIO_FEATURE_DIM) float32."""
@@ -245,7 +249,6 @@ class StreamingAudioFeatures:
             out[first:last, N_MELS:] = self._prosody(*_pitch(frames))
             out[first:last, :N_MELS] = _frames_to_log_mel(frames[:, PITCH_WINDOW - WINDOW :])
         self._buffer = self._buffer[n_steps * HOP :]
-        self.steps_emitted += n_steps
         return out
 
 
