@@ -131,6 +131,7 @@ class TrainConfig:
             posterior_fraction=0.5,
             kl_posterior=5e-3,
             kl_style=5e-4,
+            face_dropout=0.4,
         )
     )
     stage2: StageConfig = field(

@@ -41,7 +41,7 @@ def test_the_published_variant_is_the_paper_two_stage_model():
     config = TrainConfig.from_dict(published)
     assert not config.model["posterior"] and not config.model["style_dim"]
     assert not config.model["events"] and not config.model["follow"]
-    assert not config.stage1.posterior
+    assert not config.stage1.posterior and not config.stage1.face_dropout
     assert config.stage1.epochs > 0 and config.stage2.epochs > 0
     assert config.stage2.samples == 2 and config.stage2.diversity > 0  # Eq. 6 with M = 2
 
