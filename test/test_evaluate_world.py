@@ -149,10 +149,14 @@ def test_evaluate_scores_the_model_beside_every_baseline_and_the_motion_table(
         assert {"motion median", "brows", "blinks/min", "nods/min"} <= set(row)
     assert results["GTSet"]["motion median"] == pytest.approx(1.0, abs=0.05)
     assert results["MeanFr"]["motion median"] == 0.0
+    # when the samples follow: a copy of the speaker peaks at lag 0, real listeners later
+    assert [results["Mime"][f"lag {q}"] for q in ("p25", "median", "p75")] == [0, 0, 0]
+    assert results["GTSet"]["lag median"] > 0
     markdown = (tmp_path / "eval" / "metrics.md").read_text()
     assert (
         "What a person watching the face sees" in markdown and "| (appropriate set) |" in markdown
     )
+    assert "When the samples follow the speaker" in markdown
     assert "DelayedMime: " in markdown and "on the val split" in markdown
     assert "PerceivedMime: DelayedMime (" in markdown and "fitted on train" in markdown
     assert "FreshOracle: 4 new reactions per speaker clip" in markdown

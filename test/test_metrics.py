@@ -14,6 +14,7 @@ from reactface_core.metrics import (
     frdvs,
     frsyn,
     frvar,
+    lag_summary,
     peak_lags,
 )
 from reactface_core.metrics import reference as ref
@@ -176,14 +177,30 @@ def test_tlcc_recovers_a_known_lag(lag):
     assert ref.peak_lag_pair(follower, speaker, max_lag=20) == lag
 
 
+def _followers(rng, lags, frames, margin, dims):
+    """A speaker (1, T, D) and samples (1, N, T, D) that copy it `lags` frames late."""
+    signal = smooth_signals(rng, 1, frames + 2 * margin, dims)[0]
+    speaker = signal[margin : margin + frames]
+    samples = np.stack([signal[margin - lag : margin - lag + frames] for lag in lags])
+    return speaker[None], samples[None]
+
+
 def test_tlcc_evaluates_every_sample_not_just_the_first():
-    rng = np.random.default_rng(6)
-    signal = smooth_signals(rng, 1, 160, 2)[0]
-    speaker = signal[20:140]
-    samples = np.stack([signal[20 - lag : 140 - lag] for lag in (0, 3, 6, 9)])
-    lags = peak_lags(samples[None], speaker[None], max_lag=15)
+    speaker, samples = _followers(np.random.default_rng(6), (0, 3, 6, 9), 120, 20, 2)
+    lags = peak_lags(samples, speaker, max_lag=15)
     np.testing.assert_array_equal(lags, [[0, 3, 6, 9]])
-    assert frsyn(samples[None], speaker[None], max_lag=15) == pytest.approx(4.5)
+    assert frsyn(samples, speaker, max_lag=15) == pytest.approx(4.5)
+
+
+def test_lag_quartiles_tell_a_late_follower_from_a_weak_one():
+    rng = np.random.default_rng(8)
+    speaker, late = _followers(rng, (10, 12, 14, 16), 300, 40, 3)
+    summary = lag_summary(late, speaker, max_lag=30)
+    assert summary == {"lag p25": 11.5, "lag median": 13.0, "lag p75": 14.5}
+    # unrelated samples peak anywhere: the same FRSyn scale, far wider quartiles
+    weak = smooth_signals(rng, 40, 300, 3)
+    spread = lag_summary(weak[None], speaker, max_lag=30)
+    assert spread["lag p75"] - spread["lag p25"] > 3 * (summary["lag p75"] - summary["lag p25"])
 
 
 def test_a_constant_reaction_has_no_synchrony_peak():

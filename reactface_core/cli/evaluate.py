@@ -1,10 +1,11 @@
 """`reactface evaluate`: REACT metrics of a model's reactions next to the baselines.
 
 Scores generated listener reactions of one split (from a prediction file, or generated from
-a checkpoint) with FRCorr, FRDist, FRDiv (S-MSE), FRDvs, FRVar and FRSyn, and with what a
+a checkpoint) with FRCorr, FRDist, FRDiv (S-MSE), FRDvs, FRVar and FRSyn, with what a
 person watching the face sees (motion ratios per channel group, blinks and nods per
-minute), together with the non-learned baselines; prints both tables, saves them as CSV
-and Markdown, and plots a few speakers with their generated samples and appropriate real
+minute) and with when the samples follow the speaker (quartiles of the lag behind FRSyn),
+together with the non-learned baselines; prints the three tables, saves them as CSV and
+Markdown, and plots a few speakers with their generated samples and appropriate real
 reactions (curves, and where blinks and nods start). With --ablate it also generates with
 the speaker's audio or face taken away and reports the relative FRCorr change; with
 --front it plots FRCorr against FRDiv of several evaluations.
@@ -185,6 +186,7 @@ def _evaluate(args: argparse.Namespace, ablations: list[str]) -> int:
     from reactface_core.metrics.report import (
         CHANGE,
         MOTION,
+        SYNCHRONY,
         MetricSettings,
         format_table,
         motion_rows,
@@ -249,6 +251,8 @@ def _evaluate(args: argparse.Namespace, ablations: list[str]) -> int:
     print(format_table(results))
     print()
     print(format_table(motion_rows(results, set_rates), MOTION))
+    print()
+    print(format_table(results, SYNCHRONY))
     for ablated in list(runs)[1:]:
         print(f"{ablated}: FRCorr {results[ablated][CHANGE]:+.1%} against {name}")
     print("\n".join(notes[1:]))

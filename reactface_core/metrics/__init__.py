@@ -1,12 +1,12 @@
 """REACT 2023/2024 evaluation metrics of generated listener reactions, vectorised.
 
 Appropriateness: FRCorr (`correlation`), FRDist (`dtw`); diversity: FRDiv / S-MSE, FRDvs,
-FRVar (`diversity`); synchrony: FRSyn / TLCC (`synchrony`); how the official REACT and
-ReactFace scripts print them (`conventions`). What a person sees: motion ratios and blink
-and nod rates (`motion`). `reference` holds plain loop versions of the REACT metrics,
-`baselines` the non-learned reference predictors, `evaluation` and `report` the scoring of
-several methods and their tables, `plot` figures of generated and appropriate reactions and
-of FRCorr against FRDiv.
+FRVar (`diversity`); synchrony: FRSyn / TLCC and the quartiles of the peak lag
+(`synchrony`); how the official REACT and ReactFace scripts print them (`conventions`).
+What a person sees: motion ratios and blink and nod rates (`motion`). `reference` holds
+plain loop versions of the REACT metrics, `baselines` the non-learned reference
+predictors, `evaluation` and `report` the scoring of several methods and their tables,
+`plot` figures of generated and appropriate reactions and of FRCorr against FRDiv.
 
 The metric functions below load on first use (they import torch), so importing a light
 submodule such as `baselines` from the command line stays fast.
@@ -26,6 +26,7 @@ _HOMES = {
     "frdvs": "diversity",
     "frvar": "diversity",
     "frsyn": "synchrony",
+    "lag_summary": "synchrony",
     "peak_lags": "synchrony",
 }
 __all__ = sorted(_HOMES)

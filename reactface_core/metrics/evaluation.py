@@ -42,6 +42,7 @@ from reactface_core.metrics.perceived import (
     speaker_features,
 )
 from reactface_core.metrics.report import MetricSettings, score
+from reactface_core.metrics.synchrony import lag_summary
 
 READOUT_CLIPS = 200  # training speaker clips PerceivedMime's read-out is fitted on
 
@@ -246,6 +247,7 @@ def evaluate(
         cut = methods[name][:, :, :frames]
         results[name] = score(cut[..., columns], speakers, listeners, data.appropriate, settings)
         results[name] |= motion_summary(cut, data.listeners, data.appropriate, model, data.fps)
+        results[name] |= lag_summary(cut[..., columns], speakers, settings.max_lag, settings.device)
     return results
 
 

@@ -81,6 +81,12 @@ MOTION = (
     Metric("blinks/min", "near the set's", "eyelid closures per minute"),
     Metric("nods/min", "near the set's", "chin-down head nods per minute (one per cycle)"),
 )
+# Columns of the third table (`metrics.synchrony.lag_summary`): when the samples follow.
+SYNCHRONY = (
+    Metric("lag p25", "near GTSet's", "25th percentile of the signed peak lag (frames)"),
+    Metric("lag median", "near GTSet's", "median signed peak lag (frames; > 0: follows)"),
+    Metric("lag p75", "near GTSet's", "75th percentile of the signed peak lag (frames)"),
+)
 SET_ROW = "(appropriate set)"  # reference row of the motion table
 CHANGE = "FRCorr change"  # relative FRCorr change of an ablated run against the full one
 
@@ -123,7 +129,7 @@ def motion_rows(
 
 
 def _columns(results: dict[str, dict[str, float]]) -> list[str]:
-    names = [m.name for m in METRICS + MOTION]
+    names = [m.name for m in METRICS + MOTION + SYNCHRONY]
     extra = [key for row in results.values() for key in row if key not in names]
     present = [name for name in names if any(name in row for row in results.values())]
     return present + list(dict.fromkeys(extra))
@@ -189,11 +195,14 @@ def write_markdown(
     if any(MOTION[0].name in row for row in results.values()):
         lines += ["", "What a person watching the face sees (`metrics.motion`):", ""]
         lines += _markdown_table(motion_rows(results, set_rates or {}), MOTION, bold=False)
+    if any(SYNCHRONY[0].name in row for row in results.values()):
+        lines += ["", "When the samples follow the speaker (`metrics.synchrony.lag_summary`):", ""]
+        lines += _markdown_table(results, SYNCHRONY, bold=False)
     changes = {name: row[CHANGE] for name, row in results.items() if CHANGE in row}
     if changes:
         lines += ["", "Modality effect (relative FRCorr change against the full input):", ""]
         lines += [f"- {name}: {value:+.1%}" for name, value in changes.items()]
-    lines += ["", *[f"- {m.name}: {m.meaning}" for m in METRICS + MOTION], *notes]
+    lines += ["", *[f"- {m.name}: {m.meaning}" for m in METRICS + MOTION + SYNCHRONY], *notes]
     temporary = Path(path).with_name(Path(path).name + ".tmp")
     temporary.write_text("\n".join(lines) + "\n")
     temporary.replace(path)

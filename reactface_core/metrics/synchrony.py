@@ -120,3 +120,18 @@ def frsyn(
         predictions = np.asarray(predictions)[:, :1]
     lags = peak_lags(predictions, speakers, max_lag, device, convention.tlcc_nan_peak)
     return float(np.abs(lags).mean())
+
+
+LAG_QUANTILES = {"lag p25": 25, "lag median": 50, "lag p75": 75}
+
+
+def lag_summary(
+    predictions: np.ndarray, speakers: np.ndarray, max_lag: int | None = None, device: str = "cpu"
+) -> dict[str, float]:
+    """Quartiles of the signed lag* over every speaker and sample (frames; convention 'ours').
+
+    FRSyn is a mean of |lag*|, so it cannot tell a reaction that follows too late from one
+    whose correlation with the speaker has no clear peak (lag* anywhere in [-L, L]); the
+    quartiles can: a late follower moves all three up, a weak one spreads them apart."""
+    lags = peak_lags(predictions, speakers, max_lag, device)
+    return dict(zip(LAG_QUANTILES, np.percentile(lags, list(LAG_QUANTILES.values())), strict=True))
