@@ -596,6 +596,7 @@ def _plot_history(history: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     if not history:
         return
@@ -615,8 +616,12 @@ def _plot_history(history: list[dict], path: Path) -> None:
             axis.plot(epochs, values, marker="o", markersize=3, label=key.removeprefix("train_"))
         if stage2_start is not None:
             axis.axvline(stage2_start + 0.5, color="grey", linestyle="--", linewidth=1)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_title(title, fontsize=10)
-        axis.set_xlabel("epoch (dashed line: stage 2 starts)", fontsize=8)
+        axis.set_xlabel(
+            "epoch" + ("" if stage2_start is None else " (dashed line: stage 2 starts)"),
+            fontsize=8,
+        )
     axes[0].set_yscale("log")
     axes[0].legend(fontsize=7)
     figure.tight_layout()
