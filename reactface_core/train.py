@@ -126,7 +126,7 @@ class TrainConfig:
     # a test keeps both equal): a CVAE in stage 1, no stage 2.
     stage1: StageConfig = field(
         default_factory=lambda: StageConfig(
-            epochs=14,
+            epochs=18,
             posterior=True,
             posterior_fraction=0.5,
             kl_posterior=5e-3,
