@@ -22,8 +22,7 @@ model: bootstrap  ## retrain the shipped model from scratch: randomised syntheti
 	rm -rf data/synth runs/synth
 	$(BIN)/reactface synth --out data/synth --clips 400 --listeners-per-speaker 15 --seed 0
 	$(BIN)/torchrun --standalone --nproc_per_node 2 -m reactface_core.cli train --config config/train_synth.yaml
-	mkdir -p reactface_core/checkpoints
-	cp runs/synth/best.pt reactface_core/checkpoints/reactface_synth.pt
+	$(BIN)/reactface calibrate --checkpoint runs/synth/best.pt --data data/synth --out reactface_core/checkpoints/reactface_synth.pt
 
 lint: bootstrap  ## ruff: lint and formatting check
 	$(BIN)/ruff check .

@@ -70,7 +70,11 @@ def load_trained_model(path: str | Path | None = None, device: str = "cpu") -> T
         raise CheckpointError(
             f"the default model {path} is missing; train it with `make model` (see README)"
         )
-    checkpoint = load_checkpoint(path, map_location=device)
+    return trained_model(load_checkpoint(path, map_location=device), path, device)
+
+
+def trained_model(checkpoint: Checkpoint, path: Path, device: str = "cpu") -> TrainedModel:
+    """A loaded checkpoint (read from `path`) as an eval-mode ReactFace, checked."""
     try:
         config = ReactFaceConfig.from_dict(checkpoint.model_config)
     except (TypeError, ValueError) as error:
@@ -200,7 +204,7 @@ class NormalisedReactionGenerator:
 
 @torch.no_grad()
 def generate_reactions(
-    checkpoint_path: str | Path | None,
+    checkpoint: str | Path | TrainedModel | None,
     data_dir: str | Path,
     split: str = "test",
     num_samples: int = 10,
@@ -213,15 +217,19 @@ def generate_reactions(
 ) -> np.ndarray:
     """(num_speakers, num_samples, T, D) reactions to every distinct speaker clip of a split.
 
-    Speakers are in the order `reactface evaluate` expects (first appearance among the
-    split's items); T is the shortest clip's length. Whole clips run causally, exactly as
+    `checkpoint`: a file (None: the shipped model) or a model already loaded. Speakers are
+    in the order `reactface evaluate` expects (first appearance among the split's items);
+    T is the shortest clip's length. Whole clips run causally, exactly as
     the online generator would produce them. `ablate` (a key of ABLATIONS) takes one input
     away: 'audio' replaces the speaker's audio by digital silence (`perception.audio.silence`),
     'visual' masks the speaker's face in every frame (no face detected).
     """
     if ablate is not None and ablate not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablate!r}; expected one of {', '.join(ABLATIONS)}")
-    trained = load_trained_model(checkpoint_path, device)
+    if isinstance(checkpoint, TrainedModel):
+        trained = checkpoint
+    else:
+        trained = load_trained_model(checkpoint, device)
     dataset = ReactDataset(
         data_dir, split, window=None, random_crop=False, normalisation=trained.normalisation
     )

@@ -8,15 +8,18 @@ import numpy as np
 import pytest
 import torch
 
+from reactface_core.calibrate import calibrate_checkpoint
 from reactface_core.checkpoint import FORMAT_VERSION
 from reactface_core.cli import main
 from reactface_core.data import react
 from reactface_core.data.world import fresh
 from reactface_core.face.models import get_face_model
-from reactface_core.generate import DEFAULT_CHECKPOINT
+from reactface_core.generate import DEFAULT_CHECKPOINT, generate_reactions, load_trained_model
 from reactface_core.metrics import frcorr
 from reactface_core.metrics.evaluation import load_react_split, scored_columns
+from reactface_core.metrics.motion import reference_std, temporal_std
 from reactface_core.metrics.report import CHANGE, read_csv
+from reactface_core.model.idle import idle_channels
 
 SAMPLES = 4
 
@@ -207,6 +210,48 @@ def test_front_plots_frcorr_against_frdiv_of_several_evaluations(world, predicti
     assert (tmp_path / "front" / "front.png").stat().st_size > 10_000
 
 
+# ---- the idle motion `reactface calibrate` fits --------------------------------------------
+
+
+def test_calibration_adds_the_head_sway_the_samples_lack_and_only_that(world, tmp_path):
+    first, again = tmp_path / "calibrated.pt", tmp_path / "again.pt"
+    fits = calibrate_checkpoint(DEFAULT_CHECKPOINT, world, first, samples=4, progress=False)
+    for fit in fits:  # the samples' variance plus the added one is the set's
+        total = np.hypot(fit.sample_std, fit.added_std)
+        assert total == pytest.approx(max(fit.set_std, fit.sample_std), rel=1e-6)
+    trained = load_trained_model(first)
+    assert trained.model.config.idle
+    idle = idle_channels(trained.face_model)
+    assert [fit.channel for fit in fits] == [trained.face_model.names[c] for c in idle]
+    scale = trained.model.idle.scale.numpy()
+    assert not np.delete(scale, idle).any()  # weights and other channels untouched
+    # calibrating a calibrated checkpoint measures the model without its idle motion
+    assert calibrate_checkpoint(first, world, again, samples=4, progress=False) == fits
+    assert torch.equal(load_trained_model(again).model.idle.scale, trained.model.idle.scale)
+
+    data = load_react_split(world, "val", training_split=None)
+    reactions = generate_reactions(first, world, "val", 4, progress=False)
+    frames = min(reactions.shape[2], data.listeners.shape[1])
+    moving = [c for c, fit in zip(idle, fits, strict=True) if fit.added_std > 0]
+    generated = temporal_std(reactions[:, :, :frames])[moving]
+    ratio = generated / reference_std(data.listeners[:, :frames], data.appropriate)[moving]
+    assert moving and ((ratio > 0.5) & (ratio < 1.5)).all(), ratio
+
+
+def test_calibrate_prints_the_fit_and_refuses_bad_input(world, tmp_path, capsys):
+    out = tmp_path / "calibrated.pt"
+    argv = ["calibrate", "--checkpoint", str(DEFAULT_CHECKPOINT), "--data", str(world),
+            "--out", str(out), "--samples", "2", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "headYaw" in printed and "headPitch" not in printed and f"wrote {out}" in printed
+    missing = tmp_path / "missing.pt"
+    _, message = one_line_exit([*argv[:2], str(missing), *argv[3:]], capsys)
+    assert f"checkpoint {missing} does not exist" in message
+    _, message = one_line_exit([*argv[:-4], "--samples", "1"], capsys)
+    assert "--samples must be at least 2" in message
+
+
 # ---- bad input: one line naming what was expected --------------------------------------------
 
 
@@ -215,7 +260,7 @@ def one_line_exit(argv, capsys) -> tuple[int | str, str]:
         main(argv)
     code = exit_info.value.code
     message = code if isinstance(code, str) else capsys.readouterr().err.strip()
-    assert "\n" not in message and message.startswith("reactface evaluate: ")
+    assert "\n" not in message and message.startswith(f"reactface {argv[0]}: ")
     return code, message
 
 

@@ -59,10 +59,12 @@ STYLE = {"style_dim": 4, "posterior": True}  # a session style latent, recogniti
 CATEGORICAL = {"style_dim": 4, "latent_groups": 3, "latent_classes": 5}
 EVENTS = {"style_dim": 4, "events": True, "event_frames": 6}  # shapes spill over windows
 FOLLOW = {**EVENTS, "follow": True, "follow_frames": 7}  # the filter spans windows
+IDLE = {**FOLLOW, "idle": True}  # idle motion whose filter state spans windows
 
 
 def with_events(model: ReactFace) -> ReactFace:
-    """Event shapes and a hazard that fires often, so onsets and their shapes show."""
+    """Event shapes and a hazard that fires often, a style-dependent follow gain and idle
+    motion: whatever a config switches on shows in the reactions."""
     if model.config.events:
         with torch.no_grad():
             model.events.scaled_shapes.normal_(generator=torch.Generator().manual_seed(4))
@@ -70,13 +72,17 @@ def with_events(model: ReactFace) -> ReactFace:
     if model.config.follow:  # a style that changes how strongly each channel follows
         with torch.no_grad():
             model.follower.style_gain.normal_(generator=torch.Generator().manual_seed(5))
+    if model.config.idle:  # idle motion on every channel, slow on some, fast on others
+        with torch.no_grad():
+            model.idle.scale.fill_(0.5)
+            model.idle.pole.copy_(torch.linspace(0.0, 0.95, model.config.face_dim))
     return model
 
 
 @pytest.mark.parametrize(
     "changes",
-    [{}, STYLE, CATEGORICAL, EVENTS, FOLLOW],
-    ids=["published", "style", "categorical", "events", "follow"],
+    [{}, STYLE, CATEGORICAL, EVENTS, FOLLOW, IDLE],
+    ids=["published", "style", "categorical", "events", "follow", "idle"],
 )
 def test_streaming_equals_offline_with_any_chunking(changes):
     model = with_events(tiny_model(**changes))
@@ -107,8 +113,8 @@ def test_streaming_equals_offline_default_sizes():
 
 @pytest.mark.parametrize(
     "changes",
-    [{}, STYLE, CATEGORICAL, EVENTS, FOLLOW],
-    ids=["published", "style", "categorical", "events", "follow"],
+    [{}, STYLE, CATEGORICAL, EVENTS, FOLLOW, IDLE],
+    ids=["published", "style", "categorical", "events", "follow", "idle"],
 )
 def test_seeds_same_gives_identical_different_gives_different(changes):
     model = with_events(tiny_model(**changes))
@@ -130,8 +136,8 @@ def test_seeds_same_gives_identical_different_gives_different(changes):
 
 @pytest.mark.parametrize(
     "changes",
-    [{}, STYLE, CATEGORICAL, EVENTS, FOLLOW],
-    ids=["published", "style", "categorical", "events", "follow"],
+    [{}, STYLE, CATEGORICAL, EVENTS, FOLLOW, IDLE],
+    ids=["published", "style", "categorical", "events", "follow", "idle"],
 )
 def test_deterministic_mode_gives_the_mean_for_all_samples(changes):
     model = with_events(tiny_model(**changes))

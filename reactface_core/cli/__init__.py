@@ -18,6 +18,7 @@ CORE_COMMANDS = (
     "synth",
     "prepare",
     "train",
+    "calibrate",
     "generate",
     "react",
     "evaluate",

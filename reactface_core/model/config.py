@@ -55,6 +55,7 @@ class ReactFaceConfig:
     event_frames: int = 16  # L: frames of each event's shape (a blink, one nod cycle)
     follow: bool = False  # a learnt causal filter of the speaker added to R^ (follow.py)
     follow_frames: int = 50  # L: frames that filter reads (2 s)
+    idle: bool = False  # idle head sway as smooth noise (idle.py), set by `reactface calibrate`
 
     def __post_init__(self) -> None:
         get_face_model(self.face_model)

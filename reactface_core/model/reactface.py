@@ -16,7 +16,8 @@ tokens and to the latents of every window, so a sample keeps its way of reacting
 recognition networks (`posterior`, training only) that infer z*_t and s from the real
 listener, so the CIE learns its distribution as the prior of a conditional VAE; and
 blinks and nods as sampled onsets with learnt shapes added to R^ (`events`); and a learnt
-causal filter of the speaker added to R^ and to the onsets' hazard (`follow`).
+causal filter of the speaker added to R^ and to the onsets' hazard (`follow`); and idle
+head sway drawn as smooth noise, fitted after training (`idle`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from reactface_core.model.config import ReactFaceConfig
 from reactface_core.model.encoders import SAMPLES_PER_AUDIO_STEP
 from reactface_core.model.events import EVENT_KINDS, EventHead, EventState
 from reactface_core.model.follow import FollowState, SpeakerFollower
+from reactface_core.model.idle import IdleMotion
 from reactface_core.model.latent import (
     CategoricalLatent,
     interpolate_latents,
@@ -58,6 +60,7 @@ class ListenerState:
     style: torch.Tensor | None = None  # the session's embedded style latent (B r, d)
     events: EventState | None = None  # event shapes still playing, time since onsets
     follow: FollowState | None = None  # speaker frames the follow filter still reads
+    idle: torch.Tensor | None = None  # the idle motion filter's state (B r, 2, D)
 
 
 class Window(NamedTuple):
@@ -74,10 +77,12 @@ class Window(NamedTuple):
 
 class WindowNoise(NamedTuple):
     """The random draws of one window: z*_t's (`latent_noise`), and with `events` uniform
-    noise (B, w, E) for the onsets; None in either: the deterministic choice."""
+    noise (B, w, E) for the onsets, with `idle` white noise (B, w, D) for the idle motion;
+    None in any: the deterministic choice."""
 
     latent: torch.Tensor | None = None
     events: torch.Tensor | None = None
+    idle: torch.Tensor | None = None
 
 
 class ReactFace(nn.Module):
@@ -102,6 +107,8 @@ class ReactFace(nn.Module):
             self.events = EventHead(config)
         if config.follow:
             self.follower = SpeakerFollower(config)
+        if config.idle:
+            self.idle = IdleMotion(config.face_dim)
         for name, module in self.named_modules():
             if isinstance(module, nn.Linear) and ".wav2vec2." not in f".{name}.":
                 nn.init.normal_(module.weight, std=0.02)
@@ -140,7 +147,11 @@ class ReactFace(nn.Module):
         if self.config.events:
             shape = (rows, self.config.window, EVENT_KINDS)
             events = torch.rand(shape, generator=generator).to(device)
-        return WindowNoise(latent, events)
+        idle = None
+        if self.config.idle:
+            shape = (rows, self.config.window, self.config.face_dim)
+            idle = torch.randn(shape, generator=generator).to(device)
+        return WindowNoise(latent, events, idle)
 
     def draw_latent(self, distribution: tuple, noise: torch.Tensor | None) -> torch.Tensor:
         """z*_t (B, d) from a prior or posterior and the noise of `latent_noise` (None: the
@@ -221,6 +232,10 @@ class ReactFace(nn.Module):
         past = self.reaction_embedding(reactions)  # H_{t-w+1:t}, now history (Eq. 8-9)
         past = self.synchroniser(past, state.synchroniser, state.memory, True)
         self.cie.remember(past, state.cie)
+        if noise.idle is not None:  # after the history: the model was trained without it
+            if state.idle is None:
+                state.idle = self.idle.new_state(batch, reactions)
+            reactions = reactions + self.idle(noise.idle, state.idle)
         state.latent, state.frames = latent, start + w
         return Window(reactions, prior, posterior, event_logits)
 
