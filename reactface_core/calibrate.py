@@ -109,18 +109,12 @@ def calibrated(checkpoint: Checkpoint, fits: list[IdleFit]) -> Checkpoint:
 
 
 def calibrate_checkpoint(
-    path: str | Path,
-    data_dir: str | Path,
-    out: str | Path,
-    split: str = "val",
-    samples: int = 10,
-    seed: int = 0,
-    device: str = "cpu",
-    progress: bool = True,
+    path: str | Path, data_dir: str | Path, out: str | Path, **options
 ) -> list[IdleFit]:
-    """Read `path`, fit its idle motion on `split` of `data_dir`, write it to `out`."""
+    """Read `path`, fit its idle motion on `data_dir` (`options`: those of `fit_idle`),
+    write the calibrated checkpoint to `out`."""
     base = without_idle(load_checkpoint(path, map_location="cpu"))
-    trained = trained_model(base, Path(path), device)
-    fits = fit_idle(trained, data_dir, split, samples, seed, device, progress)
+    trained = trained_model(base, Path(path), options.get("device", "cpu"))
+    fits = fit_idle(trained, data_dir, **options)
     save_checkpoint(calibrated(base, fits), out)
     return fits

@@ -54,8 +54,8 @@ def run(args) -> int:
             args.checkpoint,
             args.data,
             args.out,
-            args.split,
-            args.samples,
+            split=args.split,
+            samples=args.samples,
             seed=args.seed,
             device=resolve_device(args.device),
         )
