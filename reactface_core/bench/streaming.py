@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     device = resolve_device(args.device)
-    shipped = TrainConfig().model_config()  # the shipped model's architecture (style, events)
+    # the shipped model's architecture: what training builds, and the idle motion that
+    # `reactface calibrate` switches on after it
+    shipped = replace(TrainConfig().model_config(), idle=True)
     config = replace(shipped, window=args.window, context=args.context)
     model = ReactFace(config).to(device).eval()
     w, k = config.window, config.audio_ratio
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     params = sum(p.numel() for p in model.parameters())
     print(
         f"ReactFace as shipped (style latent {config.style_dim}-d, events: {config.events}, "
-        f"follow: {config.follow}) "
+        f"follow: {config.follow}, idle motion: {config.idle}) "
         f"d={config.dim} heads={config.heads} params={params / 1e6:.2f}M (with the "
         f"recognition networks, which do not run online), "
         f"w={w} N={args.samples} context={config.context} frames, device={device}, "
