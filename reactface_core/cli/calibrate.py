@@ -33,8 +33,8 @@ def register(subparsers, common):
         "--split",
         default="val",
         choices=("val", "test", "train"),
-        help="split to measure on; not the one the model chose its epoch on if you can "
-        "avoid it, never the one you report (default: val)",
+        help="split to measure on: one the model did not train on, and not the one you "
+        "report results on (default: val)",
     )
     parser.add_argument(
         "--samples", type=int, default=10, help="reactions per speaker measured (default: 10)"
