@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from reactface_core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from reactface_core.face.models import get_face_model
 from reactface_core.generate import TrainedModel, generate_reactions, trained_model
 from reactface_core.metrics.evaluation import load_react_split
 from reactface_core.metrics.motion import reference_std, temporal_std
@@ -59,15 +60,11 @@ def fit_idle(
     """Measure what the samples of `trained` (without idle motion) lack on each idle channel."""
     if trained.model.config.idle:
         raise ValueError("fit the idle motion on the model without it (`without_idle`)")
-    data = load_react_split(Path(data_dir), split, training_split=None)
-    if data.face_model != trained.face_model.name:
-        raise ValueError(
-            f"{data_dir} is in face model {data.face_model!r}, the checkpoint "
-            f"{trained.path} generates {trained.face_model.name!r}"
-        )
+    # generate_reactions also checks that the split is in the model's face model
     generated = generate_reactions(
         trained, data_dir, split, samples, seed, device, progress=progress
     )
+    data = load_react_split(Path(data_dir), split, training_split=None)
     frames = min(generated.shape[2], data.listeners.shape[1])
     listeners = data.listeners[:, :frames]
     set_std = reference_std(listeners, data.appropriate)
@@ -92,8 +89,6 @@ def fit_idle(
 
 def calibrated(checkpoint: Checkpoint, fits: list[IdleFit]) -> Checkpoint:
     """`checkpoint` (without idle motion) with the fitted idle motion switched on."""
-    from reactface_core.face.models import get_face_model
-
     names = get_face_model(checkpoint.face_model).names
     dim = len(names)
     std = checkpoint.normalization.get("coefficient_std")

@@ -59,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     # the shipped model's architecture: what training builds, and the idle motion that
     # `reactface calibrate` switches on after it
-    shipped = replace(TrainConfig().model_config(), idle=True)
-    config = replace(shipped, window=args.window, context=args.context)
+    config = replace(
+        TrainConfig().model_config(), idle=True, window=args.window, context=args.context
+    )
     model = ReactFace(config).to(device).eval()
     w, k = config.window, config.audio_ratio
     late = -(-args.late // w) * w  # the windows holding those frames (752 for 750, w = 8)

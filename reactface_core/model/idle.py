@@ -77,5 +77,4 @@ class IdleMotion(nn.Module):
             y = a * y + (1.0 - a) * x
             out.append(y)
         state[:, 0], state[:, 1] = x, y
-        gain = torch.where(self.scale > 0, self.scale / stationary_std(a).clamp_min(1e-12), 0.0)
-        return torch.stack(out, 1) * gain
+        return torch.stack(out, 1) * (self.scale / stationary_std(a).clamp_min(1e-12))
