@@ -60,6 +60,11 @@ CATEGORICAL = {"style_dim": 4, "latent_groups": 3, "latent_classes": 5}
 EVENTS = {"style_dim": 4, "events": True, "event_frames": 6}  # shapes spill over windows
 FOLLOW = {**EVENTS, "follow": True, "follow_frames": 7}  # the filter spans windows
 IDLE = {**FOLLOW, "idle": True}  # idle motion whose filter state spans windows
+EVERY_VARIANT = pytest.mark.parametrize(
+    "changes",
+    [{}, STYLE, CATEGORICAL, EVENTS, FOLLOW, IDLE],
+    ids=["published", "style", "categorical", "events", "follow", "idle"],
+)
 
 
 def with_events(model: ReactFace) -> ReactFace:
@@ -79,11 +84,7 @@ def with_events(model: ReactFace) -> ReactFace:
     return model
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [{}, STYLE, CATEGORICAL, EVENTS, FOLLOW, IDLE],
-    ids=["published", "style", "categorical", "events", "follow", "idle"],
-)
+@EVERY_VARIANT
 def test_streaming_equals_offline_with_any_chunking(changes):
     model = with_events(tiny_model(**changes))
     visual, audio = inputs(64)  # 16 windows, context 12 frames: caches roll over
@@ -111,11 +112,7 @@ def test_streaming_equals_offline_default_sizes():
     assert (streamed - expected).abs().max().item() <= 1e-4
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [{}, STYLE, CATEGORICAL, EVENTS, FOLLOW, IDLE],
-    ids=["published", "style", "categorical", "events", "follow", "idle"],
-)
+@EVERY_VARIANT
 def test_seeds_same_gives_identical_different_gives_different(changes):
     model = with_events(tiny_model(**changes))
     visual, audio = inputs(24)
@@ -134,11 +131,7 @@ def test_seeds_same_gives_identical_different_gives_different(changes):
     assert torch.equal(torch.cat([w.reactions for w in generator.push(visual, audio)], 1), first)
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [{}, STYLE, CATEGORICAL, EVENTS, FOLLOW, IDLE],
-    ids=["published", "style", "categorical", "events", "follow", "idle"],
-)
+@EVERY_VARIANT
 def test_deterministic_mode_gives_the_mean_for_all_samples(changes):
     model = with_events(tiny_model(**changes))
     visual, audio = inputs(24)
