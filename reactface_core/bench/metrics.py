@@ -20,12 +20,12 @@ Example: reactface bench metrics --speakers 20   (a quick run; defaults are the 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import numpy as np
 import torch
 
+from reactface_core.bench import machine_load
 from reactface_core.metrics.correlation import best_ccc
 from reactface_core.metrics.dtw import best_dtw
 from reactface_core.metrics.reference import best_ccc_loop, best_dtw_loop
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{args.speakers} speakers x {args.samples} samples x {args.frames} frames x {args.dims} "
         f"dims, {args.appropriate} appropriate reactions each: {pairs} (sample, reaction) pairs; "
-        f"device {device}, {torch.get_num_threads()} torch threads, {_load()}"
+        f"device {device}, {torch.get_num_threads()} torch threads, {machine_load()}"
     )
 
     rows = []
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         "\nloop = one (speaker, sample, appropriate reaction) pair at a time; CCC one dimension "
         "at a time, DTW one cell at a time (Python). Its time is measured on the subset shown "
         f"and multiplied by the factor shown. Wall-clock seconds, fastest of {args.repeat} runs "
-        f"(vectorised FRDist: one run). Machine at the end: {_load()}."
+        f"(vectorised FRDist: one run). Machine at the end: {machine_load()}."
     )
     if args.official_speakers > 0:
         failed |= _against_official(args, predictions, listeners, lists, device)
@@ -176,7 +176,7 @@ def _against_official(args, predictions, listeners, lists, device: str) -> bool:
     pairs = count * args.samples * args.appropriate
     print(
         f"\nFRDist vs the official tslearn-based code on {count} speakers ({pairs} pairs), "
-        f"{threads} thread(s) / process(es) each, {_load()}"
+        f"{threads} thread(s) / process(es) each, {machine_load()}"
     )
     print(f"{'setting':29} {'ours s':>7} {'official s':>10} {'speed-up':>9} {'target':>7} "
           f"{'max |diff|':>11}")  # fmt: skip
@@ -209,7 +209,7 @@ def _against_official(args, predictions, listeners, lists, device: str) -> bool:
         "official = the REACT 2024 / ReactFace `compute_FRD_mp` computation: per (sample, "
         "appropriate reaction, group) one tslearn.metrics.dtw on float32 columns, weighted sum, "
         "minimum over the set; its processes are started and numba-compiled before timing. "
-        f"Fastest of 2 alternating runs each. Machine at the end: {_load()}."
+        f"Fastest of 2 alternating runs each. Machine at the end: {machine_load()}."
     )
     return failed
 
@@ -263,14 +263,6 @@ class _official_pool:
     def __exit__(self, *exc):
         if self.pool is not None:
             self.pool.terminate()
-
-
-def _load() -> str:
-    """The 1-minute load average and core count: other processes skew wall-clock times."""
-    try:
-        return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-    except OSError:
-        return f"{os.cpu_count()} cores"
 
 
 def _timed(function, repeat: int = 1):
