@@ -7,6 +7,7 @@ the `reactface.benchmarks` entry-point group.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from importlib.metadata import entry_points
 
@@ -17,6 +18,7 @@ CORE_BENCHMARKS = {
     "perception": "face landmarks per frame and audio features per second of audio",
     "realism": "real-face clips: faces found, speaker features' |z| against training",
     "world": "synthetic world rendered: MediaPipe faces found vs the landmark files",
+    "camera": "FRCorr on the same test speakers filmed by the training camera and a webcam",
 }
 PLUGIN_GROUP = "reactface.benchmarks"
 PLUGIN_HELP = {
@@ -28,7 +30,7 @@ PLUGIN_HELP = {
 def register(subparsers, common):
     parser = subparsers.add_parser(
         "bench",
-        help="benchmarks (render, streaming, metrics, perception, realism, world, ros, soak)",
+        help="benchmarks (render, streaming, metrics, perception, realism, world, camera, ros, soak)",
         description=__doc__.split("\n\n")[0],
     )
     names = parser.add_subparsers(dest="benchmark", metavar="NAME", required=True)
@@ -40,7 +42,13 @@ def register(subparsers, common):
 
 def _add(names, common, name, help_text, module_name):
     module = importlib.import_module(module_name)
-    parser = names.add_parser(name, parents=[common], help=help_text, description=module.__doc__)
+    parser = names.add_parser(
+        name,
+        parents=[common],
+        help=help_text,
+        description=module.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     module.add_arguments(parser)
     parser.set_defaults(func=module.run)
     return parser
