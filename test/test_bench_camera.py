@@ -54,3 +54,23 @@ def test_bench_camera_films_the_same_world_twice_and_scores_it_as_evaluate(tmp_p
     columns = scored_columns(data)
     expected = frcorr(predictions[..., columns], data.listeners[..., columns], data.appropriate)
     assert printed["training"] == pytest.approx(expected, abs=5e-5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--clips", "0"], "--clips must be >= 1"), (["--clips", "3"], "3 clips at 5 per speaker")],
+)
+def test_bench_camera_usage_errors_are_one_line_with_status_2(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "camera", "--keep", str(tmp_path), *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("reactface bench camera: ") and message in err and "\n" not in err
+    assert not any(tmp_path.iterdir())  # nothing built
+
+
+def test_bench_camera_names_a_missing_checkpoint_in_one_line(tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "camera", "--keep", str(tmp_path), "--checkpoint", "missing.pt"])
+    assert exit_info.value.code == "reactface bench camera: checkpoint missing.pt does not exist"
+    assert not any(tmp_path.iterdir())

@@ -19,6 +19,7 @@ Example: reactface bench camera --clips 100 --samples 5   (15 test speaker clips
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -82,33 +83,43 @@ def run(args: argparse.Namespace) -> int:
 
     for name in ("clips", "samples", "resamples", "workers", "listeners_per_speaker"):
         if getattr(args, name) < 1:
-            raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+            _usage_error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    worlds = {
+        name: WorldConfig(
+            clips=args.clips,
+            listeners_per_speaker=args.listeners_per_speaker,
+            seed=args.seed,
+            **fields,
+        )
+        for name, fields in CAMERAS.items()
+    }
+    try:
+        for config in worlds.values():
+            config.check()
+    except ValueError as error:
+        _usage_error(str(error))
     device = resolve_device(args.device)
-    trained = load_trained_model(args.checkpoint, device)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="reactface-camera-"))
-    print(
-        f"{machine_load()}; seed {args.seed}; {args.clips} clips per world, {args.samples} samples; "
-        f"model {trained.path}"
-    )
     scores = {}
     try:
-        for name, fields in CAMERAS.items():
+        trained = load_trained_model(args.checkpoint, device)
+        print(
+            f"{machine_load()}; seed {args.seed}; {args.clips} clips per world, "
+            f"{args.samples} samples; model {trained.path}"
+        )
+        for name, config in worlds.items():
             started = time.perf_counter()
-            config = WorldConfig(
-                clips=args.clips,
-                listeners_per_speaker=args.listeners_per_speaker,
-                seed=args.seed,
-                **fields,
-            )
             root = folder / name
             generate_world(root, config, args.workers, progress=False, preview=False)
             built = time.perf_counter() - started
             scores[name] = test_split_scores(trained, root, args.samples, args.seed, device)
             print(
-                f"{name:9s} {_describe(fields)}: FRCorr {scores[name].mean():.4f} over "
+                f"{name:9s} {_describe(CAMERAS[name])}: FRCorr {scores[name].mean():.4f} over "
                 f"{len(scores[name])} test speaker clips (world {built:.0f} s, generation and "
                 f"scoring {time.perf_counter() - started - built:.0f} s)"
             )
+    except (FileExistsError, ValueError) as error:  # CheckpointError is a ValueError
+        raise SystemExit(f"reactface bench camera: {error}") from None
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -154,6 +165,12 @@ def paired_cost(
     tail = (100 - INTERVAL) / 2
     low, high = np.percentile(costs, [tail, 100 - tail])
     return float(cost), float(low), float(high)
+
+
+def _usage_error(message: str):
+    """A wrong option: one line on stderr, exit status 2."""
+    print(f"reactface bench camera: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def _describe(fields: dict) -> str:
