@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             root = folder / name
             generate_world(root, config, args.workers, progress=False, preview=False)
             built = time.perf_counter() - started
-            scores[name] = test_split_scores(trained, root, args.samples, args.seed, device)
+            scores[name] = scores_on_test_split(trained, root, args.samples, args.seed, device)
             print(
                 f"{name:9s} {_describe(CAMERAS[name])}: FRCorr {scores[name].mean():.4f} over "
                 f"{len(scores[name])} test speaker clips (world {built:.0f} s, generation and "
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if cost <= TARGET else 1
 
 
-def test_split_scores(trained, root: Path, samples: int, seed: int, device: str) -> np.ndarray:
+def scores_on_test_split(trained, root: Path, samples: int, seed: int, device: str) -> np.ndarray:
     """Each test speaker clip's FRCorr (mean over its samples of the best CCC), (clips,)."""
     from reactface_core.generate import generate_reactions
     from reactface_core.metrics.correlation import best_ccc
