@@ -18,10 +18,11 @@ speaker's own voice.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from reactface_core.bench import machine_load
 
 FOUND_TARGET, FALSE_TARGET = 0.98, 0.01
 MEDIAN_Z_TARGET, P99_Z_TARGET = 1.0, 4.0
@@ -61,7 +62,7 @@ def run(args) -> int:
     clips = realface.ensure_clips(
         args.clips, realface.default_clips(args.seconds, args.seed)[: args.count]
     )
-    print(f"training statistics: {source}; load average {os.getloadavg()[0]:.1f}")
+    print(f"training statistics: {source}; {machine_load()}")
     met = True
     for paths in clips:
         result = evaluate_clip(paths["mp4"], paths["json"], normalisation, paths["wav"])

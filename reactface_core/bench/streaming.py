@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import statistics
 import time
 from dataclasses import replace
 
+from reactface_core.bench import machine_load
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
         "--samples", type=int, default=10, help="N reactions per window (default 10)"
     )
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         f"d={config.dim} heads={config.heads} params={params / 1e6:.2f}M (with the "
         f"recognition networks, which do not run online), "
         f"w={w} N={args.samples} context={config.context} frames, device={device}, "
-        f"threads={torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} "
+        f"threads={torch.get_num_threads()}, {machine_load()} "
         f"(other work on the machine inflates and scatters every time below)"
     )
     print(f"{'step':<44}{'median ms':>14}")

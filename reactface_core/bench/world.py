@@ -17,12 +17,13 @@ and runs the same MediaPipe tracking `reactface prepare` runs on it. Per clip an
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from reactface_core.bench import machine_load
 
 FOUND_TARGET = 0.98
 FALSE_TARGET = 0.01
@@ -69,7 +70,7 @@ def run(args) -> int:
         second_face_fraction=args.second_face_fraction,
     )
     plan = plan_world(config)
-    print(f"load average {os.getloadavg()[0]:.2f}; {args.clips} clips of {args.seconds:g} s")
+    print(f"{machine_load()}; {args.clips} clips of {args.seconds:g} s")
     header = (
         "clip  size      fov  face  frames | face found | no face found | below limit found "
         "| error px  % face  noise px | ms/frame"
