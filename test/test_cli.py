@@ -57,3 +57,35 @@ def test_a_missing_file_is_named_in_a_one_line_error(argv, message, tiny_world, 
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert str(exit_info.value) == message.replace("OUT", str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["render"], "reactface render: give a COEFFICIENTS.npy file or --gallery OUT.png"),
+        (["render", "--gallery", "g.png", "--size", "8"],
+         "reactface render: --size 8: expected at least 16 pixels"),
+        (["render", "--gallery", "g.png", "--skin", "1,2"],
+         "reactface render: --skin '1,2': expected R,G,B in 0-255"),
+        (["calibrate", "--checkpoint", "c.pt", "--data", "d", "--out", "o.pt", "--samples", "1"],
+         "reactface calibrate: --samples must be at least 2, got 1"),
+        (["train", "--config", "c.yaml", "--set", "stage1.epochs"],
+         "reactface train: --set expects KEY=VALUE, got 'stage1.epochs'"),
+        (["bench", "render", "--frames", "0"],
+         "reactface bench render: --frames, --repeats >= 1 and --size >= 16"),
+        (["bench", "streaming", "--early", "900"],
+         "reactface bench streaming: need w <= --early < --late, got 900, 750"),
+        (["evaluate", "--data", "d", "--set-size", "0"],
+         "reactface evaluate: --set-size must be >= 1, got 0"),
+        (["bench", "camera", "--clips", "0"], "reactface bench camera: --clips must be >= 1, got 0"),
+    ],
+)  # fmt: skip
+def test_a_wrong_option_value_is_one_line_and_exit_status_2(argv, message, tmp_path, capsys):
+    """Every command reports a bad option value as argparse does: status 2, before any work."""
+    from reactface_core.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([a.replace("g.png", str(tmp_path / "g.png")) for a in argv])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == message + "\n"
+    assert not any(tmp_path.iterdir())

@@ -19,7 +19,6 @@ Example: reactface bench camera --clips 100 --samples 5   (15 test speaker clips
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from reactface_core.bench import machine_load
+from reactface_core.cli import usage_error
 
 # WorldConfig fields fixed per camera; every other parameter is drawn as `make model` draws it.
 CAMERAS = {
@@ -83,7 +83,10 @@ def run(args: argparse.Namespace) -> int:
 
     for name in ("clips", "samples", "resamples", "workers", "listeners_per_speaker"):
         if getattr(args, name) < 1:
-            _usage_error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+            usage_error(
+                "reactface bench camera",
+                f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}",
+            )
     worlds = {
         name: WorldConfig(
             clips=args.clips,
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         for config in worlds.values():
             config.check()
     except ValueError as error:
-        _usage_error(str(error))
+        usage_error("reactface bench camera", str(error))
     device = resolve_device(args.device)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="reactface-camera-"))
     scores = {}
@@ -165,12 +168,6 @@ def paired_cost(
     tail = (100 - INTERVAL) / 2
     low, high = np.percentile(costs, [tail, 100 - tail])
     return float(cost), float(low), float(high)
-
-
-def _usage_error(message: str):
-    """A wrong option: one line on stderr, exit status 2."""
-    print(f"reactface bench camera: {message}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def _describe(fields: dict) -> str:

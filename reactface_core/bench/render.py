@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from reactface_core.cli import usage_error
 from reactface_core.contract import FPS
 
 BACKENDS = ("moderngl", "numpy")
@@ -65,7 +66,7 @@ def run(args) -> int:
     from reactface_core.face.render import RenderConfig, make_renderer
 
     if args.frames < 1 or args.size < 16 or args.repeats < 1:
-        raise SystemExit("reactface bench render: --frames, --repeats >= 1 and --size >= 16")
+        usage_error("reactface bench render", "--frames, --repeats >= 1 and --size >= 16")
     coefficients = reaction_batch(args.frames, np.random.default_rng(args.seed))
     config = RenderConfig(width=args.size, height=args.size, samples=args.samples)
     results: dict[str, float] = {}

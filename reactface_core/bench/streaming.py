@@ -18,6 +18,7 @@ import time
 from dataclasses import replace
 
 from reactface_core.bench import machine_load
+from reactface_core.cli import usage_error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
     late = -(-args.late // w) * w  # the windows holding those frames (752 for 750, w = 8)
     early = -(-args.early // w) * w
     if not w <= early < late:
-        raise SystemExit(f"need w <= --early < --late, got {args.early}, {args.late}")
+        usage_error(
+            "reactface bench streaming",
+            f"need w <= --early < --late, got {args.early}, {args.late}",
+        )
     g = torch.Generator().manual_seed(args.seed)
     visual = torch.randn(late, config.visual_dim, generator=g).to(device)
     audio = torch.randn(k * late, config.audio_dim, generator=g).to(device)

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from importlib.metadata import entry_points
+from typing import NoReturn
 
 # Order is the order `reactface --help` lists them in.
 CORE_COMMANDS = (
@@ -26,6 +27,12 @@ CORE_COMMANDS = (
     "bench",
 )
 PLUGIN_GROUP = "reactface.commands"
+
+
+def usage_error(command: str, message: str) -> NoReturn:
+    """A wrong option value: one line on stderr and exit status 2, as argparse's own errors."""
+    print(f"{command}: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def common_parser() -> argparse.ArgumentParser:

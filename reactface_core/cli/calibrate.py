@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from reactface_core.cli import usage_error
+
 
 def register(subparsers, common):
     parser = subparsers.add_parser(
@@ -48,7 +50,7 @@ def run(args) -> int:
     from reactface_core.utils import resolve_device
 
     if args.samples < 2:
-        raise SystemExit("reactface calibrate: --samples must be at least 2")
+        usage_error("reactface calibrate", f"--samples must be at least 2, got {args.samples}")
     try:
         fits = calibrate_checkpoint(
             args.checkpoint,

@@ -18,6 +18,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from reactface_core.cli import usage_error
 from reactface_core.metrics.baselines import (
     BASELINES,
     NEEDS_TRAINING,
@@ -163,15 +164,21 @@ def register(subparsers, common):
 def run(args: argparse.Namespace) -> int:
     ablations = _ablations(args.ablate)
     if args.set_size is not None and args.set_size < 1:
-        _usage_error(f"--set-size must be >= 1, got {args.set_size}")
+        usage_error("reactface evaluate", f"--set-size must be >= 1, got {args.set_size}")
     if ablations and args.checkpoint is None:
-        _usage_error("--ablate needs --checkpoint: it generates again with an input taken away")
+        usage_error(
+            "reactface evaluate",
+            "--ablate needs --checkpoint: it generates again with an input taken away",
+        )
     if args.pred is None and args.checkpoint is None:
         if args.front:
             return _front_only(args)
-        _usage_error("give --pred or --checkpoint (or --front alone to plot evaluations)")
+        usage_error(
+            "reactface evaluate",
+            "give --pred or --checkpoint (or --front alone to plot evaluations)",
+        )
     if args.data is None:
-        _usage_error("--data is required to evaluate predictions")
+        usage_error("reactface evaluate", "--data is required to evaluate predictions")
     return _evaluate(args, ablations)
 
 
@@ -450,9 +457,10 @@ def _ablations(text: str) -> list[str]:
 
     unknown = [name for name in names if name not in ABLATIONS]
     if unknown:
-        _usage_error(
+        usage_error(
+            "reactface evaluate",
             f"--ablate: unknown input {unknown[0]!r}; expected {' or '.join(ABLATIONS)} "
-            "(or both, comma-separated)"
+            "(or both, comma-separated)",
         )
     return list(dict.fromkeys(names))
 
@@ -463,17 +471,12 @@ def _baseline_names(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in BASELINES]
     if unknown:
-        _usage_error(
+        usage_error(
+            "reactface evaluate",
             f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)} "
-            "or 'none'"
+            "or 'none'",
         )
     return names
-
-
-def _usage_error(message: str):
-    """A wrong option: one line on stderr, exit status 2."""
-    print(f"reactface evaluate: {message}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def _fail(error: Exception | str):

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reactface_core.cli import usage_error
 from reactface_core.contract import FPS
 from reactface_core.face.models import DEFAULT_FACE_MODEL, FACE_MODELS
 
@@ -104,7 +105,7 @@ def _rgb(text: str, option: str) -> tuple[int, int, int]:
     except ValueError:
         values = ()
     if len(values) != 3 or not all(0 <= v <= 255 for v in values):
-        raise SystemExit(f"reactface render: {option} {text!r}: expected R,G,B in 0-255")
+        usage_error("reactface render", f"{option} {text!r}: expected R,G,B in 0-255")
     return values  # type: ignore[return-value]
 
 
@@ -137,9 +138,9 @@ def run(args) -> int:
 
     # Rendering is deterministic; --seed is accepted like everywhere else.
     if (args.coefficients is None) == (args.gallery is None):
-        raise SystemExit("reactface render: give a COEFFICIENTS.npy file or --gallery OUT.png")
+        usage_error("reactface render", "give a COEFFICIENTS.npy file or --gallery OUT.png")
     if args.size < 16:
-        raise SystemExit(f"reactface render: --size {args.size}: expected at least 16 pixels")
+        usage_error("reactface render", f"--size {args.size}: expected at least 16 pixels")
     looks = {
         name: tuple(v / 255 for v in _rgb(value, f"--{name}"))
         for name, value in (("skin", args.skin), ("hair", args.hair))

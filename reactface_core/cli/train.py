@@ -6,6 +6,8 @@ import argparse
 
 import yaml
 
+from reactface_core.cli import usage_error
+
 EXAMPLES = """examples:
   reactface train --config config/train_synth.yaml
   reactface train --config config/train_synth.yaml --resume
@@ -53,7 +55,7 @@ def run(args) -> int:
     for item in args.set:
         key, separator, value = item.partition("=")
         if not separator:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+            usage_error("reactface train", f"--set expects KEY=VALUE, got {item!r}")
         overrides[key] = yaml.safe_load(value)
     if args.data:
         overrides["data.root"] = args.data
