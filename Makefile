@@ -18,7 +18,7 @@ demo: bootstrap  ## run the end-to-end demo on the embedded default model (write
 test: bootstrap lint  ## run the whole test suite (ROS, slow and all)
 	$(BIN)/python -m pytest
 
-model: bootstrap  ## retrain the shipped model from scratch: randomised synthetic world + 2-process training (~40 min on 2 cores)
+model: bootstrap  ## retrain the shipped model from scratch: randomised synthetic world + 2-process training (~50 min on 2 cores)
 	rm -rf data/synth runs/synth
 	$(BIN)/reactface synth --out data/synth --clips 400 --listeners-per-speaker 15 --seed 0
 	$(BIN)/torchrun --standalone --nproc_per_node 2 -m reactface_core.cli train --config config/train_synth.yaml

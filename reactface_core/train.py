@@ -120,13 +120,19 @@ class TrainConfig:
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     model: dict[str, Any] = field(  # ReactFaceConfig overrides
-        default_factory=lambda: {"posterior": True, "style_dim": 16, "events": True, "follow": True}
+        default_factory=lambda: {
+            "dim": 128,
+            "posterior": True,
+            "style_dim": 16,
+            "events": True,
+            "follow": True,
+        }
     )
     # The defaults are the shipped recipe (config/train_synth.yaml repeats them for reading;
     # a test keeps both equal): a CVAE in stage 1, no stage 2.
     stage1: StageConfig = field(
         default_factory=lambda: StageConfig(
-            epochs=18,
+            epochs=12,
             posterior=True,
             posterior_fraction=0.5,
             kl_posterior=5e-3,
