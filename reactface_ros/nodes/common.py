@@ -28,6 +28,7 @@ from rcl_interfaces.msg import (
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.logging import LoggingSeverity, get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -317,6 +318,12 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except rclpy_implementation.RCLError:
+        # A signal that shuts the context down between the executor's check of it and its
+        # next wait set makes rclpy raise "context is not valid" instead of stopping; that
+        # is a shutdown too. With the context still valid the error is real.
+        if rclpy.ok():
+            raise
     finally:
         # A Ctrl-C reaches a node twice (from the terminal's process group and forwarded by
         # `ros2 launch` / `reactface run`): the second must not interrupt the clean-up.
