@@ -33,6 +33,7 @@ CAMERAS = {
     "training": {"fov_degrees": (22.0, 22.0), "face_position": (0.5, 0.5), "face_height": (0.63, 0.63)},
     "webcam": {"fov_degrees": (45.0, 45.0), "face_position": (0.2, 0.35), "face_height": (0.3, 0.3)},
 }  # fmt: skip
+COMMAND = "reactface bench camera"  # names this command in its one-line errors
 TARGET = 0.05  # the webcam's largest relative FRCorr cost
 INTERVAL = 90  # per cent: the bootstrap interval printed
 
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     for name in ("clips", "samples", "resamples", "workers", "listeners_per_speaker"):
         if getattr(args, name) < 1:
             usage_error(
-                "reactface bench camera",
+                COMMAND,
                 f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}",
             )
     worlds = {
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         for config in worlds.values():
             config.check()
     except ValueError as error:
-        usage_error("reactface bench camera", str(error))
+        usage_error(COMMAND, str(error))
     device = resolve_device(args.device)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="reactface-camera-"))
     scores = {}
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                 f"scoring {time.perf_counter() - started - built:.0f} s)"
             )
     except (FileExistsError, ValueError) as error:  # CheckpointError is a ValueError
-        raise SystemExit(f"reactface bench camera: {error}") from None
+        raise SystemExit(f"{COMMAND}: {error}") from None
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)

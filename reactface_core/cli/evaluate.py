@@ -27,6 +27,7 @@ from reactface_core.metrics.baselines import (
 )
 from reactface_core.metrics.conventions import CONVENTIONS
 
+COMMAND = "reactface evaluate"  # names this command in its one-line errors
 VALIDATION_SPLIT = "val"  # where DelayedMime's delay and smoothing are chosen
 TRAINING_SPLIT = "train"  # where PerceivedMime's read-out of the speaker features is fitted
 
@@ -164,21 +165,21 @@ def register(subparsers, common):
 def run(args: argparse.Namespace) -> int:
     ablations = _ablations(args.ablate)
     if args.set_size is not None and args.set_size < 1:
-        usage_error("reactface evaluate", f"--set-size must be >= 1, got {args.set_size}")
+        usage_error(COMMAND, f"--set-size must be >= 1, got {args.set_size}")
     if ablations and args.checkpoint is None:
         usage_error(
-            "reactface evaluate",
+            COMMAND,
             "--ablate needs --checkpoint: it generates again with an input taken away",
         )
     if args.pred is None and args.checkpoint is None:
         if args.front:
             return _front_only(args)
         usage_error(
-            "reactface evaluate",
+            COMMAND,
             "give --pred or --checkpoint (or --front alone to plot evaluations)",
         )
     if args.data is None:
-        usage_error("reactface evaluate", "--data is required to evaluate predictions")
+        usage_error(COMMAND, "--data is required to evaluate predictions")
     return _evaluate(args, ablations)
 
 
@@ -458,7 +459,7 @@ def _ablations(text: str) -> list[str]:
     unknown = [name for name in names if name not in ABLATIONS]
     if unknown:
         usage_error(
-            "reactface evaluate",
+            COMMAND,
             f"--ablate: unknown input {unknown[0]!r}; expected {' or '.join(ABLATIONS)} "
             "(or both, comma-separated)",
         )
@@ -472,7 +473,7 @@ def _baseline_names(text: str) -> list[str]:
     unknown = [name for name in names if name not in BASELINES]
     if unknown:
         usage_error(
-            "reactface evaluate",
+            COMMAND,
             f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)} "
             "or 'none'",
         )
@@ -484,7 +485,7 @@ def _fail(error: Exception | str):
     text = " ".join(str(error).split())  # torch's state-dict errors span many lines
     if len(text) > 400:
         text = text[:397] + "..."
-    raise SystemExit(f"reactface evaluate: {text}")
+    raise SystemExit(f"{COMMAND}: {text}")
 
 
 def load_evaluation_set(data_dir: Path, split: str):
