@@ -12,6 +12,13 @@ and runs the same MediaPipe tracking `reactface prepare` runs on it. Per clip an
   projection the landmark files are made from, in pixels and in % of the face height
   (median over frames of the mean over the 468 points), beside the simulated detector's
   own noise on the same frames;
+- the speaker features (`perception.landmarks.SpeakerFeatures`) of MediaPipe's landmarks
+  against those of the landmark files, which the model is trained on, where both have a
+  face: per column group, the median over its columns of the correlation over time and of
+  the gain (MediaPipe's std over the files'); beside it the files against the exact
+  projection they are made from (the simulated detector's noise alone) and MediaPipe
+  against that projection. No target: it says how much of what the model learns to read
+  from the world a camera delivers, and whether the world's noise is a camera's;
 - rendering time per frame.
 """
 
@@ -25,6 +32,7 @@ import numpy as np
 
 from reactface_core.bench import machine_load
 
+COMPARISONS = ("MediaPipe vs files", "files vs exact", "MediaPipe vs exact")
 FOUND_TARGET = 0.98
 FALSE_TARGET = 0.01
 
@@ -60,6 +68,7 @@ def run(args) -> int:
     )
     from reactface_core.data.world.video import write_video
     from reactface_core.perception.face_tracker import FaceLandmarker, landmarks_from_video
+    from reactface_core.perception.landmarks import visual_features
 
     config = WorldConfig(
         clips=max(args.clips, 3),
@@ -78,6 +87,7 @@ def run(args) -> int:
     print(header)
     totals = {"face": 0, "found": 0, "none": 0, "false": 0, "small": 0, "small_found": 0}
     errors = []
+    agreement = {name: [] for name in COMPARISONS}  # per clip: group -> (corr, gain)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="reactface-world-"))
     folder.mkdir(parents=True, exist_ok=True)
     with FaceLandmarker(mode="video") as landmarker:
@@ -106,6 +116,13 @@ def run(args) -> int:
             noise_px = float(np.median(noise_px)) if len(noise_px) else float("nan")
             if len(error):
                 errors.append(error_px / face_px)
+            aspect = stage.height / stage.width
+            camera = visual_features(seen, aspect)
+            files = visual_features(side.landmarks, aspect)
+            exact = visual_features(side.clean_landmarks, aspect)
+            pairs = ((camera, files), (files, exact), (camera, exact))
+            for name, (features, reference) in zip(COMPARISONS, pairs, strict=True):
+                agreement[name].append(feature_agreement(features, reference))
             for key, count in (
                 ("face", face.sum()),
                 ("found", both.sum()),
@@ -137,9 +154,53 @@ def run(args) -> int:
         f"faces below the simulated size limit (no landmarks in the files): MediaPipe found "
         f"{totals['small_found']} of {totals['small']} frames"
     )
+    print(format_agreement(agreement))
     met = found_rate >= FOUND_TARGET and false_rate <= FALSE_TARGET
     print("targets met" if met else "TARGETS MISSED")
     return 0
+
+
+def feature_agreement(seen, reference, min_frames: int = 25) -> dict[str, tuple[float, float]]:
+    """Per column group: median over its columns of the correlation over time and of the
+    gain (std of `seen` over std of `reference`), on frames where both have a face. Each
+    argument is `(features, valid)`; columns that do not move in either are left out."""
+    from reactface_core.perception.landmarks import COLUMN_GROUPS
+
+    (a, valid_a), (b, valid_b) = seen, reference
+    both = valid_a & valid_b
+    if both.sum() < min_frames:
+        return {}
+    a, b = a[both].astype(np.float64), b[both].astype(np.float64)
+    result = {}
+    for group, columns in COLUMN_GROUPS.items():
+        x, y = a[:, columns], b[:, columns]
+        moving = (x.std(axis=0) > 1e-6) & (y.std(axis=0) > 1e-6)
+        if not moving.any():
+            continue
+        x, y = x[:, moving], y[:, moving]
+        x_std, y_std = x.std(axis=0), y.std(axis=0)
+        corr = ((x - x.mean(axis=0)) * (y - y.mean(axis=0))).mean(axis=0) / (x_std * y_std)
+        result[group] = (float(np.median(corr)), float(np.median(x_std / y_std)))
+    return result
+
+
+def format_agreement(agreement: dict[str, list[dict]]) -> str:
+    """Median over clips, per group, of each comparison's (correlation, gain)."""
+    groups = dict.fromkeys(g for clips in agreement.values() for clip in clips for g in clip)
+    lines = [
+        "speaker features where both see a face (median over clips of the correlation over "
+        "time and the gain, std over std; files = the landmark files the model is trained "
+        "on, exact = the projection they are made from before the simulated detector noise):",
+        "  " + f"{'group':12s}" + "".join(f"  {name:>22s}" for name in agreement),
+    ]
+    for group in groups:
+        cells = []
+        for clips in agreement.values():
+            values = np.array([clip[group] for clip in clips if group in clip])
+            corr, gain = np.median(values, axis=0) if len(values) else (np.nan, np.nan)
+            cells.append(f"corr {corr:5.2f}  gain {gain:4.2f}")
+        lines.append("  " + f"{group:12s}" + "".join(f"  {cell:>22s}" for cell in cells))
+    return "\n".join(lines)
 
 
 def _rate(hits: np.ndarray, frames: np.ndarray) -> str:
