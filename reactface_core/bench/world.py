@@ -174,11 +174,11 @@ def feature_agreement(seen, reference, min_frames: int = 25) -> dict[str, tuple[
     result = {}
     for group, columns in COLUMN_GROUPS.items():
         x, y = a[:, columns], b[:, columns]
-        moving = (x.std(axis=0) > 1e-6) & (y.std(axis=0) > 1e-6)
+        x_std, y_std = x.std(axis=0), y.std(axis=0)
+        moving = (x_std > 1e-6) & (y_std > 1e-6)
         if not moving.any():
             continue
-        x, y = x[:, moving], y[:, moving]
-        x_std, y_std = x.std(axis=0), y.std(axis=0)
+        x, y, x_std, y_std = x[:, moving], y[:, moving], x_std[moving], y_std[moving]
         corr = ((x - x.mean(axis=0)) * (y - y.mean(axis=0))).mean(axis=0) / (x_std * y_std)
         result[group] = (float(np.median(corr)), float(np.median(x_std / y_std)))
     return result
