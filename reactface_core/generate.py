@@ -214,6 +214,7 @@ def generate_reactions(
     batch_size: int = 8,
     progress: bool = True,
     ablate: str | None = None,
+    landmarks: str = "landmarks",
 ) -> np.ndarray:
     """(num_speakers, num_samples, T, D) reactions to every distinct speaker clip of a split.
 
@@ -222,7 +223,9 @@ def generate_reactions(
     T is the shortest clip's length. Whole clips run causally, exactly as
     the online generator would produce them. `ablate` (a key of ABLATIONS) takes one input
     away: 'audio' replaces the speaker's audio by digital silence (`perception.audio.silence`),
-    'visual' masks the speaker's face in every frame (no face detected).
+    'visual' masks the speaker's face in every frame (no face detected). `landmarks`: the
+    speaker landmarks seen (`ReactDataset`'s; "camera_landmarks": MediaPipe's on a world's
+    renders).
     """
     if ablate is not None and ablate not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablate!r}; expected one of {', '.join(ABLATIONS)}")
@@ -231,7 +234,12 @@ def generate_reactions(
     else:
         trained = load_trained_model(checkpoint, device)
     dataset = ReactDataset(
-        data_dir, split, window=None, random_crop=False, normalisation=trained.normalisation
+        data_dir,
+        split,
+        window=None,
+        random_crop=False,
+        normalisation=trained.normalisation,
+        landmarks=landmarks,
     )
     if dataset.info.face_model != trained.checkpoint.face_model:
         raise ValueError(

@@ -167,6 +167,46 @@ def test_evaluate_scores_the_model_beside_every_baseline_and_the_motion_table(
     assert results["DeafOracle"]["FRCorr"] != results["FreshOracle"]["FRCorr"]
 
 
+def test_the_model_can_be_scored_on_what_mediapipe_sees_in_the_world_s_renders(
+    world, tmp_path, capsys
+):
+    from reactface_core.data.world.synth import speaker_side
+
+    argv = ("--checkpoint", DEFAULT_CHECKPOINT, "--num-samples", 2, "--baselines", "PerceivedMime")
+    with pytest.raises(SystemExit, match="Camera_landmark_files.*--only camera"):
+        evaluate(world, tmp_path / "none", *argv, "--perception", "camera")
+    assert main(["prepare", "--data", str(world), "--only", "camera", "--split", "test"]) == 0
+    written = sorted((world / "test" / "Camera_landmark_files").rglob("*.npy"))
+    clips = list(dict.fromkeys(pair.speaker for pair in react.read_pairs(world, "test")))
+    assert len(written) == len(clips) and not (world / "train" / "Camera_landmark_files").exists()
+    plan = fresh.world_plan(world)
+    face_frames = found_in_face = found_in_none = 0
+    for clip, index in zip(clips, fresh.clip_indices(plan, clips), strict=True):
+        path = react.modality_path(world / "test", "camera_landmarks", clip)
+        seen = np.load(path)
+        side = speaker_side(plan.config, plan.speakers[plan.clips[index].speaker_id], index)
+        assert react.landmark_aspect(path) == side.stage.height / side.stage.width
+        found = np.isfinite(seen).all(axis=(1, 2))
+        face_frames += side.detectable.sum()
+        found_in_face += found[side.detectable].sum()
+        found_in_none += found[~side.visible].sum()
+        # MediaPipe's points, not the files': near the projection, never equal to it
+        both = found & side.detectable
+        if both.any():
+            error = np.abs(seen[both, :, :2] - side.clean_landmarks[both, :, :2]).mean()
+            assert 1e-4 < error < 0.02
+    assert face_frames > 100 and found_in_face > 0.9 * face_frames and found_in_none <= 2
+    camera = evaluate(world, tmp_path / "camera", *argv, "--perception", "camera")
+    files = evaluate(world, tmp_path / "files", *argv)
+    model = DEFAULT_CHECKPOINT.stem
+    assert camera[model]["FRCorr"] != files[model]["FRCorr"]
+    assert camera["PerceivedMime"]["FRCorr"] != files["PerceivedMime"]["FRCorr"]
+    assert "speaker landmarks: camera." in (tmp_path / "camera" / "metrics.md").read_text()
+    capsys.readouterr()
+    assert main(["prepare", "--data", str(tmp_path), "--only", "camera"]) == 2
+    assert "expected a world written by reactface synth" in capsys.readouterr().err
+
+
 def test_a_smaller_set_size_scores_against_the_first_reactions_only(world, predictions, tmp_path):
     full = evaluate(world, tmp_path / "all", "--pred", predictions, "--baselines", "GTSet")
     two = evaluate(world, tmp_path / "two", "--pred", predictions, "--baselines", "GTSet",

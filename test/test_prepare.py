@@ -109,6 +109,12 @@ def test_split_folders_of_the_challenge_release_are_walked(tmp_path):
         write_wav(tmp_path / split / "Audio_files" / f"{CLIP}.wav", seconds=0.2)
     targets = {str(job.target.relative_to(tmp_path)) for job in find_jobs(tmp_path)}
     assert targets == {f"train/Logmel_files/{CLIP}.npy", f"val/Logmel_files/{CLIP}.npy"}
+    only_val = find_jobs(tmp_path, splits=("val",))
+    assert [str(job.target.relative_to(tmp_path)) for job in only_val] == [
+        f"val/Logmel_files/{CLIP}.npy"
+    ]
+    with pytest.raises(ValueError, match="test/"):
+        find_jobs(tmp_path, splits=("test",))
 
 
 def test_not_a_dataset_is_a_clear_error(tmp_path, capsys):

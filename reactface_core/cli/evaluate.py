@@ -28,6 +28,10 @@ from reactface_core.metrics.baselines import (
 from reactface_core.metrics.conventions import CONVENTIONS
 
 COMMAND = "reactface evaluate"  # names this command in its one-line errors
+PERCEPTIONS = {  # --perception -> the speaker landmarks the model and PerceivedMime see
+    "files": "landmarks",
+    "camera": "camera_landmarks",
+}
 VALIDATION_SPLIT = "val"  # where DelayedMime's delay and smoothing are chosen
 TRAINING_SPLIT = "train"  # where PerceivedMime's read-out of the speaker features is fitted
 
@@ -99,6 +103,15 @@ def register(subparsers, common):
         help="with --checkpoint: also generate with these inputs taken away, comma-separated: "
         "audio (the speaker's audio zeroed), visual (the speaker's face masked in every "
         "frame); reports each run and its relative FRCorr change",
+    )
+    parser.add_argument(
+        "--perception",
+        choices=tuple(PERCEPTIONS),
+        default="files",
+        help="the speaker landmarks of the evaluated split that the model (and PerceivedMime) "
+        "see: files (Landmark_files: for a synthetic world the simulated detector's view) or "
+        "camera (Camera_landmark_files: MediaPipe tracking the world's own renders, made by "
+        "`reactface prepare --data DIR --only camera --split SPLIT`) (default: files)",
     )
     parser.add_argument(
         "--set-size",
@@ -252,7 +265,8 @@ def _evaluate(args: argparse.Namespace, ablations: list[str]) -> int:
         f"{f' (the first {args.set_size})' if args.set_size else ''}; "
         f"convention: {args.convention}; "
         f"FRDist: {'per group, 1/size weights' if args.grouped_frdist else 'one DTW'}; "
-        f"FRSyn lags within +-{max_lag} frames; seed {args.seed}.",
+        f"FRSyn lags within +-{max_lag} frames; seed {args.seed}; speaker landmarks: "
+        f"{args.perception}.",
     )
     set_rates = appropriate_set_rates(data)
     print()
@@ -328,6 +342,7 @@ def _model_predictions(args, data, ablations: list[str], device: str):
                 args.seed,
                 device,
                 ablate=ablate,
+                landmarks=PERCEPTIONS[args.perception],
             )
             what = f"reactions generated from {args.checkpoint}"
             runs[ablation_label(name, ablate)] = check_predictions_against(reactions, data, what)
@@ -385,11 +400,11 @@ def _prepare_baselines(args, data, baselines: list[str], num_samples: int, devic
                 args.data, VALIDATION_SPLIT, args.part, args.keep_constant, args.set_size,
                 device, readout,
             )  # fmt: skip
-            data = replace(
-                data,
-                perceived_speakers=perceive(args.data, args.split, data, readout),
-                perceived_mime=fitted,
-            )
+            try:
+                seen = perceive(args.data, args.split, data, readout, PERCEPTIONS[args.perception])
+            except FileNotFoundError as error:
+                _fail(error)
+            data = replace(data, perceived_speakers=seen, perceived_mime=fitted)
             notes.append(
                 f"PerceivedMime: DelayedMime ({fitted.delay} frames late, moving average of "
                 f"{fitted.window} frames; FRCorr {score:.4f} on {VALIDATION_SPLIT}) on the "

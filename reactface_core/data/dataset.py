@@ -53,6 +53,12 @@ from reactface_core.perception.landmarks import visual_features
 
 FRAME_SLACK = 2  # landmarks / audio may be this many frames shorter than the coefficients
 STEPS_PER_FRAME = 2  # audio steps per video frame (the paper's k)
+LANDMARK_MODALITIES = {  # speaker landmarks a dataset can read -> how to make them
+    "landmarks": "extract them from the videos with `reactface prepare --data {root}`",
+    "camera_landmarks": (
+        "track the world's renders with `reactface prepare --data {root} --only camera`"
+    ),
+}
 
 
 class ReactDataset(Dataset):
@@ -62,7 +68,9 @@ class ReactDataset(Dataset):
     item, None for whole clips; random_crop: random window starts (default: True for train);
     max_appropriate: K, appropriate reactions per item (more are subsampled: randomly when
     cropping randomly, else the first ones); normalisation: see `Normalisation`;
-    directions: override dataset.json's direction policy; seed: crop/subset randomness.
+    directions: override dataset.json's direction policy; seed: crop/subset randomness;
+    landmarks: the speaker landmarks read, "landmarks" (Landmark_files) or, for a synthetic
+    world, "camera_landmarks" (MediaPipe on its renders: `reactface prepare --only camera`).
     """
 
     def __init__(
@@ -76,9 +84,15 @@ class ReactDataset(Dataset):
         normalisation: Normalisation | None = None,
         directions: str | None = None,
         seed: int = 0,
+        landmarks: str = "landmarks",
     ):
+        if landmarks not in LANDMARK_MODALITIES:
+            raise ValueError(
+                f"landmarks must be one of {', '.join(LANDMARK_MODALITIES)}, got {landmarks!r}"
+            )
         self.root = Path(root)
         self.split = split
+        self.landmarks = landmarks
         self.info = react.read_info(self.root)
         self.face_model = get_face_model(self.info.face_model)
         self.directions = directions or self.info.directions
@@ -198,11 +212,12 @@ class ReactDataset(Dataset):
         self, clip: str, start: int, stop: int, normalise: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         """(T, D_v) visual features and (T,) validity of a window."""
-        path = self.path("landmarks", clip)
+        path = self.path(self.landmarks, clip)
         if not path.exists():
+            advice = LANDMARK_MODALITIES[self.landmarks].format(root=self.root)
             raise FileNotFoundError(
                 f"landmark file {path} not found (expected (T, 468, 3) face-mesh landmarks); "
-                f"extract them from the videos with `reactface prepare --data {self.base}`"
+                f"{advice}"
             )
         clip_features, clip_valid = _clip_visual_features(str(path))
         features, valid = clip_features[start:stop].copy(), clip_valid[start:stop].copy()

@@ -19,6 +19,9 @@ Layout (as distributed by the challenge and used by its baseline code)::
                                               written by `reactface prepare` / `synth`)
         Landmark_files/<clip>.json            {"width": W, "height": H} of the frames they
                                               were found in (square when absent)
+        Camera_landmark_files/<clip>.{npy,json}  the same, as MediaPipe finds them in a
+                                              synthetic world's own renders of the clip
+                                              (`reactface prepare --only camera`)
         Logmel_files/<clip>.npy               (2T, 70) causal audio feature cache: log-mel
                                               and prosody (contract 3)
 
@@ -78,6 +81,7 @@ MODALITIES = {
     "coefficients": ("3D_FV_files", ".npy"),
     "emotion": ("Emotion", ".csv"),
     "landmarks": ("Landmark_files", ".npy"),
+    "camera_landmarks": ("Camera_landmark_files", ".npy"),  # a world's renders, tracked
     "logmel": ("Logmel_files", ".npy"),
 }
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")

@@ -291,9 +291,16 @@ def fit_speaker_readout(root: Path, split: str = "train") -> SpeakerReadout:
     return fit_readout(features, valid, coefficients)
 
 
-def perceive(root: Path, split: str, data: EvaluationSet, readout: SpeakerReadout) -> np.ndarray:
-    """(K, T, D) the speakers of `data` (split `split` of `root`) as `readout` perceives them."""
+def perceive(
+    root: Path,
+    split: str,
+    data: EvaluationSet,
+    readout: SpeakerReadout,
+    landmarks: str = "landmarks",
+) -> np.ndarray:
+    """(K, T, D) the speakers of `data` (split `split` of `root`) as `readout` perceives them
+    in the `landmarks` they are seen through (`ReactDataset`'s)."""
     from reactface_core.data.dataset import ReactDataset
 
-    dataset = ReactDataset(root, split, window=None, random_crop=False)
+    dataset = ReactDataset(root, split, window=None, random_crop=False, landmarks=landmarks)
     return readout(*speaker_features(dataset, data.speaker_clips, data.frames))

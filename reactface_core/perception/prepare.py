@@ -7,7 +7,11 @@ NaN rows where no face was found (contract 1), and beside it `Landmark_files/<cl
 so the speaker features need the aspect ratio (`react.landmark_aspect`; square when the file is
 absent, as REACT's 256x256 crops are). For every `Audio_files/<clip>.wav` it writes
 `Logmel_files/<clip>.npy`: float32 (n_steps, D_a) causal audio features at 50 Hz (log-mel
-and prosody, contract 3).
+and prosody, contract 3). For a synthetic world (`reactface synth`) the kind "camera" renders
+each speaker clip on its own stage, as `--render-video` would film it, and writes what the
+same MediaPipe tracking finds in it to `Camera_landmark_files/<clip>.npy` (and `.json`): the
+speaker as a robot's camera would deliver it, beside the Landmark_files of the simulated
+detector (`reactface evaluate --perception camera`).
 
 Resumable: an existing output is skipped; outputs are written to a temporary file and
 renamed, so an interrupted run never leaves a truncated file behind. A file that cannot be
@@ -34,15 +38,21 @@ AUDIO_SUFFIXES = (".wav", ".flac")
 KINDS = {  # kind: (input folder, output folder)
     "landmarks": ("Video_files", "Landmark_files"),
     "logmel": ("Audio_files", "Logmel_files"),
+    "camera": (None, "Camera_landmark_files"),  # source: the world's plan, rendered
 }
-SPLIT_FOLDERS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
 class Job:
-    kind: str  # "landmarks" or "logmel"
-    source: Path  # video file, frame folder or audio file
+    kind: str  # a key of KINDS
+    source: Path  # video file, frame folder, audio file or (camera) the world's root
     target: Path  # .npy to write
+    clip: str = ""  # camera: the speaker clip of the world to render
+
+    @property
+    def origin(self) -> Path:
+        """What the job reads, for messages: the file, or the world's clip."""
+        return self.source / self.clip if self.clip else self.source
 
 
 @dataclass
@@ -52,23 +62,31 @@ class Summary:
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def find_jobs(root: str | Path, kinds: tuple[str, ...] = tuple(KINDS)) -> list[Job]:
+def find_jobs(
+    root: str | Path,
+    kinds: tuple[str, ...] = ("landmarks", "logmel"),
+    splits: tuple[str, ...] = react.SPLITS,
+) -> list[Job]:
     """All (source, target) pairs of a dataset root, sorted; raises if the root is not one.
 
     The modality folders may sit in the root itself or, as in the REACT challenge release,
-    in its split folders (`train/Video_files`, `val/...`, `test/...`)."""
+    in its split folders (`train/Video_files`, `val/...`, `test/...`); `splits` limits the
+    split folders searched (the root itself is searched when all are)."""
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"dataset root {root} is not a directory")
-    bases = [root] + [root / split for split in SPLIT_FOLDERS]
+    jobs = _camera_jobs(root, splits) if "camera" in kinds else []
+    kinds = tuple(kind for kind in kinds if kind != "camera")
+    if not kinds:
+        return jobs
+    bases = [root] * (tuple(splits) == react.SPLITS) + [root / split for split in splits]
     bases = [b for b in bases if any((b / KINDS[kind][0]).is_dir() for kind in kinds)]
     if not bases:
         expected = " or ".join(f"{KINDS[kind][0]}/" for kind in kinds)
         raise ValueError(
             f"dataset root {root} has no {expected}, in itself or in "
-            f"{'/, '.join(SPLIT_FOLDERS)}/ (REACT layout expected)"
+            f"{'/, '.join(splits)}/ (REACT layout expected)"
         )
-    jobs = []
     for base in bases:
         for kind in kinds:
             source_root, target_root = (base / name for name in KINDS[kind])
@@ -76,7 +94,21 @@ def find_jobs(root: str | Path, kinds: tuple[str, ...] = tuple(KINDS)) -> list[J
                 clip = source.relative_to(source_root)
                 clip = clip.with_suffix("") if source.is_file() else clip
                 jobs.append(Job(kind, source, target_root / f"{clip}.npy"))
-    return sorted(jobs, key=lambda job: (job.kind, str(job.source)))
+    return sorted(jobs, key=lambda job: (job.kind, str(job.source), job.clip))
+
+
+def _camera_jobs(root: Path, splits: tuple[str, ...]) -> list[Job]:
+    """One job per speaker clip of a synthetic world in `splits` (ValueError if `root` is
+    not a world of `reactface synth`)."""
+    from reactface_core.data.world.synth import load_plan
+
+    plan = load_plan(root)
+    return [
+        Job("camera", root, react.modality_path(root / c.split, "camera_landmarks", c.speaker_path),
+            c.speaker_path)
+        for c in plan.clips
+        if c.split in splits
+    ]  # fmt: skip
 
 
 def _sources(kind: str, folder: Path) -> list[Path]:
@@ -95,17 +127,18 @@ def _sources(kind: str, folder: Path) -> list[Path]:
 
 def prepare(
     root: str | Path,
-    kinds: tuple[str, ...] = tuple(KINDS),
+    kinds: tuple[str, ...] = ("landmarks", "logmel"),
     workers: int = 1,
     overwrite: bool = False,
     progress: bool = True,
+    splits: tuple[str, ...] = react.SPLITS,
 ) -> Summary:
     """Extract what is missing; returns what was done, skipped and what failed (and why)."""
     from tqdm import tqdm
 
     summary = Summary()
     todo = []
-    for job in find_jobs(root, kinds):
+    for job in find_jobs(root, kinds, splits):
         if job.target.exists() and not overwrite:
             summary.skipped.append(job.target)
         else:
@@ -127,9 +160,9 @@ def _collect(results, summary: Summary, bar) -> None:
         if error is None:
             summary.done.append(job.target)
         else:
-            summary.failed.append((job.source, error))
-            bar.write(f"failed: {job.source}: {error}")
-            log.warning("failed: %s: %s", job.source, error)
+            summary.failed.append((job.origin, error))
+            bar.write(f"failed: {job.origin}: {error}")
+            log.warning("failed: %s: %s", job.origin, error)
         bar.update()
 
 
@@ -137,7 +170,7 @@ def run_job(job: Job) -> tuple[Job, str | None]:
     """Extract one file; errors are returned (not raised) so one bad file stops nothing."""
     try:
         array = _extract(job)
-        if job.kind == "landmarks":
+        if job.kind in ("landmarks", "camera"):
             array, (height, width) = array
             react.write_frame_size(job.target, width, height)  # before the .npy that marks it done
         _save_atomic(job.target, array)
@@ -156,18 +189,31 @@ def _extract(job: Job):
         from reactface_core.perception.audio import audio_features, load_audio
 
         return audio_features(load_audio(job.source))
-    from reactface_core.perception.face_tracker import FaceLandmarker, read_frames
+    from reactface_core.perception.face_tracker import FaceLandmarker
 
     if _landmarker is None:
         _landmarker = FaceLandmarker(mode="video")
     _landmarker.reset()  # do not carry the previous video's face into this one
     rows, size = [], None
-    for frame in read_frames(job.source):
+    for frame in _frames(job):
         size = frame.shape[:2]
         rows.append(_landmarker(frame))
     if not rows:
-        raise ValueError(f"{job.source} has no frames")
+        raise ValueError(f"{job.origin} has no frames")
     return np.stack(rows).astype(np.float16), size
+
+
+def _frames(job: Job):
+    """The job's frames, (H, W, 3) uint8 RGB one by one: read, or (camera) rendered."""
+    if job.kind != "camera":
+        from reactface_core.perception.face_tracker import read_frames
+
+        yield from read_frames(job.source)
+        return
+    from reactface_core.data.world.synth import stored_clip_frames
+
+    for _, frames in stored_clip_frames(job.source, job.clip):
+        yield from frames
 
 
 def _save_atomic(target: Path, array: np.ndarray) -> None:
