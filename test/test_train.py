@@ -130,6 +130,41 @@ def test_training_lowers_the_loss_and_beats_the_constant_mean_frame(world, tmp_p
     assert rows["model"]["FRDist"] < rows["MeanFr"]["FRDist"], rows
 
 
+def test_camera_view_weakens_and_blurs_only_the_face_regions_of_a_share_of_the_items():
+    import torch
+
+    from reactface_core.perception.landmarks import POSE_DIM, VISUAL_FEATURE_DIM
+    from reactface_core.train import CAMERA_NOISE_CORRELATION, camera_view
+
+    generator = torch.Generator().manual_seed(1)
+    visual = torch.randn(400, 200, VISUAL_FEATURE_DIM, generator=generator) + 3.0
+    valid = torch.ones(400, 200, dtype=torch.bool)
+    valid[:, :20] = False  # frames without a face are left alone
+    seen = camera_view(visual, valid, 0.5, torch.Generator().manual_seed(0))
+    changed = (seen != visual).any(2).any(1)
+    assert 0.42 < changed.float().mean() < 0.58
+    assert torch.equal(seen[~changed], visual[~changed])
+    assert torch.equal(seen[:, :20], visual[:, :20])
+    assert torch.allclose(seen[:, :, :POSE_DIM], visual[:, :, :POSE_DIM], atol=1e-5)
+    face = seen[changed][:, 20:, POSE_DIM:]
+    original = visual[changed][:, 20:, POSE_DIM:]
+    # the crop mean stays where it was (gain acts on the motion around it) ...
+    drift = (face.mean(1) - original.mean(1)).abs().mean()
+    assert drift < 0.1
+    # ... the motion is weaker: gain ~ U(0.2, 1) on a unit signal, noise std ~ U(0, 0.7)
+    follows = (face - face.mean(1, keepdim=True)) * (original - original.mean(1, keepdim=True))
+    gain = follows.mean(1) / original.var(1)
+    assert 0.5 < gain.mean() < 0.7
+    # ... and what is added is correlated over time as the AR(1) step says
+    residual = face - gain[:, None] * original
+    residual = residual - residual.mean(1, keepdim=True)
+    lag = (residual[:, 5:] * residual[:, :-5]).mean() / residual.var(1).mean()
+    assert abs(lag - CAMERA_NOISE_CORRELATION**5) < 0.1
+    again = camera_view(visual, valid, 0.5, torch.Generator().manual_seed(0))
+    assert torch.equal(again, seen)
+    assert torch.equal(camera_view(visual, valid, 0.0, torch.Generator()), visual)
+
+
 def test_face_dropout_hides_one_contiguous_span_in_a_share_of_the_items():
     import torch
 
