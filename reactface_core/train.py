@@ -58,6 +58,9 @@ class DataConfig:
     workers: int = 0  # loader processes; 0: in the training process (features are cached)
     max_appropriate: int = 8  # K appropriate reactions per item (Eq. 5)
     normalisation_clips: int = 200  # speaker clips measured for feature statistics
+    # speaker landmarks learnt from: "landmarks" (Landmark_files) or, for a synthetic world,
+    # "camera_landmarks" (MediaPipe on its renders: `reactface prepare --only camera`)
+    landmarks: str = "landmarks"
 
 
 @dataclass
@@ -296,6 +299,7 @@ class Trainer:
             max_appropriate=config.data.max_appropriate,
             normalisation=self.normalisation,
             seed=config.seed,
+            landmarks=config.data.landmarks,
         )
         self.val_set = ReactDataset(
             root,
@@ -305,6 +309,7 @@ class Trainer:
             max_appropriate=config.data.max_appropriate,
             normalisation=self.normalisation,
             seed=config.seed,
+            landmarks=config.data.landmarks,
         )
         self.sampler = (
             DistributedSampler(self.train_set, seed=config.seed, drop_last=True)
@@ -325,7 +330,9 @@ class Trainer:
         """Statistics of the training split, measured once on rank 0 and shared."""
         values = None
         if self.dist.main:
-            dataset = ReactDataset(root, "train", window=None, random_crop=False)
+            dataset = ReactDataset(
+                root, "train", window=None, random_crop=False, landmarks=self.config.data.landmarks
+            )
             values = compute_normalisation(dataset, self.config.data.normalisation_clips).to_dict()
         if self.dist.world_size > 1:
             shared = [values]

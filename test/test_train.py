@@ -130,6 +130,29 @@ def test_training_lowers_the_loss_and_beats_the_constant_mean_frame(world, tmp_p
     assert rows["model"]["FRDist"] < rows["MeanFr"]["FRDist"], rows
 
 
+def test_a_model_can_learn_from_what_mediapipe_sees_in_the_world_s_renders(world, tmp_path):
+    from reactface_core.data.dataset import compute_normalisation
+    from reactface_core.train import DataConfig
+
+    config = tmp_path / "camera.yaml"
+    tiny = {**TINY, "output": str(tmp_path / "run"), "stage2": {**TINY["stage2"], "epochs": 0}}
+    tiny["data"] = {**TINY["data"], "landmarks": "camera_landmarks"}
+    tiny["stage1"] = {**TINY["stage1"], "camera_view": 0.5}
+    config.write_text(yaml.safe_dump(tiny))
+    argv = ["train", "--config", str(config), "--data", str(world), "--device", "cpu"]
+    with pytest.raises(SystemExit, match="Camera_landmark_files.*--only camera"):
+        main(argv)
+    assert main(["prepare", "--data", str(world), "--only", "camera", "--workers", "2"]) == 0
+    assert main(argv) == 0
+    learnt = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert learnt.train_config["data"]["landmarks"] == "camera_landmarks"
+    clips = DataConfig().normalisation_clips
+    for landmarks, same in (("camera_landmarks", True), ("landmarks", False)):
+        dataset = ReactDataset(world, "train", window=None, random_crop=False, landmarks=landmarks)
+        measured = compute_normalisation(dataset, clips).visual_mean
+        assert np.allclose(learnt.normalization["visual_mean"], measured) == same
+
+
 def test_camera_view_weakens_and_blurs_only_the_face_regions_of_a_share_of_the_items():
     import torch
 
