@@ -19,6 +19,10 @@ and runs the same MediaPipe tracking `reactface prepare` runs on it. Per clip an
   projection they are made from (the simulated detector's noise alone) and MediaPipe
   against that projection. No target: it says how much of what the model learns to read
   from the world a camera delivers, and whether the world's noise is a camera's;
+- the same three comparisons for expression measured as whole shapes of the frontalised
+  face (`EXPRESSION_MEASURES`: mouth opening and width, the mouth corners' and brows'
+  height, each eye's opening): what a camera delivers of the expression when the single
+  points' columns are mostly the tracker's own error;
 - rendering time per frame.
 """
 
@@ -31,8 +35,20 @@ from pathlib import Path
 import numpy as np
 
 from reactface_core.bench import machine_load
+from reactface_core.perception.landmarks import COLUMN_GROUPS, REGIONS
 
 COMPARISONS = ("MediaPipe vs files", "files vs exact", "MediaPipe vs exact")
+# name: (points, points, axis): mean of the first points minus mean of the second, on axis
+# 0 (x, image right) or 1 (y, down) of the frontalised face, in eye distances
+EXPRESSION_MEASURES = {
+    "mouth_open": ((14,), (13,), 1),  # inner lower lip below the upper
+    "mouth_width": ((291,), (61,), 0),  # the subject's left corner right of the right one
+    "corners_up": ((13, 14), (61, 291), 1),  # the lips' centre below the corners
+    "right_eye_open": ((145,), (159,), 1),  # lower lid below the upper
+    "left_eye_open": ((374,), (386,), 1),
+    "right_brow_up": ((33, 133), tuple(REGIONS["right_brow"]), 1),  # eye corners below it
+    "left_brow_up": ((263, 362), tuple(REGIONS["left_brow"]), 1),
+}
 FOUND_TARGET = 0.98
 FALSE_TARGET = 0.01
 
@@ -88,6 +104,7 @@ def run(args) -> int:
     totals = {"face": 0, "found": 0, "none": 0, "false": 0, "small": 0, "small_found": 0}
     errors = []
     agreement = {name: [] for name in COMPARISONS}  # per clip: group -> (corr, gain)
+    expression = {name: [] for name in COMPARISONS}  # per clip: measure -> (corr, gain)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="reactface-world-"))
     folder.mkdir(parents=True, exist_ok=True)
     with FaceLandmarker(mode="video") as landmarker:
@@ -123,6 +140,12 @@ def run(args) -> int:
             pairs = ((camera, files), (files, exact), (camera, exact))
             for name, (features, reference) in zip(COMPARISONS, pairs, strict=True):
                 agreement[name].append(feature_agreement(features, reference))
+            measured = [expression_measures(raw, aspect) for raw in (seen, side.landmarks)]
+            measured.append(expression_measures(side.clean_landmarks, aspect))
+            pairs = ((measured[0], measured[1]), (measured[1], measured[2]))
+            pairs += ((measured[0], measured[2]),)
+            for name, (features, reference) in zip(COMPARISONS, pairs, strict=True):
+                expression[name].append(feature_agreement(features, reference, MEASURE_COLUMNS))
             for key, count in (
                 ("face", face.sum()),
                 ("found", both.sum()),
@@ -155,24 +178,41 @@ def run(args) -> int:
         f"{totals['small_found']} of {totals['small']} frames"
     )
     print(format_agreement(agreement))
+    print(format_agreement(expression, EXPRESSION_TITLE))
     met = found_rate >= FOUND_TARGET and false_rate <= FALSE_TARGET
     print("targets met" if met else "TARGETS MISSED")
     return 0
 
 
-def feature_agreement(seen, reference, min_frames: int = 25) -> dict[str, tuple[float, float]]:
+MEASURE_COLUMNS = {name: slice(k, k + 1) for k, name in enumerate(EXPRESSION_MEASURES)}
+
+
+def expression_measures(raw: np.ndarray, aspect: float) -> tuple[np.ndarray, np.ndarray]:
+    """(T, len(EXPRESSION_MEASURES)) measures of raw landmarks (T, 468, 3) and (T,) valid."""
+    from reactface_core.perception.landmarks import align_faces
+
+    faces = align_faces(raw, aspect)
+    columns = [
+        faces.shape[:, list(first), axis].mean(axis=1)
+        - faces.shape[:, list(second), axis].mean(axis=1)
+        for first, second, axis in EXPRESSION_MEASURES.values()
+    ]
+    return np.nan_to_num(np.stack(columns, axis=1)), faces.valid
+
+
+def feature_agreement(
+    seen, reference, groups: dict[str, slice] = COLUMN_GROUPS, min_frames: int = 25
+) -> dict[str, tuple[float, float]]:
     """Per column group: median over its columns of the correlation over time and of the
     gain (std of `seen` over std of `reference`), on frames where both have a face. Each
     argument is `(features, valid)`; columns that do not move in either are left out."""
-    from reactface_core.perception.landmarks import COLUMN_GROUPS
-
     (a, valid_a), (b, valid_b) = seen, reference
     both = valid_a & valid_b
     if both.sum() < min_frames:
         return {}
     a, b = a[both].astype(np.float64), b[both].astype(np.float64)
     result = {}
-    for group, columns in COLUMN_GROUPS.items():
+    for group, columns in groups.items():
         x, y = a[:, columns], b[:, columns]
         x_std, y_std = x.std(axis=0), y.std(axis=0)
         moving = (x_std > 1e-6) & (y_std > 1e-6)
@@ -184,22 +224,29 @@ def feature_agreement(seen, reference, min_frames: int = 25) -> dict[str, tuple[
     return result
 
 
-def format_agreement(agreement: dict[str, list[dict]]) -> str:
+FEATURES_TITLE = (
+    "speaker features where both see a face (median over clips of the correlation over "
+    "time and the gain, std over std; files = the landmark files the model is trained on, "
+    "exact = the projection they are made from before the simulated detector noise):"
+)
+EXPRESSION_TITLE = (
+    "expression as whole shapes of the frontalised face, where both see a face (the same "
+    "medians; eye distances):"
+)
+
+
+def format_agreement(agreement: dict[str, list[dict]], title: str = FEATURES_TITLE) -> str:
     """Median over clips, per group, of each comparison's (correlation, gain)."""
     groups = dict.fromkeys(g for clips in agreement.values() for clip in clips for g in clip)
-    lines = [
-        "speaker features where both see a face (median over clips of the correlation over "
-        "time and the gain, std over std; files = the landmark files the model is trained "
-        "on, exact = the projection they are made from before the simulated detector noise):",
-        "  " + f"{'group':12s}" + "".join(f"  {name:>22s}" for name in agreement),
-    ]
+    width = max(12, *(len(group) for group in groups))
+    lines = [title, "  " + f"{'group':{width}s}" + "".join(f"  {name:>23s}" for name in agreement)]
     for group in groups:
         cells = []
         for clips in agreement.values():
             values = np.array([clip[group] for clip in clips if group in clip])
             corr, gain = np.median(values, axis=0) if len(values) else (np.nan, np.nan)
-            cells.append(f"corr {corr:5.2f}  gain {gain:4.2f}")
-        lines.append("  " + f"{group:12s}" + "".join(f"  {cell:>22s}" for cell in cells))
+            cells.append(f"corr {corr:5.2f}  gain {gain:5.2f}")
+        lines.append("  " + f"{group:{width}s}" + "".join(f"  {cell:>23s}" for cell in cells))
     return "\n".join(lines)
 
 
