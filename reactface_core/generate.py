@@ -8,6 +8,7 @@ the ROS reaction node) never see the normalisation.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,6 +246,13 @@ def generate_reactions(
         raise ValueError(
             f"{data_dir} is in face model {dataset.info.face_model!r}, the checkpoint "
             f"{trained.path} generates {trained.checkpoint.face_model!r}"
+        )
+    learnt = trained.checkpoint.train_config.get("data", {}).get("landmarks", "landmarks")
+    if learnt != landmarks:  # allowed (that is the camera's gap), but rarely what was meant
+        warnings.warn(
+            f"{trained.path} learnt from the speakers' {learnt}, here it sees their {landmarks}",
+            RuntimeWarning,
+            stacklevel=2,
         )
     clips = dataset.speaker_clips
     frames = min(len(dataset.coefficients(clip)) for clip in clips)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,12 @@ def test_a_model_can_learn_from_what_mediapipe_sees_in_the_world_s_renders(world
     assert main(argv) == 0
     learnt = load_checkpoint(tmp_path / "run" / "best.pt")
     assert learnt.train_config["data"]["landmarks"] == "camera_landmarks"
+    run = tmp_path / "run" / "best.pt"
+    with pytest.warns(RuntimeWarning, match="learnt from the speakers' camera_landmarks"):
+        generate_reactions(run, world, "test", num_samples=1, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        generate_reactions(run, world, "test", 1, progress=False, landmarks="camera_landmarks")
     clips = DataConfig().normalisation_clips
     for landmarks, same in (("camera_landmarks", True), ("landmarks", False)):
         dataset = ReactDataset(world, "train", window=None, random_crop=False, landmarks=landmarks)
