@@ -85,9 +85,7 @@ class StageConfig:
     smooth_l1_beta: float = 1.0
     events: float = 0.5  # binary cross-entropy of the event onsets (models with events)
     face_dropout: float = 0.0  # share of items whose speaker face is hidden for one span
-    camera_view: float = (
-        0.0  # share of items whose face regions are seen as a webcam tracker sees them
-    )
+    camera_view: float = 0.0  # share of items whose face regions look as MediaPipe sees them
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(
@@ -557,8 +555,8 @@ def _hide_faces(valid: torch.Tensor, share: float, generator: torch.Generator) -
 
 
 # What MediaPipe does to the face regions' columns of the world's own renders, against the
-# landmark files (normalised units; 11 clips of a world no split uses, seed 7; README
-# "Through a camera"): a column follows the rig with a gain of 0.2-0.56, and a residual
+# landmark files (normalised units; a scratch measurement on 11 clips of a world no split
+# uses, seed 7; README, "the camera's view as training noise"): a column follows the rig with a gain of 0.2-0.56, and a residual
 # about as large as the column's own motion in a clip (0.55-0.67 vs 0.50-0.64) is added,
 # nearly independent across columns, correlated over time (0.2-0.6 at 5 frames).
 CAMERA_GAIN = (0.2, 1.0)  # per face region and item, uniform

@@ -134,18 +134,17 @@ def run(args) -> int:
             if len(error):
                 errors.append(error_px / face_px)
             aspect = stage.height / stage.width
-            camera = visual_features(seen, aspect)
-            files = visual_features(side.landmarks, aspect)
-            exact = visual_features(side.clean_landmarks, aspect)
-            pairs = ((camera, files), (files, exact), (camera, exact))
-            for name, (features, reference) in zip(COMPARISONS, pairs, strict=True):
-                agreement[name].append(feature_agreement(features, reference))
-            measured = [expression_measures(raw, aspect) for raw in (seen, side.landmarks)]
-            measured.append(expression_measures(side.clean_landmarks, aspect))
-            pairs = ((measured[0], measured[1]), (measured[1], measured[2]))
-            pairs += ((measured[0], measured[2]),)
-            for name, (features, reference) in zip(COMPARISONS, pairs, strict=True):
-                expression[name].append(feature_agreement(features, reference, MEASURE_COLUMNS))
+            tables = (
+                (agreement, visual_features, COLUMN_GROUPS),
+                (expression, expression_measures, MEASURE_COLUMNS),
+            )
+            for table, measure, groups in tables:
+                camera, files, exact = (
+                    measure(raw, aspect) for raw in (seen, side.landmarks, side.clean_landmarks)
+                )
+                pairs = ((camera, files), (files, exact), (camera, exact))
+                for name, (features, reference) in zip(COMPARISONS, pairs, strict=True):
+                    table[name].append(feature_agreement(features, reference, groups))
             for key, count in (
                 ("face", face.sum()),
                 ("found", both.sum()),

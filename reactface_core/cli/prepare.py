@@ -70,12 +70,12 @@ def register(subparsers, common):
 
 
 def run(args) -> int:
-    from reactface_core.perception.prepare import prepare
+    from reactface_core.perception.prepare import KINDS, prepare
 
     if args.workers < 1:
         print(f"reactface prepare: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return 2
-    kinds = (args.only,) if args.only else ("landmarks", "logmel")
+    kinds = (args.only,) if args.only else tuple(KINDS)
     splits = tuple(dict.fromkeys(args.split)) if args.split else SPLITS
     try:
         summary = prepare(

@@ -38,13 +38,12 @@ AUDIO_SUFFIXES = (".wav", ".flac")
 KINDS = {  # kind: (input folder, output folder)
     "landmarks": ("Video_files", "Landmark_files"),
     "logmel": ("Audio_files", "Logmel_files"),
-    "camera": (None, "Camera_landmark_files"),  # source: the world's plan, rendered
-}
+}  # and "camera": a synthetic world's speaker clips, rendered -> Camera_landmark_files
 
 
 @dataclass(frozen=True)
 class Job:
-    kind: str  # a key of KINDS
+    kind: str  # a key of KINDS, or "camera"
     source: Path  # video file, frame folder, audio file or (camera) the world's root
     target: Path  # .npy to write
     clip: str = ""  # camera: the speaker clip of the world to render
@@ -64,7 +63,7 @@ class Summary:
 
 def find_jobs(
     root: str | Path,
-    kinds: tuple[str, ...] = ("landmarks", "logmel"),
+    kinds: tuple[str, ...] = tuple(KINDS),
     splits: tuple[str, ...] = react.SPLITS,
 ) -> list[Job]:
     """All (source, target) pairs of a dataset root, sorted; raises if the root is not one.
@@ -79,7 +78,7 @@ def find_jobs(
     kinds = tuple(kind for kind in kinds if kind != "camera")
     if not kinds:
         return jobs
-    bases = [root] * (tuple(splits) == react.SPLITS) + [root / split for split in splits]
+    bases = ([root] if tuple(splits) == react.SPLITS else []) + [root / s for s in splits]
     bases = [b for b in bases if any((b / KINDS[kind][0]).is_dir() for kind in kinds)]
     if not bases:
         expected = " or ".join(f"{KINDS[kind][0]}/" for kind in kinds)
@@ -127,7 +126,7 @@ def _sources(kind: str, folder: Path) -> list[Path]:
 
 def prepare(
     root: str | Path,
-    kinds: tuple[str, ...] = ("landmarks", "logmel"),
+    kinds: tuple[str, ...] = tuple(KINDS),
     workers: int = 1,
     overwrite: bool = False,
     progress: bool = True,
