@@ -215,7 +215,7 @@ def generate_reactions(
     batch_size: int = 8,
     progress: bool = True,
     ablate: str | None = None,
-    landmarks: str = "landmarks",
+    landmarks: str | None = None,
 ) -> np.ndarray:
     """(num_speakers, num_samples, T, D) reactions to every distinct speaker clip of a split.
 
@@ -226,7 +226,7 @@ def generate_reactions(
     away: 'audio' replaces the speaker's audio by digital silence (`perception.audio.silence`),
     'visual' masks the speaker's face in every frame (no face detected). `landmarks`: the
     speaker landmarks seen (`ReactDataset`'s; "camera_landmarks": MediaPipe's on a world's
-    renders).
+    renders); None: those the checkpoint learnt from.
     """
     if ablate is not None and ablate not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablate!r}; expected one of {', '.join(ABLATIONS)}")
@@ -234,6 +234,8 @@ def generate_reactions(
         trained = checkpoint
     else:
         trained = load_trained_model(checkpoint, device)
+    learnt = trained.checkpoint.train_config.get("data", {}).get("landmarks", "landmarks")
+    landmarks = learnt if landmarks is None else landmarks
     dataset = ReactDataset(
         data_dir,
         split,
@@ -247,7 +249,6 @@ def generate_reactions(
             f"{data_dir} is in face model {dataset.info.face_model!r}, the checkpoint "
             f"{trained.path} generates {trained.checkpoint.face_model!r}"
         )
-    learnt = trained.checkpoint.train_config.get("data", {}).get("landmarks", "landmarks")
     if learnt != landmarks:  # allowed (that is the camera's gap), but rarely what was meant
         warnings.warn(
             f"{trained.path} learnt from the speakers' {learnt}, here it sees their {landmarks}",

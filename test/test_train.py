@@ -149,10 +149,14 @@ def test_a_model_can_learn_from_what_mediapipe_sees_in_the_world_s_renders(world
     assert learnt.train_config["data"]["landmarks"] == "camera_landmarks"
     run = tmp_path / "run" / "best.pt"
     with pytest.warns(RuntimeWarning, match="learnt from the speakers' camera_landmarks"):
-        generate_reactions(run, world, "test", num_samples=1, progress=False)
-    with warnings.catch_warnings():
+        files = generate_reactions(run, world, num_samples=2, landmarks="landmarks")
+    with warnings.catch_warnings():  # by default it sees what it learnt from: no warning
         warnings.simplefilter("error", RuntimeWarning)
-        generate_reactions(run, world, "test", 1, progress=False, landmarks="camera_landmarks")
+        camera = generate_reactions(run, world, num_samples=2, progress=False)
+        explicit = generate_reactions(run, world, "test", 2, landmarks="camera_landmarks")
+        calibrate = ["calibrate", "--checkpoint", str(run), "--data", str(world), "--samples", "2"]
+        assert main([*calibrate, "--out", str(tmp_path / "calibrated.pt")]) == 0
+    assert np.array_equal(camera, explicit) and not np.allclose(camera, files)
     clips = DataConfig().normalisation_clips
     for landmarks, same in (("camera_landmarks", True), ("landmarks", False)):
         dataset = ReactDataset(world, "train", window=None, random_crop=False, landmarks=landmarks)
