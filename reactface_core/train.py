@@ -556,9 +556,10 @@ def _hide_faces(valid: torch.Tensor, share: float, generator: torch.Generator) -
 
 # What MediaPipe does to the face regions' columns of the world's own renders, against the
 # landmark files (normalised units; a scratch measurement on 11 clips of a world no split
-# uses, seed 7; README, "the camera's view as training noise"): a column follows the rig with a gain of 0.2-0.56, and a residual
-# about as large as the column's own motion in a clip (0.55-0.67 vs 0.50-0.64) is added,
-# nearly independent across columns, correlated over time (0.2-0.6 at 5 frames).
+# uses, seed 7; README, "the camera's view as training noise"): a column follows the rig
+# with a gain of 0.2-0.56, and a residual about as large as the column's own motion in a
+# clip (0.55-0.67 vs 0.50-0.64) is added, nearly independent across columns, correlated
+# over time (0.2-0.6 at 5 frames).
 CAMERA_GAIN = (0.2, 1.0)  # per face region and item, uniform
 CAMERA_NOISE = (0.0, 0.7)  # residual std per item, uniform (normalised units)
 CAMERA_NOISE_CORRELATION = 0.85  # AR(1) step: 0.85^5 = 0.44 at 5 frames

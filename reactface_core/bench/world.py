@@ -49,6 +49,7 @@ EXPRESSION_MEASURES = {
     "right_brow_up": ((33, 133), tuple(REGIONS["right_brow"]), 1),  # eye corners below it
     "left_brow_up": ((263, 362), tuple(REGIONS["left_brow"]), 1),
 }
+MEASURE_COLUMNS = {name: slice(k, k + 1) for k, name in enumerate(EXPRESSION_MEASURES)}
 FOUND_TARGET = 0.98
 FALSE_TARGET = 0.01
 
@@ -181,9 +182,6 @@ def run(args) -> int:
     met = found_rate >= FOUND_TARGET and false_rate <= FALSE_TARGET
     print("targets met" if met else "TARGETS MISSED")
     return 0
-
-
-MEASURE_COLUMNS = {name: slice(k, k + 1) for k, name in enumerate(EXPRESSION_MEASURES)}
 
 
 def expression_measures(raw: np.ndarray, aspect: float) -> tuple[np.ndarray, np.ndarray]:
