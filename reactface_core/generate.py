@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from reactface_core.checkpoint import Checkpoint, CheckpointError, Normalisation, load_checkpoint
-from reactface_core.data.dataset import ReactDataset
+from reactface_core.data.dataset import ReactDataset, perceived_as
 from reactface_core.face.models import FaceModel, get_face_model
 from reactface_core.model.config import ReactFaceConfig
 from reactface_core.model.reactface import ReactFace
@@ -226,7 +226,8 @@ def generate_reactions(
     away: 'audio' replaces the speaker's audio by digital silence (`perception.audio.silence`),
     'visual' masks the speaker's face in every frame (no face detected). `landmarks`: the
     speaker landmarks seen (`ReactDataset`'s; "camera_landmarks": MediaPipe's on a world's
-    renders); None: those the checkpoint learnt from.
+    renders); None: those the checkpoint learnt from (a model that learnt from the camera's
+    view sees the camera's landmarks without a warning).
     """
     if ablate is not None and ablate not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablate!r}; expected one of {', '.join(ABLATIONS)}")
@@ -249,7 +250,7 @@ def generate_reactions(
             f"{data_dir} is in face model {dataset.info.face_model!r}, the checkpoint "
             f"{trained.path} generates {trained.checkpoint.face_model!r}"
         )
-    if learnt != landmarks:  # allowed (that is the camera's gap), but rarely what was meant
+    if perceived_as(learnt) != perceived_as(landmarks):  # the camera's gap: rarely meant
         warnings.warn(
             f"{trained.path} learnt from the speakers' {learnt}, here it sees their {landmarks}",
             RuntimeWarning,

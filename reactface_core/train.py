@@ -59,7 +59,9 @@ class DataConfig:
     max_appropriate: int = 8  # K appropriate reactions per item (Eq. 5)
     normalisation_clips: int = 200  # speaker clips measured for feature statistics
     # speaker landmarks learnt from: "landmarks" (Landmark_files) or, for a synthetic world,
-    # "camera_landmarks" (MediaPipe on its renders: `reactface prepare --only camera`)
+    # "camera_landmarks" (MediaPipe on its renders: `reactface prepare --only camera`) or
+    # "camera_view" (Landmark_files as MediaPipe would see them, learnt from the train clips
+    # tracked with `reactface prepare --only camera --clips N`: `data/camera_view.py`)
     landmarks: str = "landmarks"
 
 
@@ -85,7 +87,6 @@ class StageConfig:
     smooth_l1_beta: float = 1.0
     events: float = 0.5  # binary cross-entropy of the event onsets (models with events)
     face_dropout: float = 0.0  # share of items whose speaker face is hidden for one span
-    camera_view: float = 0.0  # share of items whose face regions look as MediaPipe sees them
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(
@@ -443,12 +444,8 @@ class Trainer:
             if stage.face_dropout:
                 hiding = torch.Generator().manual_seed(self.config.seed * 1000 + self.step)
                 seen = _hide_faces(seen, stage.face_dropout, hiding)
-            visual = batch["speaker_visual"]
-            if stage.camera_view:
-                camera = torch.Generator().manual_seed(self.config.seed * 1000 + self.step + 7)
-                visual = camera_view(visual, seen, stage.camera_view, camera)
             output = self.network(
-                visual,
+                batch["speaker_visual"],
                 batch["speaker_audio"],
                 seen,
                 samples=stage.samples,
@@ -552,47 +549,6 @@ def _hide_faces(valid: torch.Tensor, share: float, generator: torch.Generator) -
     steps = torch.arange(frames)
     span = (steps >= start[:, None]) & (steps < (start + length)[:, None]) & hidden[:, None]
     return valid & ~span.to(valid.device)
-
-
-# What MediaPipe does to the face regions' columns of the world's own renders, against the
-# landmark files (normalised units; a scratch measurement on 11 clips of a world no split
-# uses, seed 7; README, "the camera's view as training noise"): a column follows the rig
-# with a gain of 0.2-0.56, and a residual about as large as the column's own motion in a
-# clip (0.55-0.67 vs 0.50-0.64) is added, nearly independent across columns, correlated
-# over time (0.2-0.6 at 5 frames).
-CAMERA_GAIN = (0.2, 1.0)  # per face region and item, uniform
-CAMERA_NOISE = (0.0, 0.7)  # residual std per item, uniform (normalised units)
-CAMERA_NOISE_CORRELATION = 0.85  # AR(1) step: 0.85^5 = 0.44 at 5 frames
-
-
-def camera_view(
-    visual: torch.Tensor, valid: torch.Tensor, share: float, generator: torch.Generator
-) -> torch.Tensor:
-    """Speaker features (B, T, D_v) with the face regions of a `share` of the items as a
-    webcam tracker delivers them: each region's motion around its crop mean scaled by a
-    random gain, plus temporally correlated noise (constants above); head rotation and
-    motion pass (MediaPipe follows them at gain 1.0). Frames without a face stay as they are."""
-    from reactface_core.perception.landmarks import COLUMN_GROUPS, POSE_DIM
-
-    batch, frames, dim = visual.shape
-    chosen = torch.rand(batch, generator=generator) < share
-    gain = torch.ones(batch, dim)
-    for columns in COLUMN_GROUPS.values():
-        if columns.start >= POSE_DIM:
-            gain[:, columns] = torch.empty(batch, 1).uniform_(*CAMERA_GAIN, generator=generator)
-    size = torch.empty(batch, 1).uniform_(*CAMERA_NOISE, generator=generator)
-    white = torch.randn(batch, frames, dim, generator=generator)
-    noise = torch.empty_like(white)
-    noise[:, 0] = white[:, 0]
-    step, fresh = CAMERA_NOISE_CORRELATION, math.sqrt(1 - CAMERA_NOISE_CORRELATION**2)
-    for t in range(1, frames):
-        noise[:, t] = step * noise[:, t - 1] + fresh * white[:, t]
-    noise[:, :, :POSE_DIM] = 0
-    gain, noise = gain.to(visual.device), (noise * size[:, :, None]).to(visual.device)
-    mask = valid[:, :, None].to(visual.dtype)
-    mean = (visual * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp(min=1)
-    changed = valid[:, :, None] & chosen[:, None, None].to(visual.device)
-    return torch.where(changed, mean + gain[:, None] * (visual - mean) + noise, visual)
 
 
 def _played_onsets(batch: dict, recognised: torch.Tensor | None) -> torch.Tensor:

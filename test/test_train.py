@@ -138,7 +138,6 @@ def test_a_model_can_learn_from_what_mediapipe_sees_in_the_world_s_renders(world
     config = tmp_path / "camera.yaml"
     tiny = {**TINY, "output": str(tmp_path / "run"), "stage2": {**TINY["stage2"], "epochs": 0}}
     tiny["data"] = {**TINY["data"], "landmarks": "camera_landmarks"}
-    tiny["stage1"] = {**TINY["stage1"], "camera_view": 0.5}
     config.write_text(yaml.safe_dump(tiny))
     argv = ["train", "--config", str(config), "--data", str(world), "--device", "cpu"]
     with pytest.raises(SystemExit, match="Camera_landmark_files.*--only camera"):
@@ -164,39 +163,77 @@ def test_a_model_can_learn_from_what_mediapipe_sees_in_the_world_s_renders(world
         assert np.allclose(learnt.normalization["visual_mean"], measured) == same
 
 
-def test_camera_view_weakens_and_blurs_only_the_face_regions_of_a_share_of_the_items():
-    import torch
+def test_a_few_tracked_clips_teach_every_clip_what_the_camera_does(world, tmp_path, capsys):
+    """data.landmarks=camera_view: the rig's features through a view learnt from the train
+    clips MediaPipe tracked (`prepare --only camera --clips N`), and a model that learnt
+    from it sees the camera's landmarks as what it learnt from."""
+    import shutil
 
-    from reactface_core.perception.landmarks import POSE_DIM, VISUAL_FEATURE_DIM
-    from reactface_core.train import CAMERA_NOISE_CORRELATION, camera_view
+    from reactface_core.data.camera_view import fit_camera_view
+    from reactface_core.data.dataset import compute_normalisation
+    from reactface_core.perception.landmarks import COLUMN_GROUPS, POSE_DIM
+    from reactface_core.perception.prepare import find_jobs
 
-    generator = torch.Generator().manual_seed(1)
-    visual = torch.randn(400, 200, VISUAL_FEATURE_DIM, generator=generator) + 3.0
-    valid = torch.ones(400, 200, dtype=torch.bool)
-    valid[:, :20] = False  # frames without a face are left alone
-    seen = camera_view(visual, valid, 0.5, torch.Generator().manual_seed(0))
-    changed = (seen != visual).any(2).any(1)
-    assert 0.42 < changed.float().mean() < 0.58
-    assert torch.equal(seen[~changed], visual[~changed])
-    assert torch.equal(seen[:, :20], visual[:, :20])
-    assert torch.allclose(seen[:, :, :POSE_DIM], visual[:, :, :POSE_DIM], atol=1e-5)
-    face = seen[changed][:, 20:, POSE_DIM:]
-    original = visual[changed][:, 20:, POSE_DIM:]
-    # the crop mean stays where it was (gain acts on the motion around it) ...
-    drift = (face.mean(1) - original.mean(1)).abs().mean()
-    assert drift < 0.1
-    # ... the motion is weaker: gain ~ U(0.2, 1) on a unit signal, noise std ~ U(0, 0.7)
-    follows = (face - face.mean(1, keepdim=True)) * (original - original.mean(1, keepdim=True))
-    gain = follows.mean(1) / original.var(1)
-    assert 0.5 < gain.mean() < 0.7
-    # ... and what is added is correlated over time as the AR(1) step says
-    residual = face - gain[:, None] * original
-    residual = residual - residual.mean(1, keepdim=True)
-    lag = (residual[:, 5:] * residual[:, :-5]).mean() / residual.var(1).mean()
-    assert abs(lag - CAMERA_NOISE_CORRELATION**5) < 0.1
-    again = camera_view(visual, valid, 0.5, torch.Generator().manual_seed(0))
-    assert torch.equal(again, seen)
-    assert torch.equal(camera_view(visual, valid, 0.0, torch.Generator()), visual)
+    every = [job.clip for job in find_jobs(world, ("camera",), ("train",))]
+    spread = [job.clip for job in find_jobs(world, ("camera",), ("train",), camera_clips=2)]
+    assert spread == [every[0], every[-1]]
+    copy = tmp_path / "world"
+    shutil.copytree(world, copy, ignore=shutil.ignore_patterns("Camera_landmark_files"))
+    with pytest.raises(FileNotFoundError, match="--only camera --split train --clips 20"):
+        fit_camera_view(copy)
+    track = ["prepare", "--data", str(copy), "--only", "camera", "--split", "train"]
+    assert main([*track, "--clips", "0"]) == 2
+    assert main([*track, "--clips", "2"]) == 0
+    assert len(list(copy.rglob("Camera_landmark_files/**/*.npy"))) == 2
+    fitted = fit_camera_view(copy).clips  # those with a face in the rig
+    assert fitted and set(fitted) <= set(spread)
+
+    def dataset(landmarks, epoch=0):
+        data = ReactDataset(copy, "train", window=None, random_crop=False, landmarks=landmarks)
+        data.set_epoch(epoch)
+        return data
+
+    faces = 0
+    for clip in spread:  # nearer what MediaPipe saw than the rig's own features
+        frames = len(dataset("landmarks").coefficients(clip))
+        (rig, face_in_rig), (camera, seen), (view, in_view) = (
+            dataset(kind).speaker_visual(clip, 0, frames, normalise=False)
+            for kind in ("landmarks", "camera_landmarks", "camera_view")
+        )
+        if not face_in_rig.any():  # the world's faceless clips stay faceless in the view
+            assert not in_view.any()
+            continue
+        faces += 1
+        both = seen & in_view
+        assert both.mean() > 0.7
+        face = slice(POSE_DIM, None)
+        assert np.mean((view - camera)[both, face] ** 2) < np.mean((rig - camera)[both, face] ** 2)
+        again, _ = dataset("camera_view").speaker_visual(clip, 0, frames, normalise=False)
+        later, _ = dataset("camera_view", epoch=1).speaker_visual(clip, 0, frames, normalise=False)
+        assert np.array_equal(again, view) and not np.allclose(later, view)
+    assert faces
+
+    with pytest.raises(SystemExit, match="no test clip of .* is tracked"):
+        main(["bench", "view", "--data", str(copy)])
+    assert main(["prepare", "--data", str(copy), "--only", "camera", "--split", "test"]) == 0
+    assert main(["bench", "view", "--data", str(copy)]) == 0
+    printed = capsys.readouterr().out
+    assert "the view fitted on" in printed and all(group in printed for group in COLUMN_GROUPS)
+
+    config = tmp_path / "view.yaml"
+    tiny = {**TINY, "output": str(tmp_path / "run"), "stage2": {**TINY["stage2"], "epochs": 0}}
+    tiny["data"] = {**TINY["data"], "landmarks": "camera_view"}
+    config.write_text(yaml.safe_dump(tiny))
+    assert main(["train", "--config", str(config), "--data", str(copy), "--device", "cpu"]) == 0
+    run = tmp_path / "run" / "best.pt"
+    measured = compute_normalisation(dataset("camera_view"), 200).visual_mean
+    assert np.allclose(load_checkpoint(run).normalization["visual_mean"], measured)
+    with pytest.warns(RuntimeWarning, match="learnt from the speakers' camera_view"):
+        generate_reactions(run, copy, "train", 2, progress=False, landmarks="landmarks")
+    assert main(["prepare", "--data", str(world), "--only", "camera", "--split", "test"]) == 0
+    with warnings.catch_warnings():  # the camera's own landmarks are what it learnt to see
+        warnings.simplefilter("error", RuntimeWarning)
+        generate_reactions(run, world, "test", 2, progress=False, landmarks="camera_landmarks")
 
 
 def test_face_dropout_hides_one_contiguous_span_in_a_share_of_the_items():

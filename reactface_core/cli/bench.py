@@ -19,6 +19,7 @@ CORE_BENCHMARKS = {
     "realism": "real-face clips: faces found, speaker features' |z| against training",
     "world": "synthetic world rendered: MediaPipe faces found vs the landmark files",
     "camera": "FRCorr on the same test speakers filmed by the training camera and a webcam",
+    "view": "the camera's learnt view (data.landmarks=camera_view) against MediaPipe's features",
 }
 PLUGIN_GROUP = "reactface.benchmarks"
 PLUGIN_HELP = {
@@ -30,7 +31,8 @@ PLUGIN_HELP = {
 def register(subparsers, common):
     parser = subparsers.add_parser(
         "bench",
-        help="benchmarks (render, streaming, metrics, perception, realism, world, camera, ros, soak)",
+        help="benchmarks (render, streaming, metrics, perception, realism, world, camera, view, ros, "
+        "soak)",
         description=__doc__.split("\n\n")[0],
     )
     names = parser.add_subparsers(dest="benchmark", metavar="NAME", required=True)

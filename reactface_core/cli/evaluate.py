@@ -31,6 +31,7 @@ COMMAND = "reactface evaluate"  # names this command in its one-line errors
 PERCEPTIONS = {  # --perception -> the speaker landmarks the model and PerceivedMime see
     "files": "landmarks",
     "camera": "camera_landmarks",
+    "view": "camera_view",
 }
 VALIDATION_SPLIT = "val"  # where DelayedMime's delay and smoothing are chosen
 TRAINING_SPLIT = "train"  # where PerceivedMime's read-out of the speaker features is fitted
@@ -109,9 +110,11 @@ def register(subparsers, common):
         choices=tuple(PERCEPTIONS),
         default="files",
         help="the speaker landmarks of the evaluated split that the model (and PerceivedMime) "
-        "see: files (Landmark_files: for a synthetic world the simulated detector's view) or "
+        "see: files (Landmark_files: for a synthetic world the simulated detector's view), "
         "camera (Camera_landmark_files: MediaPipe tracking the world's own renders, made by "
-        "`reactface prepare --data DIR --only camera --split SPLIT`) (default: files)",
+        "`reactface prepare --data DIR --only camera --split SPLIT`) or view (the files as "
+        "the camera's view learnt from the train clips tracked with `reactface prepare "
+        "--data DIR --only camera --split train --clips 20` would show them) (default: files)",
     )
     parser.add_argument(
         "--set-size",

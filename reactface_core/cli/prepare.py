@@ -21,8 +21,10 @@ Walk a REACT-layout dataset root and cache the model's speaker inputs:
     -> Camera_landmark_files/<clip>.npy  the same landmarks, as MediaPipe tracks each
        speaker clip rendered on its own stage (what a robot's camera would deliver; the
        world's Landmark_files are its simulated detector's); for
-       `reactface evaluate --perception camera`. About 45 ms a frame per worker (render
-       and track): 17 min for the 60 test clips of a 400-clip world with --workers 2
+       `reactface evaluate --perception camera`, and (a few train clips, --clips) to
+       learn what the camera does to every clip (`data.landmarks=camera_view`). About
+       45 ms a frame per worker (render and track): 17 min for the 60 test clips of a
+       400-clip world with --workers 2
 
 Files already written are skipped, so an interrupted run resumes where it stopped."""
 
@@ -36,6 +38,7 @@ def register(subparsers, common):
         epilog=(
             "example: reactface prepare --data data/react --workers 2\n"
             "         reactface prepare --data data/synth --only camera --split test --workers 2\n"
+            "         reactface prepare --data data/synth --only camera --split train --clips 20\n"
             "Unreadable files are reported and skipped; the exit status is 1 if any failed."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -63,6 +66,13 @@ def register(subparsers, common):
         help="parallel worker processes (default: 1; each holds its own MediaPipe graph)",
     )
     parser.add_argument(
+        "--clips",
+        type=int,
+        metavar="N",
+        help="--only camera: track only N speaker clips of each split, spread evenly over it "
+        "(20 train clips teach `data.landmarks=camera_view` what the camera does)",
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="recompute files that already exist"
     )
     parser.set_defaults(func=run)
@@ -75,11 +85,19 @@ def run(args) -> int:
     if args.workers < 1:
         print(f"reactface prepare: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return 2
+    if args.clips is not None and (args.clips < 1 or args.only != "camera"):
+        print("reactface prepare: --clips N needs N >= 1 and --only camera", file=sys.stderr)
+        return 2
     kinds = (args.only,) if args.only else tuple(KINDS)
     splits = tuple(dict.fromkeys(args.split)) if args.split else SPLITS
     try:
         summary = prepare(
-            args.data, kinds, workers=args.workers, overwrite=args.overwrite, splits=splits
+            args.data,
+            kinds,
+            workers=args.workers,
+            overwrite=args.overwrite,
+            splits=splits,
+            camera_clips=args.clips,
         )
     except ValueError as error:
         print(f"reactface prepare: {error}", file=sys.stderr)

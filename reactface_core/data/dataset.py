@@ -45,7 +45,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from reactface_core.checkpoint import Normalisation
-from reactface_core.data import react
+from reactface_core.data import camera_view, react
 from reactface_core.face.models import get_face_model
 from reactface_core.metrics.motion import event_onsets
 from reactface_core.perception import audio as audio_features
@@ -58,7 +58,15 @@ LANDMARK_MODALITIES = {  # speaker landmarks a dataset can read -> how to make t
     "camera_landmarks": (
         "track the world's renders with `reactface prepare --data {root} --only camera`"
     ),
+    # the world's Landmark_files as a camera would see them (`data/camera_view.py`), learnt
+    # from a few clips with both
+    "camera_view": "extract them from the videos with `reactface prepare --data {root}`",
 }
+
+
+def perceived_as(landmarks: str) -> str:
+    """The landmarks a source stands for: the learnt camera view is the camera's."""
+    return "camera_landmarks" if landmarks == "camera_view" else landmarks
 
 
 class ReactDataset(Dataset):
@@ -70,7 +78,9 @@ class ReactDataset(Dataset):
     cropping randomly, else the first ones); normalisation: see `Normalisation`;
     directions: override dataset.json's direction policy; seed: crop/subset randomness;
     landmarks: the speaker landmarks read, "landmarks" (Landmark_files) or, for a synthetic
-    world, "camera_landmarks" (MediaPipe on its renders: `reactface prepare --only camera`).
+    world, "camera_landmarks" (MediaPipe on its renders: `reactface prepare --only camera`)
+    or "camera_view" (Landmark_files through the camera's view learnt from the train clips
+    that have both: `data/camera_view.py`).
     """
 
     def __init__(
@@ -212,14 +222,15 @@ class ReactDataset(Dataset):
         self, clip: str, start: int, stop: int, normalise: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         """(T, D_v) visual features and (T,) validity of a window."""
-        path = self.path(self.landmarks, clip)
+        modality = "landmarks" if self.landmarks == "camera_view" else self.landmarks
+        path = self.path(modality, clip)
         if not path.exists():
             advice = LANDMARK_MODALITIES[self.landmarks].format(root=self.root)
             raise FileNotFoundError(
                 f"landmark file {path} not found (expected (T, 468, 3) face-mesh landmarks); "
                 f"{advice}"
             )
-        clip_features, clip_valid = _clip_visual_features(str(path))
+        clip_features, clip_valid = clip_visual_features(str(path))
         features, valid = clip_features[start:stop].copy(), clip_valid[start:stop].copy()
         missing = (stop - start) - len(features)
         if missing > FRAME_SLACK:
@@ -232,6 +243,10 @@ class ReactDataset(Dataset):
                 [features, np.zeros((missing, features.shape[1]), np.float32)]
             )
             valid = np.concatenate([valid, np.zeros(missing, bool)])
+        if self.landmarks == "camera_view":
+            view = camera_view.camera_view(str(self.root))
+            rng = camera_view.window_rng(self.seed, self.epoch, clip, start)
+            features, valid = view.apply(features, valid, rng)
         if normalise:
             self.normalisation.visual(features, valid)
         return features, valid
@@ -283,7 +298,7 @@ def _load_logmel(path: Path) -> np.ndarray:
 
 
 @lru_cache(maxsize=1024)
-def _clip_visual_features(path: str) -> tuple[np.ndarray, np.ndarray]:
+def clip_visual_features(path: str) -> tuple[np.ndarray, np.ndarray]:
     """Visual features (T, D_v) and validity (T,) of a whole clip, computed once per process.
 
     The features of a window are the whole clip's, sliced: the running neutral has seen

@@ -65,16 +65,18 @@ def find_jobs(
     root: str | Path,
     kinds: tuple[str, ...] = tuple(KINDS),
     splits: tuple[str, ...] = react.SPLITS,
+    camera_clips: int | None = None,
 ) -> list[Job]:
     """All (source, target) pairs of a dataset root, sorted; raises if the root is not one.
 
     The modality folders may sit in the root itself or, as in the REACT challenge release,
     in its split folders (`train/Video_files`, `val/...`, `test/...`); `splits` limits the
-    split folders searched (the root itself is searched when all are)."""
+    split folders searched (the root itself is searched when all are). `camera_clips`: track
+    only that many speaker clips of each split, evenly spaced in path order."""
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"dataset root {root} is not a directory")
-    jobs = _camera_jobs(root, splits) if "camera" in kinds else []
+    jobs = _camera_jobs(root, splits, camera_clips) if "camera" in kinds else []
     kinds = tuple(kind for kind in kinds if kind != "camera")
     if not kinds:
         return jobs
@@ -96,18 +98,20 @@ def find_jobs(
     return sorted(jobs, key=lambda job: (job.kind, str(job.source), job.clip))
 
 
-def _camera_jobs(root: Path, splits: tuple[str, ...]) -> list[Job]:
-    """One job per speaker clip of a synthetic world in `splits` (ValueError if `root` is
-    not a world of `reactface synth`)."""
+def _camera_jobs(root: Path, splits: tuple[str, ...], per_split: int | None) -> list[Job]:
+    """One job per speaker clip of a synthetic world in `splits`, or `per_split` of each
+    spread evenly over it (ValueError if `root` is not a world of `reactface synth`)."""
     from reactface_core.data.world.synth import load_plan
 
-    plan = load_plan(root)
-    return [
-        Job("camera", root, react.modality_path(root / c.split, "camera_landmarks", c.speaker_path),
-            c.speaker_path)
-        for c in plan.clips
-        if c.split in splits
-    ]  # fmt: skip
+    plan, jobs = load_plan(root), []
+    for split in splits:
+        clips = sorted({c.speaker_path for c in plan.clips if c.split == split})
+        if per_split is not None and per_split < len(clips):
+            spread = np.linspace(0, len(clips) - 1, per_split).round().astype(int)
+            clips = [clips[i] for i in spread]
+        target = react.modality_path
+        jobs += [Job("camera", root, target(root / split, "camera_landmarks", c), c) for c in clips]
+    return jobs
 
 
 def _sources(kind: str, folder: Path) -> list[Path]:
@@ -131,13 +135,14 @@ def prepare(
     overwrite: bool = False,
     progress: bool = True,
     splits: tuple[str, ...] = react.SPLITS,
+    camera_clips: int | None = None,
 ) -> Summary:
     """Extract what is missing; returns what was done, skipped and what failed (and why)."""
     from tqdm import tqdm
 
     summary = Summary()
     todo = []
-    for job in find_jobs(root, kinds, splits):
+    for job in find_jobs(root, kinds, splits, camera_clips):
         if job.target.exists() and not overwrite:
             summary.skipped.append(job.target)
         else:

@@ -1,0 +1,120 @@
+"""What a camera does to a synthetic world's speaker features, learnt from a few tracked clips.
+
+A world's Landmark_files are its rig's exact points; a robot sees the speaker through
+MediaPipe, which reports the face regions at a lower gain, mixed with one another and with
+noise that has a shape (it tracks the mouth and the eyes as wholes, and loses the brows).
+Tracking every render costs about 2 h of 2 cores for a 400-clip world; tracking 20 of them
+(`reactface prepare --only camera --split train --clips 20`, about 6 min) is enough to learn
+the view and lend it to every clip:
+
+    camera features  y_t = A (x_t - mean_x) + mean_y + r_t
+
+x_t: the rig's features of frame t (D_v), y_t: MediaPipe's on the render of the same frame.
+A is a ridge regression fitted on the tracked clips' frames for the face-region columns;
+head rotation and motion pass as they are (MediaPipe follows them, and a fit only adds its
+own error there). r_t is the tracked clips' own residual y_t - A x_t, replayed: each window
+borrows a span of one tracked clip's residual, so the noise keeps MediaPipe's correlations
+across columns and over time, and the frames where MediaPipe found no face stay faceless.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from reactface_core.data import react
+from reactface_core.perception.landmarks import POSE_DIM
+
+RIDGE = 0.01  # A's ridge, per frame of fit data, on the rig's (unnormalised) features
+FIT_SPLIT = "train"
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """The fitted view: the map of the face-region columns and the residuals to replay."""
+
+    mean_rig: np.ndarray  # (D_v,)
+    mean_camera: np.ndarray  # (D_v - POSE_DIM,)
+    matrix: np.ndarray  # (D_v, D_v - POSE_DIM)
+    residuals: tuple[np.ndarray, ...]  # per tracked clip (T', D_v) over the frames with a face
+    # in the rig, NaN where MediaPipe found none
+    clips: tuple[str, ...]  # the tracked clips fitted on (those with a face)
+
+    def apply(
+        self, features: np.ndarray, valid: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(T, D_v) rig features and (T,) validity -> as a camera would deliver them."""
+        frames = len(features)
+        seen = features.astype(np.float64)
+        seen[:, POSE_DIM:] = (seen - self.mean_rig) @ self.matrix + self.mean_camera
+        residual = self._residual_span(frames, rng)
+        camera_valid = valid & ~np.isnan(residual[:, 0])
+        seen = np.where(camera_valid[:, None], seen + np.nan_to_num(residual), 0.0)
+        return seen.astype(np.float32), camera_valid
+
+    def _residual_span(self, frames: int, rng: np.random.Generator) -> np.ndarray:
+        clip = self.residuals[int(rng.integers(len(self.residuals)))]
+        repeats = -(-frames // len(clip))  # a window longer than the clip wraps around it
+        looped = np.concatenate([clip] * (repeats + 1))
+        start = int(rng.integers(len(clip)))
+        return looped[start : start + frames]
+
+
+def fit_camera_view(root: str | Path) -> CameraView:
+    """Fit the view on every train clip of `root` that has both Landmark_files (with a face)
+    and Camera_landmark_files (`reactface prepare --only camera`)."""
+    from reactface_core.data.dataset import clip_visual_features  # (it imports this module)
+
+    root = Path(root)
+    base = react.split_root(root, FIT_SPLIT)
+    clips = sorted({pair.speaker for pair in react.read_pairs(root, FIT_SPLIT)})
+    pairs = []
+    for clip in clips:
+        camera_path = react.modality_path(base, "camera_landmarks", clip)
+        if camera_path.exists():
+            rig = clip_visual_features(str(react.modality_path(base, "landmarks", clip)))
+            if rig[1].any():  # a clip without a face (the world makes some) shows nothing
+                pairs.append((clip, rig, clip_visual_features(str(camera_path))))
+    if not pairs:
+        raise FileNotFoundError(
+            f"no Camera_landmark_files with a face under {base} to learn the camera's view "
+            f"from; track a few clips with `reactface prepare --data {root} --only camera "
+            f"--split {FIT_SPLIT} --clips 20`"
+        )
+    rig_frames, camera_frames = [], []
+    for _, (rig, rig_valid), (camera, camera_valid) in pairs:
+        frames = min(len(rig), len(camera))
+        both = rig_valid[:frames] & camera_valid[:frames]
+        rig_frames.append(rig[:frames][both])
+        camera_frames.append(camera[:frames][both, POSE_DIM:])
+    x, y = np.concatenate(rig_frames).astype(np.float64), np.concatenate(camera_frames)
+    mean_rig, mean_camera = x.mean(0), y.mean(0)
+    centred = x - mean_rig
+    gram = centred.T @ centred + RIDGE * len(x) * np.eye(x.shape[1])
+    matrix = np.linalg.solve(gram, centred.T @ (y - mean_camera))  # (D_v, D_v - POSE_DIM)
+    residuals = []
+    for _, (rig, rig_valid), (camera, camera_valid) in pairs:
+        frames = min(len(rig), len(camera))
+        predicted = rig[:frames].astype(np.float64)
+        predicted[:, POSE_DIM:] = (predicted - mean_rig) @ matrix + mean_camera
+        residual = camera[:frames] - predicted
+        residual[~camera_valid[:frames]] = np.nan  # MediaPipe missed the face: none in the view
+        residuals.append(residual[rig_valid[:frames]].astype(np.float32))  # the rig saw one
+    return CameraView(
+        mean_rig, mean_camera, matrix, tuple(residuals), tuple(clip for clip, *_ in pairs)
+    )
+
+
+@lru_cache(maxsize=4)
+def camera_view(root: str) -> CameraView:
+    """The view of a world (fitted once per process: about 10 s for 20 clips)."""
+    return fit_camera_view(root)
+
+
+def window_rng(seed: int, epoch: int, clip: str, start: int) -> np.random.Generator:
+    """The residual span a window borrows: fixed by the window, new each epoch."""
+    return np.random.default_rng([seed, epoch, zlib.crc32(clip.encode()), start])
