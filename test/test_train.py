@@ -234,6 +234,11 @@ def test_a_few_tracked_clips_teach_every_clip_what_the_camera_does(world, tmp_pa
     with warnings.catch_warnings():  # the camera's own landmarks are what it learnt to see
         warnings.simplefilter("error", RuntimeWarning)
         generate_reactions(run, world, "test", 2, progress=False, landmarks="camera_landmarks")
+        scored = tmp_path / "scored"
+        argv = ["evaluate", "--data", str(copy), "--split", "test", "--checkpoint", str(run)]
+        argv += ["--num-samples", "2", "--baselines", "none", "--plot-speakers", "0"]
+        assert main([*argv, "--perception", "view", "--out", str(scored)]) == 0
+    assert "speaker landmarks: view." in (scored / "metrics.md").read_text()
 
 
 def test_face_dropout_hides_one_contiguous_span_in_a_share_of_the_items():
