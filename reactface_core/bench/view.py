@@ -42,6 +42,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from reactface_core.bench.world import feature_agreement
     from reactface_core.data.camera_view import camera_view
     from reactface_core.data.dataset import ReactDataset
     from reactface_core.perception.landmarks import COLUMN_GROUPS
@@ -86,22 +87,33 @@ def run(args) -> int:
     print(
         "  group         " + "".join(f"  {name + ': corr  gain  error':>25s}" for name in SOURCES)
     )
-    for group, columns in COLUMN_GROUPS.items():
-        cells = [agreement(seen[name][:, columns], seen["camera"][:, columns]) for name in SOURCES]
-        print(
-            f"  {group:12s}"
-            + "".join(f"  {corr:15.2f} {gain:5.2f} {error:6.2f}" for corr, gain, error in cells)
+    every = np.ones(len(seen["camera"]), bool)  # `seen` holds the frames with a face only
+    cells = {
+        name: (
+            feature_agreement((seen[name], every), (seen["camera"], every)),
+            relative_error(seen[name], seen["camera"]),
         )
+        for name in SOURCES
+    }
+    for group in COLUMN_GROUPS:  # nan: too few frames, or nothing moves in the group
+        row = [
+            (*agreement.get(group, (np.nan, np.nan)), error[group])
+            for agreement, error in cells.values()
+        ]
+        print(f"  {group:12s}" + "".join(f"  {c:15.2f} {g:5.2f} {e:6.2f}" for c, g, e in row))
     print(f"{time.perf_counter() - started:.0f} s")
     return 0
 
 
-def agreement(source: np.ndarray, camera: np.ndarray) -> tuple[float, float, float]:
-    """Median over columns of (correlation, std ratio, squared error / variance) against
-    the camera's (frames, columns)."""
-    centred, target = source - source.mean(0), camera - camera.mean(0)
-    spread, target_spread = centred.std(0), target.std(0)
-    correlation = (centred * target).mean(0) / np.maximum(spread * target_spread, 1e-12)
-    gain = spread / np.maximum(target_spread, 1e-12)
-    error = ((source - camera) ** 2).mean(0) / np.maximum(target_spread**2, 1e-12)
-    return float(np.median(correlation)), float(np.median(gain)), float(np.median(error))
+def relative_error(source: np.ndarray, camera: np.ndarray) -> dict[str, float]:
+    """Per column group: median over its moving columns of the mean squared difference from
+    the camera's (frames, columns) over the camera's variance (1: as far as a constant)."""
+    from reactface_core.perception.landmarks import COLUMN_GROUPS
+
+    result = {}
+    for group, columns in COLUMN_GROUPS.items():
+        x, y = source[:, columns].astype(np.float64), camera[:, columns].astype(np.float64)
+        moving = (x.std(axis=0) > 1e-6) & (y.std(axis=0) > 1e-6)  # as `feature_agreement`
+        error = ((x - y)[:, moving] ** 2).mean(axis=0) / y[:, moving].var(axis=0)
+        result[group] = float(np.median(error)) if moving.any() else np.nan
+    return result

@@ -20,7 +20,7 @@ across columns and over time, and the frames where MediaPipe found no face stay 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -48,20 +48,21 @@ class CameraView:
         self, features: np.ndarray, valid: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         """(T, D_v) rig features and (T,) validity -> as a camera would deliver them."""
-        frames = len(features)
+        residual = self._residual_span(len(features), rng)
+        camera_valid = valid & ~np.isnan(residual[:, 0])
+        seen = self.mapped(features) + np.nan_to_num(residual)
+        return np.where(camera_valid[:, None], seen, 0.0).astype(np.float32), camera_valid
+
+    def mapped(self, features: np.ndarray) -> np.ndarray:
+        """(T, D_v) rig features -> the view without its residual (float64)."""
         seen = features.astype(np.float64)
         seen[:, POSE_DIM:] = (seen - self.mean_rig) @ self.matrix + self.mean_camera
-        residual = self._residual_span(frames, rng)
-        camera_valid = valid & ~np.isnan(residual[:, 0])
-        seen = np.where(camera_valid[:, None], seen + np.nan_to_num(residual), 0.0)
-        return seen.astype(np.float32), camera_valid
+        return seen
 
     def _residual_span(self, frames: int, rng: np.random.Generator) -> np.ndarray:
         clip = self.residuals[int(rng.integers(len(self.residuals)))]
-        repeats = -(-frames // len(clip))  # a window longer than the clip wraps around it
-        looped = np.concatenate([clip] * (repeats + 1))
         start = int(rng.integers(len(clip)))
-        return looped[start : start + frames]
+        return clip[(start + np.arange(frames)) % len(clip)]  # wraps around a short clip
 
 
 def fit_camera_view(root: str | Path) -> CameraView:
@@ -71,42 +72,42 @@ def fit_camera_view(root: str | Path) -> CameraView:
 
     root = Path(root)
     base = react.split_root(root, FIT_SPLIT)
-    clips = sorted({pair.speaker for pair in react.read_pairs(root, FIT_SPLIT)})
-    pairs = []
-    for clip in clips:
+    tracked = []  # (clip, rig, rig_valid, camera, camera_valid), cut to the shorter source
+    for clip in sorted({pair.speaker for pair in react.read_pairs(root, FIT_SPLIT)}):
         camera_path = react.modality_path(base, "camera_landmarks", clip)
-        if camera_path.exists():
-            rig = clip_visual_features(str(react.modality_path(base, "landmarks", clip)))
-            if rig[1].any():  # a clip without a face (the world makes some) shows nothing
-                pairs.append((clip, rig, clip_visual_features(str(camera_path))))
-    if not pairs:
+        if not camera_path.exists():
+            continue
+        rig, rig_valid = clip_visual_features(str(react.modality_path(base, "landmarks", clip)))
+        if not rig_valid.any():  # a clip without a face (the world makes some) shows nothing
+            continue
+        camera, camera_valid = clip_visual_features(str(camera_path))
+        frames = min(len(rig), len(camera))
+        tracked.append(
+            (clip, rig[:frames], rig_valid[:frames], camera[:frames], camera_valid[:frames])
+        )
+    if not tracked:
         raise FileNotFoundError(
             f"no Camera_landmark_files with a face under {base} to learn the camera's view "
             f"from; track a few clips with `reactface prepare --data {root} --only camera "
             f"--split {FIT_SPLIT} --clips 20`"
         )
-    rig_frames, camera_frames = [], []
-    for _, (rig, rig_valid), (camera, camera_valid) in pairs:
-        frames = min(len(rig), len(camera))
-        both = rig_valid[:frames] & camera_valid[:frames]
-        rig_frames.append(rig[:frames][both])
-        camera_frames.append(camera[:frames][both, POSE_DIM:])
-    x, y = np.concatenate(rig_frames).astype(np.float64), np.concatenate(camera_frames)
+    both = [rig_valid & camera_valid for _, _, rig_valid, _, camera_valid in tracked]
+    x = np.concatenate([rig[seen] for (_, rig, *_), seen in zip(tracked, both, strict=True)])
+    y = np.concatenate(
+        [camera[seen, POSE_DIM:] for (*_, camera, _), seen in zip(tracked, both, strict=True)]
+    )
+    x = x.astype(np.float64)
     mean_rig, mean_camera = x.mean(0), y.mean(0)
     centred = x - mean_rig
     gram = centred.T @ centred + RIDGE * len(x) * np.eye(x.shape[1])
     matrix = np.linalg.solve(gram, centred.T @ (y - mean_camera))  # (D_v, D_v - POSE_DIM)
+    view = CameraView(mean_rig, mean_camera, matrix, (), tuple(clip for clip, *_ in tracked))
     residuals = []
-    for _, (rig, rig_valid), (camera, camera_valid) in pairs:
-        frames = min(len(rig), len(camera))
-        predicted = rig[:frames].astype(np.float64)
-        predicted[:, POSE_DIM:] = (predicted - mean_rig) @ matrix + mean_camera
-        residual = camera[:frames] - predicted
-        residual[~camera_valid[:frames]] = np.nan  # MediaPipe missed the face: none in the view
-        residuals.append(residual[rig_valid[:frames]].astype(np.float32))  # the rig saw one
-    return CameraView(
-        mean_rig, mean_camera, matrix, tuple(residuals), tuple(clip for clip, *_ in pairs)
-    )
+    for _, rig, rig_valid, camera, camera_valid in tracked:
+        residual = camera - view.mapped(rig)
+        residual[~camera_valid] = np.nan  # MediaPipe missed the face: none in the view
+        residuals.append(residual[rig_valid].astype(np.float32))  # the rig saw one
+    return replace(view, residuals=tuple(residuals))
 
 
 @lru_cache(maxsize=4)

@@ -53,20 +53,21 @@ from reactface_core.perception.landmarks import visual_features
 
 FRAME_SLACK = 2  # landmarks / audio may be this many frames shorter than the coefficients
 STEPS_PER_FRAME = 2  # audio steps per video frame (the paper's k)
-LANDMARK_MODALITIES = {  # speaker landmarks a dataset can read -> how to make them
+LANDMARK_MODALITIES = {  # speaker landmark files a dataset reads -> how to make them
     "landmarks": "extract them from the videos with `reactface prepare --data {root}`",
     "camera_landmarks": (
         "track the world's renders with `reactface prepare --data {root} --only camera`"
     ),
-    # the world's Landmark_files as a camera would see them (`data/camera_view.py`), learnt
-    # from a few clips with both
-    "camera_view": "extract them from the videos with `reactface prepare --data {root}`",
 }
+# The world's Landmark_files as the camera's view learnt from a few clips with both
+# (`data/camera_view.py`) would show them: read from "landmarks", standing for the camera's.
+CAMERA_VIEW = "camera_view"
+LANDMARK_SOURCES = (*LANDMARK_MODALITIES, CAMERA_VIEW)
 
 
 def perceived_as(landmarks: str) -> str:
     """The landmarks a source stands for: the learnt camera view is the camera's."""
-    return "camera_landmarks" if landmarks == "camera_view" else landmarks
+    return "camera_landmarks" if landmarks == CAMERA_VIEW else landmarks
 
 
 class ReactDataset(Dataset):
@@ -96,9 +97,9 @@ class ReactDataset(Dataset):
         seed: int = 0,
         landmarks: str = "landmarks",
     ):
-        if landmarks not in LANDMARK_MODALITIES:
+        if landmarks not in LANDMARK_SOURCES:
             raise ValueError(
-                f"landmarks must be one of {', '.join(LANDMARK_MODALITIES)}, got {landmarks!r}"
+                f"landmarks must be one of {', '.join(LANDMARK_SOURCES)}, got {landmarks!r}"
             )
         self.root = Path(root)
         self.split = split
@@ -222,10 +223,10 @@ class ReactDataset(Dataset):
         self, clip: str, start: int, stop: int, normalise: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         """(T, D_v) visual features and (T,) validity of a window."""
-        modality = "landmarks" if self.landmarks == "camera_view" else self.landmarks
+        modality = "landmarks" if self.landmarks == CAMERA_VIEW else self.landmarks
         path = self.path(modality, clip)
         if not path.exists():
-            advice = LANDMARK_MODALITIES[self.landmarks].format(root=self.root)
+            advice = LANDMARK_MODALITIES[modality].format(root=self.root)
             raise FileNotFoundError(
                 f"landmark file {path} not found (expected (T, 468, 3) face-mesh landmarks); "
                 f"{advice}"
@@ -243,7 +244,7 @@ class ReactDataset(Dataset):
                 [features, np.zeros((missing, features.shape[1]), np.float32)]
             )
             valid = np.concatenate([valid, np.zeros(missing, bool)])
-        if self.landmarks == "camera_view":
+        if self.landmarks == CAMERA_VIEW:
             view = camera_view.camera_view(str(self.root))
             rng = camera_view.window_rng(self.seed, self.epoch, clip, start)
             features, valid = view.apply(features, valid, rng)

@@ -109,8 +109,9 @@ def _camera_jobs(root: Path, splits: tuple[str, ...], per_split: int | None) -> 
         if per_split is not None and per_split < len(clips):
             spread = np.linspace(0, len(clips) - 1, per_split).round().astype(int)
             clips = [clips[i] for i in spread]
-        target = react.modality_path
-        jobs += [Job("camera", root, target(root / split, "camera_landmarks", c), c) for c in clips]
+        for clip in clips:
+            target = react.modality_path(root / split, "camera_landmarks", clip)
+            jobs.append(Job("camera", root, target, clip))
     return jobs
 
 
