@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from reactface_core.checkpoint import Checkpoint, CheckpointError, Normalisation, load_checkpoint
-from reactface_core.data.dataset import ReactDataset, perceived_as
+from reactface_core.data.dataset import ReactDataset, learnt_to_see, perceived_as
 from reactface_core.face.models import FaceModel, get_face_model
 from reactface_core.model.config import ReactFaceConfig
 from reactface_core.model.reactface import ReactFace
@@ -235,7 +235,8 @@ def generate_reactions(
         trained = checkpoint
     else:
         trained = load_trained_model(checkpoint, device)
-    learnt = trained.checkpoint.train_config.get("data", {}).get("landmarks", "landmarks")
+    data_config = trained.checkpoint.train_config.get("data", {})
+    learnt = data_config.get("landmarks", "landmarks")
     landmarks = learnt if landmarks is None else landmarks
     dataset = ReactDataset(
         data_dir,
@@ -250,7 +251,8 @@ def generate_reactions(
             f"{data_dir} is in face model {dataset.info.face_model!r}, the checkpoint "
             f"{trained.path} generates {trained.checkpoint.face_model!r}"
         )
-    if perceived_as(learnt) != perceived_as(landmarks):  # the camera's gap: rarely meant
+    known = learnt_to_see(learnt, data_config.get("view_share", 1.0))
+    if perceived_as(landmarks) not in known:  # the camera's gap: rarely meant
         warnings.warn(
             f"{trained.path} learnt from the speakers' {learnt}, here it sees their {landmarks}",
             RuntimeWarning,

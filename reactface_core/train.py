@@ -36,6 +36,7 @@ from reactface_core.checkpoint import (
 )
 from reactface_core.data import react
 from reactface_core.data.dataset import (
+    CAMERA_VIEW,
     ReactDataset,
     collate,
     compute_normalisation,
@@ -63,6 +64,9 @@ class DataConfig:
     # "camera_view" (Landmark_files as MediaPipe would see them, learnt from the train clips
     # tracked with `reactface prepare --only camera --clips N`: `data/camera_view.py`)
     landmarks: str = "landmarks"
+    # with "camera_view": the share of windows seen through the view, the rest as the files
+    # show them (below 1: a model for both the files and a camera)
+    view_share: float = 1.0
 
 
 @dataclass
@@ -299,17 +303,22 @@ class Trainer:
             normalisation=self.normalisation,
             seed=config.seed,
             landmarks=config.data.landmarks,
+            view_share=config.data.view_share,
         )
-        self.val_set = ReactDataset(
-            root,
-            "val",
-            window=config.validation.frames,
-            random_crop=False,
-            max_appropriate=config.data.max_appropriate,
-            normalisation=self.normalisation,
-            seed=config.seed,
-            landmarks=config.data.landmarks,
-        )
+        self.val_sets = {
+            source: ReactDataset(
+                root,
+                "val",
+                window=config.validation.frames,
+                random_crop=False,
+                max_appropriate=config.data.max_appropriate,
+                normalisation=self.normalisation,
+                seed=config.seed,
+                landmarks=config.data.landmarks,
+                view_share=share,
+            )
+            for source, share in validation_sources(config.data).items()
+        }
         self.sampler = (
             DistributedSampler(self.train_set, seed=config.seed, drop_last=True)
             if self.dist.world_size > 1
@@ -329,8 +338,14 @@ class Trainer:
         """Statistics of the training split, measured once on rank 0 and shared."""
         values = None
         if self.dist.main:
+            data = self.config.data
             dataset = ReactDataset(
-                root, "train", window=None, random_crop=False, landmarks=self.config.data.landmarks
+                root,
+                "train",
+                window=None,
+                random_crop=False,
+                landmarks=data.landmarks,
+                view_share=data.view_share,
             )
             values = compute_normalisation(dataset, self.config.data.normalisation_clips).to_dict()
         if self.dist.world_size > 1:
@@ -489,10 +504,21 @@ class Trainer:
 
     @torch.no_grad()
     def _validate(self) -> None:
-        """FRCorr, FRDist, S-MSE of N samples on the first validation items (rank 0)."""
+        """FRCorr, FRDist, S-MSE of N samples on the first validation items (rank 0); a
+        model for both sources is scored through each and selected on their mean."""
         record = self.history[-1]
         if self.dist.main:
-            record.update(validation_metrics(self.model, self.val_set, self.config))
+            scored = {
+                source: validation_metrics(self.model, dataset, self.config)
+                for source, dataset in self.val_sets.items()
+            }
+            for source, metrics in scored.items():
+                if source:  # val_files_FRCorr, val_view_FRCorr, ...
+                    record.update(
+                        {k.replace("val_", f"val_{source}_"): v for k, v in metrics.items()}
+                    )
+            for key in next(iter(scored.values())):
+                record[key] = float(np.mean([metrics[key] for metrics in scored.values()]))
             tqdm.write(_format_record(record, prefix="  val"))
             select = self.config.validation.select
             score = SELECT_SIGN[select] * record[f"val_{select}"]
@@ -560,6 +586,14 @@ def _played_onsets(batch: dict, recognised: torch.Tensor | None) -> torch.Tensor
     return onsets if recognised is None else onsets * (~recognised)[:, None, None]
 
 
+def validation_sources(data: DataConfig) -> dict[str, float]:
+    """The view shares validation scores through, by name: a model trained on both the
+    files and the camera view is scored through each apart, any other through its own."""
+    if data.landmarks == CAMERA_VIEW and 0.0 < data.view_share < 1.0:
+        return {"files": 0.0, "view": 1.0}
+    return {"": data.view_share}
+
+
 def validation_metrics(model: ReactFace, dataset: ReactDataset, config: TrainConfig) -> dict:
     """Score N samples per validation item against its appropriate reactions, in physical
     units (de-normalised), with the REACT metrics."""
@@ -616,12 +650,21 @@ def _plot_history(history: list[dict], path: Path) -> None:
     if not history:
         return
     epochs = np.arange(1, len(history) + 1)
-    losses = sorted({k for record in history for k in record if k.startswith("train_")})
+    recorded = sorted({k for record in history for k in record})
+    losses = [k for k in recorded if k.startswith("train_")]
+
+    def validation(metric: str) -> list[str]:  # val_<metric>, then each source's
+        return [f"val_{metric}"] + [
+            k
+            for k in recorded
+            if k.startswith("val_") and k.endswith(f"_{metric}") and k != f"val_{metric}"
+        ]
+
     panels = [
         ("training losses", losses),
-        ("validation FRCorr (higher is better)", ["val_FRCorr"]),
-        ("validation FRDist (lower is better)", ["val_FRDist"]),
-        ("validation S-MSE (diversity)", ["val_S-MSE"]),
+        ("validation FRCorr (higher is better)", validation("FRCorr")),
+        ("validation FRDist (lower is better)", validation("FRDist")),
+        ("validation S-MSE (diversity)", validation("S-MSE")),
     ]
     stage2_start = next((i for i, r in enumerate(history) if r["stage"] == "stage2"), None)
     figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))
@@ -638,7 +681,9 @@ def _plot_history(history: list[dict], path: Path) -> None:
             fontsize=8,
         )
     axes[0].set_yscale("log")
-    axes[0].legend(fontsize=7)
+    for axis, (_, keys) in zip(axes, panels, strict=True):
+        if len(keys) > 1:  # the losses, and a model validated through each source
+            axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

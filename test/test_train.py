@@ -169,8 +169,8 @@ def test_a_few_tracked_clips_teach_every_clip_what_the_camera_does(world, tmp_pa
     from it sees the camera's landmarks as what it learnt from."""
     import shutil
 
-    from reactface_core.data.camera_view import fit_camera_view
-    from reactface_core.data.dataset import compute_normalisation
+    from reactface_core.data.camera_view import camera_view, fit_camera_view, window_rng
+    from reactface_core.data.dataset import compute_normalisation, learnt_to_see
     from reactface_core.perception.landmarks import COLUMN_GROUPS, POSE_DIM
     from reactface_core.perception.prepare import find_jobs
 
@@ -188,8 +188,15 @@ def test_a_few_tracked_clips_teach_every_clip_what_the_camera_does(world, tmp_pa
     fitted = fit_camera_view(copy).clips  # those with a face in the rig
     assert fitted and set(fitted) <= set(spread)
 
-    def dataset(landmarks, epoch=0):
-        data = ReactDataset(copy, "train", window=None, random_crop=False, landmarks=landmarks)
+    def dataset(landmarks, epoch=0, view_share=1.0):
+        data = ReactDataset(
+            copy,
+            "train",
+            window=None,
+            random_crop=False,
+            landmarks=landmarks,
+            view_share=view_share,
+        )
         data.set_epoch(epoch)
         return data
 
@@ -208,10 +215,26 @@ def test_a_few_tracked_clips_teach_every_clip_what_the_camera_does(world, tmp_pa
         assert both.mean() > 0.7
         face = slice(POSE_DIM, None)
         assert np.mean((view - camera)[both, face] ** 2) < np.mean((rig - camera)[both, face] ** 2)
+        direct, _ = camera_view(str(copy)).apply(rig, face_in_rig, window_rng(0, 0, clip, 0))
+        assert np.array_equal(direct, view)  # view_share 1 draws nothing before the span
         again, _ = dataset("camera_view").speaker_visual(clip, 0, frames, normalise=False)
         later, _ = dataset("camera_view", epoch=1).speaker_visual(clip, 0, frames, normalise=False)
         assert np.array_equal(again, view) and not np.allclose(later, view)
+        # view_share: a share of the windows through the view, the rest as the files are
+        shared = [
+            dataset("camera_view", epoch, share).speaker_visual(clip, 0, frames, False)[0]
+            for epoch in range(16)
+            for share in (0.0, 0.5)
+        ]
+        assert all(np.array_equal(features, rig) for features in shared[0::2])
+        assert 0 < sum(not np.array_equal(features, rig) for features in shared[1::2]) < 16
     assert faces
+    with pytest.raises(ValueError, match="view_share must be in"):
+        dataset("camera_view", view_share=1.5)
+    assert learnt_to_see("camera_view") == {"camera_landmarks"}
+    assert learnt_to_see("camera_view", 0.5) == {"camera_landmarks", "landmarks"}
+    assert learnt_to_see("camera_view", 0.0) == {"landmarks"}  # it never saw the view
+    assert learnt_to_see("landmarks", 0.5) == {"landmarks"}
 
     with pytest.raises(SystemExit, match="no test clip of .* is tracked"):
         main(["bench", "view", "--data", str(copy)])
@@ -240,6 +263,20 @@ def test_a_few_tracked_clips_teach_every_clip_what_the_camera_does(world, tmp_pa
         assert main([*argv, "--perception", "view", "--out", str(scored)]) == 0
     assert "speaker landmarks: view." in (scored / "metrics.md").read_text()
 
+    # half the windows through the view: validated through each source, selected on the mean
+    tiny["data"]["view_share"], tiny["output"] = 0.5, str(tmp_path / "both")
+    config.write_text(yaml.safe_dump(tiny))
+    assert main(["train", "--config", str(config), "--data", str(copy), "--device", "cpu"]) == 0
+    history = (tmp_path / "both" / "history.jsonl").read_text().splitlines()
+    for record in map(json.loads, history):
+        files, view = record["val_files_FRCorr"], record["val_view_FRCorr"]
+        assert files != view and record["val_FRCorr"] == pytest.approx((files + view) / 2)
+    with warnings.catch_warnings():  # it learnt to see both
+        warnings.simplefilter("error", RuntimeWarning)
+        for landmarks, data in (("landmarks", copy), ("camera_landmarks", world)):
+            both = tmp_path / "both" / "best.pt"
+            generate_reactions(both, data, "test", 2, progress=False, landmarks=landmarks)
+
 
 def test_face_dropout_hides_one_contiguous_span_in_a_share_of_the_items():
     import torch
@@ -261,3 +298,21 @@ def test_face_dropout_hides_one_contiguous_span_in_a_share_of_the_items():
     again = _hide_faces(valid, 0.3, torch.Generator().manual_seed(0))
     assert torch.equal(again, valid & ~hidden)
     assert torch.equal(_hide_faces(valid, 0.0, torch.Generator().manual_seed(0)), valid)
+
+
+def test_a_clip_whose_head_pose_mediapipe_misread_is_left_out_of_the_residual_bank():
+    from reactface_core.data.camera_view import MISREAD_POSE, misread_pose
+    from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
+
+    rng = np.random.default_rng(0)
+
+    def residual(rotation_std: float, frames: int = 300) -> np.ndarray:
+        values = rng.normal(0.0, 0.1, (frames, VISUAL_FEATURE_DIM))
+        values[:, :3] = rng.normal(0.0, rotation_std, (frames, 3))
+        return values
+
+    unseen = np.full((50, VISUAL_FEATURE_DIM), np.nan)  # MediaPipe never found this face
+    typical = [residual(s) for s in (0.02, 0.03, 0.04, 0.05)]
+    misread = residual(0.04 * MISREAD_POSE * 1.5)
+    assert misread_pose([*typical, misread, unseen]).tolist() == [False] * 4 + [True, False]
+    assert not misread_pose(typical).any() and not misread_pose([unseen]).any()

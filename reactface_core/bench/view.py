@@ -80,8 +80,9 @@ def run(args) -> int:
             seen[name].append(values[both])
     seen = {name: np.concatenate(values) for name, values in seen.items()}
     print(
-        f"{machine_load()}; the view fitted on {len(view.clips)} tracked train clips of {root}, "
-        f"scored on {len(clips)} tracked {args.split} clips ({len(seen['camera'])} frames with "
+        f"{machine_load()}; the view fitted on {len(view.clips)} tracked train clips of {root} "
+        f"({len(view.clips) - len(view.banked)} left out of the residual bank: head pose "
+        f"misread), scored on {len(clips)} tracked {args.split} clips ({len(seen['camera'])} frames with "
         f"a face in every source)"
     )
     print(
@@ -108,12 +109,13 @@ def run(args) -> int:
 def relative_error(source: np.ndarray, camera: np.ndarray) -> dict[str, float]:
     """Per column group: median over its moving columns of the mean squared difference from
     the camera's (frames, columns) over the camera's variance (1: as far as a constant)."""
+    from reactface_core.bench.world import STILL
     from reactface_core.perception.landmarks import COLUMN_GROUPS
 
     result = {}
     for group, columns in COLUMN_GROUPS.items():
         x, y = source[:, columns].astype(np.float64), camera[:, columns].astype(np.float64)
-        moving = (x.std(axis=0) > 1e-6) & (y.std(axis=0) > 1e-6)  # as `feature_agreement`
+        moving = (x.std(axis=0) > STILL) & (y.std(axis=0) > STILL)  # as `feature_agreement`
         error = ((x - y)[:, moving] ** 2).mean(axis=0) / y[:, moving].var(axis=0)
         result[group] = float(np.median(error)) if moving.any() else np.nan
     return result

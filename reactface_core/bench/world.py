@@ -197,6 +197,9 @@ def expression_measures(raw: np.ndarray, aspect: float) -> tuple[np.ndarray, np.
     return np.nan_to_num(np.stack(columns, axis=1)), faces.valid
 
 
+STILL = 1e-6  # a feature column whose std over time is below this does not move
+
+
 def feature_agreement(
     seen, reference, groups: dict[str, slice] = COLUMN_GROUPS, min_frames: int = 25
 ) -> dict[str, tuple[float, float]]:
@@ -212,7 +215,7 @@ def feature_agreement(
     for group, columns in groups.items():
         x, y = a[:, columns], b[:, columns]
         x_std, y_std = x.std(axis=0), y.std(axis=0)
-        moving = (x_std > 1e-6) & (y_std > 1e-6)
+        moving = (x_std > STILL) & (y_std > STILL)
         if not moving.any():
             continue
         x, y, x_std, y_std = x[:, moving], y[:, moving], x_std[moving], y_std[moving]

@@ -15,6 +15,9 @@ head rotation and motion pass as they are (MediaPipe follows them, and a fit onl
 own error there). r_t is the tracked clips' own residual y_t - A x_t, replayed: each window
 borrows a span of one tracked clip's residual, so the noise keeps MediaPipe's correlations
 across columns and over time, and the frames where MediaPipe found no face stay faceless.
+A tracked clip whose head pose MediaPipe misread throughout (a residual rotation far above
+the other clips') is left out of the bank: replayed, it would turn every borrowing window's
+head by a pose error no other clip shows.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from reactface_core.data import react
-from reactface_core.perception.landmarks import POSE_DIM
+from reactface_core.perception.landmarks import POSE_DIM, ROTATION_DIM
 
 RIDGE = 0.01  # A's ridge, per frame of fit data, on the rig's (unnormalised) features
 FIT_SPLIT = "train"
+MISREAD_POSE = 4.0  # a clip's residual rotation std over the tracked clips' median: left out
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,10 @@ class CameraView:
     mean_rig: np.ndarray  # (D_v,)
     mean_camera: np.ndarray  # (D_v - POSE_DIM,)
     matrix: np.ndarray  # (D_v, D_v - POSE_DIM)
-    residuals: tuple[np.ndarray, ...]  # per tracked clip (T', D_v) over the frames with a face
+    residuals: tuple[np.ndarray, ...]  # per banked clip (T', D_v) over the frames with a face
     # in the rig, NaN where MediaPipe found none
     clips: tuple[str, ...]  # the tracked clips fitted on (those with a face)
+    banked: tuple[str, ...]  # those whose residuals are replayed (head pose read well)
 
     def apply(
         self, features: np.ndarray, valid: np.ndarray, rng: np.random.Generator
@@ -101,13 +106,33 @@ def fit_camera_view(root: str | Path) -> CameraView:
     centred = x - mean_rig
     gram = centred.T @ centred + RIDGE * len(x) * np.eye(x.shape[1])
     matrix = np.linalg.solve(gram, centred.T @ (y - mean_camera))  # (D_v, D_v - POSE_DIM)
-    view = CameraView(mean_rig, mean_camera, matrix, (), tuple(clip for clip, *_ in tracked))
+    clips = tuple(clip for clip, *_ in tracked)
+    view = CameraView(mean_rig, mean_camera, matrix, (), clips, ())
     residuals = []
     for _, rig, rig_valid, camera, camera_valid in tracked:
         residual = camera - view.mapped(rig)
         residual[~camera_valid] = np.nan  # MediaPipe missed the face: none in the view
         residuals.append(residual[rig_valid].astype(np.float32))  # the rig saw one
-    return replace(view, residuals=tuple(residuals))
+    read_well = ~misread_pose(residuals)
+    return replace(
+        view,
+        residuals=tuple(r for r, keep in zip(residuals, read_well, strict=True) if keep),
+        banked=tuple(c for c, keep in zip(clips, read_well, strict=True) if keep),
+    )
+
+
+def misread_pose(residuals: list[np.ndarray]) -> np.ndarray:
+    """(clips,) bool: the clips whose residual head rotation (largest per-axis std) is over
+    MISREAD_POSE times the median clip's; a clip MediaPipe never saw is not misread."""
+
+    def spread(residual: np.ndarray) -> float:
+        rotation = residual[~np.isnan(residual[:, 0]), :ROTATION_DIM]
+        return float(rotation.std(axis=0).max()) if len(rotation) else np.nan
+
+    spreads = np.array([spread(residual) for residual in residuals])
+    if np.isnan(spreads).all():
+        return np.zeros(len(residuals), bool)
+    return spreads > MISREAD_POSE * np.nanmedian(spreads)
 
 
 @lru_cache(maxsize=4)

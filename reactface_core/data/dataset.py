@@ -70,6 +70,16 @@ def perceived_as(landmarks: str) -> str:
     return "camera_landmarks" if landmarks == CAMERA_VIEW else landmarks
 
 
+def learnt_to_see(landmarks: str, view_share: float = 1.0) -> set[str]:
+    """The landmarks a model trained on this source knows: a share of windows through the
+    camera view and the rest as the files show them teach it both."""
+    if landmarks != CAMERA_VIEW:
+        return {landmarks}
+    through_view = {perceived_as(landmarks)} if view_share > 0.0 else set()
+    as_files = {"landmarks"} if view_share < 1.0 else set()
+    return through_view | as_files
+
+
 class ReactDataset(Dataset):
     """Windows of (speaker, listener) pairs of one split with their appropriate reactions.
 
@@ -81,7 +91,8 @@ class ReactDataset(Dataset):
     landmarks: the speaker landmarks read, "landmarks" (Landmark_files) or, for a synthetic
     world, "camera_landmarks" (MediaPipe on its renders: `reactface prepare --only camera`)
     or "camera_view" (Landmark_files through the camera's view learnt from the train clips
-    that have both: `data/camera_view.py`).
+    that have both: `data/camera_view.py`); view_share: with "camera_view", the share of
+    windows seen through the view (drawn per window and epoch), the rest as the files are.
     """
 
     def __init__(
@@ -96,6 +107,7 @@ class ReactDataset(Dataset):
         directions: str | None = None,
         seed: int = 0,
         landmarks: str = "landmarks",
+        view_share: float = 1.0,
     ):
         if landmarks not in LANDMARK_SOURCES:
             raise ValueError(
@@ -103,7 +115,10 @@ class ReactDataset(Dataset):
             )
         self.root = Path(root)
         self.split = split
+        if not 0.0 <= view_share <= 1.0:
+            raise ValueError(f"view_share must be in [0, 1], got {view_share}")
         self.landmarks = landmarks
+        self.view_share = view_share
         self.info = react.read_info(self.root)
         self.face_model = get_face_model(self.info.face_model)
         self.directions = directions or self.info.directions
@@ -245,9 +260,11 @@ class ReactDataset(Dataset):
             )
             valid = np.concatenate([valid, np.zeros(missing, bool)])
         if self.landmarks == CAMERA_VIEW:
-            view = camera_view.camera_view(str(self.root))
             rng = camera_view.window_rng(self.seed, self.epoch, clip, start)
-            features, valid = view.apply(features, valid, rng)
+            # at share 1 nothing is drawn: the residual spans stay a view-only run's
+            if self.view_share >= 1.0 or rng.random() < self.view_share:
+                view = camera_view.camera_view(str(self.root))
+                features, valid = view.apply(features, valid, rng)
         if normalise:
             self.normalisation.visual(features, valid)
         return features, valid
