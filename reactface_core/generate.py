@@ -24,6 +24,7 @@ from reactface_core.model.reactface import ReactFace
 from reactface_core.perception.audio import AUDIO_FEATURE_DIM, silence
 from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
 from reactface_core.streaming import ReactionGenerator
+from reactface_core.train import DataConfig
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "reactface_synth.pt"
 # Inputs `generate_reactions` can take away, to measure what each modality contributes.
@@ -235,8 +236,8 @@ def generate_reactions(
         trained = checkpoint
     else:
         trained = load_trained_model(checkpoint, device)
-    data_config = trained.checkpoint.train_config.get("data", {})
-    learnt = data_config.get("landmarks", "landmarks")
+    data_config = DataConfig.recorded(trained.checkpoint.train_config.get("data", {}))
+    learnt = data_config.landmarks
     landmarks = learnt if landmarks is None else landmarks
     dataset = ReactDataset(
         data_dir,
@@ -251,7 +252,7 @@ def generate_reactions(
             f"{data_dir} is in face model {dataset.info.face_model!r}, the checkpoint "
             f"{trained.path} generates {trained.checkpoint.face_model!r}"
         )
-    known = learnt_to_see(learnt, data_config.get("view_share", 1.0))
+    known = learnt_to_see(learnt, data_config.view_share)
     if perceived_as(landmarks) not in known:  # the camera's gap: rarely meant
         warnings.warn(
             f"{trained.path} learnt from the speakers' {learnt}, here it sees their {landmarks}",

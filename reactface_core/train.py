@@ -37,6 +37,7 @@ from reactface_core.checkpoint import (
 from reactface_core.data import react
 from reactface_core.data.dataset import (
     CAMERA_VIEW,
+    VIEW_SHARE,
     ReactDataset,
     collate,
     compute_normalisation,
@@ -66,7 +67,13 @@ class DataConfig:
     landmarks: str = "landmarks"
     # with "camera_view": the share of windows seen through the view, the rest as the files
     # show them (below 1: a model for both the files and a camera)
-    view_share: float = 1.0
+    view_share: float = VIEW_SHARE
+
+    @classmethod
+    def recorded(cls, values: dict[str, Any]) -> DataConfig:
+        """The data section a checkpoint recorded, today's defaults for keys it predates."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
 
 
 @dataclass

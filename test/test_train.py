@@ -316,3 +316,13 @@ def test_a_clip_whose_head_pose_mediapipe_misread_is_left_out_of_the_residual_ba
     misread = residual(0.04 * MISREAD_POSE * 1.5)
     assert misread_pose([*typical, misread, unseen]).tolist() == [False] * 4 + [True, False]
     assert not misread_pose(typical).any() and not misread_pose([unseen]).any()
+
+
+def test_a_checkpoint_s_recorded_data_config_reads_with_today_s_defaults():
+    from reactface_core.data.dataset import VIEW_SHARE
+    from reactface_core.train import DataConfig
+
+    older = DataConfig.recorded({"landmarks": "camera_view", "a_retired_key": 3})
+    assert older == DataConfig(landmarks="camera_view") and older.view_share == VIEW_SHARE
+    assert DataConfig.recorded({}) == DataConfig()
+    assert DataConfig.recorded({"view_share": 0.5}).view_share == 0.5

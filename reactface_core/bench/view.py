@@ -42,7 +42,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from reactface_core.bench.world import feature_agreement
+    from reactface_core.bench.world import AGREEMENT_FRAMES, feature_agreement
     from reactface_core.data.camera_view import camera_view
     from reactface_core.data.dataset import ReactDataset
     from reactface_core.perception.landmarks import COLUMN_GROUPS
@@ -79,6 +79,11 @@ def run(args) -> int:
         for name, (values, _) in features.items():
             seen[name].append(values[both])
     seen = {name: np.concatenate(values) for name, values in seen.items()}
+    if len(seen["camera"]) < AGREEMENT_FRAMES:
+        raise SystemExit(
+            f"reactface bench view: {len(seen['camera'])} frames of the tracked {args.split} "
+            f"clips of {root} have a face in every source, {AGREEMENT_FRAMES} are needed"
+        )
     print(
         f"{machine_load()}; the view fitted on {len(view.clips)} tracked train clips of {root} "
         f"({len(view.clips) - len(view.banked)} left out of the residual bank: head pose "
@@ -96,7 +101,7 @@ def run(args) -> int:
         )
         for name in SOURCES
     }
-    for group in COLUMN_GROUPS:  # nan: too few frames, or nothing moves in the group
+    for group in COLUMN_GROUPS:  # nan: nothing moves in the group
         row = [
             (*agreement.get(group, (np.nan, np.nan)), error[group])
             for agreement, error in cells.values()

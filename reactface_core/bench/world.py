@@ -198,17 +198,18 @@ def expression_measures(raw: np.ndarray, aspect: float) -> tuple[np.ndarray, np.
 
 
 STILL = 1e-6  # a feature column whose std over time is below this does not move
+AGREEMENT_FRAMES = 25  # fewer frames with a face in both: no correlation is reported
 
 
 def feature_agreement(
-    seen, reference, groups: dict[str, slice] = COLUMN_GROUPS, min_frames: int = 25
+    seen, reference, groups: dict[str, slice] = COLUMN_GROUPS
 ) -> dict[str, tuple[float, float]]:
     """Per column group: median over its columns of the correlation over time and of the
     gain (std of `seen` over std of `reference`), on frames where both have a face. Each
     argument is `(features, valid)`; columns that do not move in either are left out."""
     (a, valid_a), (b, valid_b) = seen, reference
     both = valid_a & valid_b
-    if both.sum() < min_frames:
+    if both.sum() < AGREEMENT_FRAMES:
         return {}
     a, b = a[both].astype(np.float64), b[both].astype(np.float64)
     result = {}

@@ -63,6 +63,7 @@ LANDMARK_MODALITIES = {  # speaker landmark files a dataset reads -> how to make
 # (`data/camera_view.py`) would show them: read from "landmarks", standing for the camera's.
 CAMERA_VIEW = "camera_view"
 LANDMARK_SOURCES = (*LANDMARK_MODALITIES, CAMERA_VIEW)
+VIEW_SHARE = 1.0  # with CAMERA_VIEW, the share of windows through the view unless told: all
 
 
 def perceived_as(landmarks: str) -> str:
@@ -70,7 +71,7 @@ def perceived_as(landmarks: str) -> str:
     return "camera_landmarks" if landmarks == CAMERA_VIEW else landmarks
 
 
-def learnt_to_see(landmarks: str, view_share: float = 1.0) -> set[str]:
+def learnt_to_see(landmarks: str, view_share: float = VIEW_SHARE) -> set[str]:
     """The landmarks a model trained on this source knows: a share of windows through the
     camera view and the rest as the files show them teach it both."""
     if landmarks != CAMERA_VIEW:
@@ -107,7 +108,7 @@ class ReactDataset(Dataset):
         directions: str | None = None,
         seed: int = 0,
         landmarks: str = "landmarks",
-        view_share: float = 1.0,
+        view_share: float = VIEW_SHARE,
     ):
         if landmarks not in LANDMARK_SOURCES:
             raise ValueError(
