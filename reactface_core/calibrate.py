@@ -9,7 +9,10 @@ For each idle channel c (`idle_channels`), with the motion statistics of `metric
     roughness    rho_c   = reference_std of the frame-to-frame change / sigma_c
     pole         a_c     = `pole_for_roughness(rho_c)`
 
-The model's weights are unchanged; the checkpoint gains `idle: true` and s, a.
+The samples see the speaker through the landmarks the model learnt from: for a model that
+learnt the camera's view, through the view, what a robot's camera resembles, even where it
+learnt the files too. The model's weights are unchanged; the checkpoint gains `idle: true`
+and s, a.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from reactface_core.generate import TrainedModel, generate_reactions, trained_mo
 from reactface_core.metrics.evaluation import load_react_split
 from reactface_core.metrics.motion import reference_std, temporal_std
 from reactface_core.model.idle import idle_channels, pole_for_roughness
+from reactface_core.train import DataConfig
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,9 @@ def fit_idle(
     if trained.model.config.idle:
         raise ValueError("fit the idle motion on the model without it (`without_idle`)")
     # generate_reactions also checks that the split is in the model's face model
+    learnt = DataConfig.recorded(trained.checkpoint.train_config.get("data", {})).landmarks
     generated = generate_reactions(
-        trained, data_dir, split, samples, seed, device, progress=progress
+        trained, data_dir, split, samples, seed, device, progress=progress, landmarks=learnt
     )
     data = load_react_split(Path(data_dir), split, training_split=None)
     frames = min(generated.shape[2], data.listeners.shape[1])

@@ -17,7 +17,12 @@ import torch
 from tqdm import tqdm
 
 from reactface_core.checkpoint import Checkpoint, CheckpointError, Normalisation, load_checkpoint
-from reactface_core.data.dataset import ReactDataset, learnt_to_see, perceived_as
+from reactface_core.data.dataset import (
+    ReactDataset,
+    learnt_to_see,
+    perceived_as,
+    seen_by_default,
+)
 from reactface_core.face.models import FaceModel, get_face_model
 from reactface_core.model.config import ReactFaceConfig
 from reactface_core.model.reactface import ReactFace
@@ -227,8 +232,9 @@ def generate_reactions(
     away: 'audio' replaces the speaker's audio by digital silence (`perception.audio.silence`),
     'visual' masks the speaker's face in every frame (no face detected). `landmarks`: the
     speaker landmarks seen (`ReactDataset`'s; "camera_landmarks": MediaPipe's on a world's
-    renders); None: those the checkpoint learnt from (a model that learnt from the camera's
-    view sees the camera's landmarks without a warning).
+    renders); None: `seen_by_default`, those the checkpoint learnt from or, for one that
+    learnt the files too, the files (a model that learnt from the camera's view sees the
+    camera's landmarks without a warning).
     """
     if ablate is not None and ablate not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablate!r}; expected one of {', '.join(ABLATIONS)}")
@@ -238,7 +244,8 @@ def generate_reactions(
         trained = load_trained_model(checkpoint, device)
     data_config = DataConfig.recorded(trained.checkpoint.train_config.get("data", {}))
     learnt = data_config.landmarks
-    landmarks = learnt if landmarks is None else landmarks
+    if landmarks is None:
+        landmarks = seen_by_default(learnt, data_config.view_share)
     dataset = ReactDataset(
         data_dir,
         split,

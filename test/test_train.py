@@ -170,7 +170,7 @@ def test_a_few_tracked_clips_teach_every_clip_what_the_camera_does(world, tmp_pa
     import shutil
 
     from reactface_core.data.camera_view import camera_view, fit_camera_view, window_rng
-    from reactface_core.data.dataset import compute_normalisation, learnt_to_see
+    from reactface_core.data.dataset import compute_normalisation, learnt_to_see, seen_by_default
     from reactface_core.perception.landmarks import COLUMN_GROUPS, POSE_DIM
     from reactface_core.perception.prepare import find_jobs
 
@@ -235,6 +235,10 @@ def test_a_few_tracked_clips_teach_every_clip_what_the_camera_does(world, tmp_pa
     assert learnt_to_see("camera_view", 0.5) == {"camera_landmarks", "landmarks"}
     assert learnt_to_see("camera_view", 0.0) == {"landmarks"}  # it never saw the view
     assert learnt_to_see("landmarks", 0.5) == {"landmarks"}
+    # unless told, a model that learnt the files too sees them: every dataset has them
+    assert seen_by_default("camera_view", 0.25) == "landmarks"
+    assert seen_by_default("camera_view") == "camera_view"
+    assert seen_by_default("camera_landmarks") == "camera_landmarks"
 
     with pytest.raises(SystemExit, match="no test clip of .* is tracked"):
         main(["bench", "view", "--data", str(copy)])

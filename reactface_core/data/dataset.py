@@ -81,6 +81,13 @@ def learnt_to_see(landmarks: str, view_share: float = VIEW_SHARE) -> set[str]:
     return through_view | as_files
 
 
+def seen_by_default(landmarks: str, view_share: float = VIEW_SHARE) -> str:
+    """The landmarks a model sees unless told: those it learnt from, except that a model
+    that also learnt the files as they are sees those, which every dataset has (the view
+    needs the train clips tracked)."""
+    return "landmarks" if landmarks == CAMERA_VIEW and view_share < 1.0 else landmarks
+
+
 class ReactDataset(Dataset):
     """Windows of (speaker, listener) pairs of one split with their appropriate reactions.
 
