@@ -30,7 +30,6 @@ from reactface_core.generate import TrainedModel, generate_reactions, trained_mo
 from reactface_core.metrics.evaluation import load_react_split
 from reactface_core.metrics.motion import reference_std, temporal_std
 from reactface_core.model.idle import idle_channels, pole_for_roughness
-from reactface_core.train import DataConfig
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ def fit_idle(
     if trained.model.config.idle:
         raise ValueError("fit the idle motion on the model without it (`without_idle`)")
     # generate_reactions also checks that the split is in the model's face model
-    learnt = DataConfig.recorded(trained.checkpoint.train_config.get("data", {})).landmarks
+    learnt = trained.data_config.landmarks
     generated = generate_reactions(
         trained, data_dir, split, samples, seed, device, progress=progress, landmarks=learnt
     )

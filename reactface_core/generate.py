@@ -60,6 +60,11 @@ class TrainedModel:
     def window(self) -> int:
         return self.model.config.window
 
+    @property
+    def data_config(self) -> DataConfig:
+        """What the model learnt from, as its checkpoint recorded it."""
+        return DataConfig.recorded(self.checkpoint.train_config.get("data", {}))
+
     def stream(
         self, samples: int = 10, seed: int = 0, deterministic: bool = False
     ) -> NormalisedReactionGenerator:
@@ -242,7 +247,7 @@ def generate_reactions(
         trained = checkpoint
     else:
         trained = load_trained_model(checkpoint, device)
-    data_config = DataConfig.recorded(trained.checkpoint.train_config.get("data", {}))
+    data_config = trained.data_config
     learnt = data_config.landmarks
     if landmarks is None:
         landmarks = seen_by_default(learnt, data_config.view_share)
