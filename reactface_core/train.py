@@ -41,6 +41,7 @@ from reactface_core.data.dataset import (
     ReactDataset,
     collate,
     compute_normalisation,
+    seen_by_default,
 )
 from reactface_core.losses import LossWeights, stage1_loss, stage2_loss
 from reactface_core.model.config import ReactFaceConfig
@@ -342,7 +343,9 @@ class Trainer:
             )
 
     def _measure_normalisation(self, root: Path) -> Normalisation:
-        """Statistics of the training split, measured once on rank 0 and shared."""
+        """Statistics of the training split as the model sees it unless told, measured once
+        on rank 0 and shared: a model that learns the files and the view measures the files,
+        so its scale does not hang on which windows the view happened to draw."""
         values = None
         if self.dist.main:
             data = self.config.data
@@ -351,8 +354,7 @@ class Trainer:
                 "train",
                 window=None,
                 random_crop=False,
-                landmarks=data.landmarks,
-                view_share=data.view_share,
+                landmarks=seen_by_default(data.landmarks, data.view_share),
             )
             values = compute_normalisation(dataset, self.config.data.normalisation_clips).to_dict()
         if self.dist.world_size > 1:

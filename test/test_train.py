@@ -271,6 +271,9 @@ def test_a_few_tracked_clips_teach_every_clip_what_the_camera_does(world, tmp_pa
     tiny["data"]["view_share"], tiny["output"] = 0.5, str(tmp_path / "both")
     config.write_text(yaml.safe_dump(tiny))
     assert main(["train", "--config", str(config), "--data", str(copy), "--device", "cpu"]) == 0
+    files_scale = compute_normalisation(dataset("landmarks"), 200).to_dict()
+    recorded = load_checkpoint(tmp_path / "both" / "best.pt").normalization
+    assert all(np.array_equal(recorded[key], value) for key, value in files_scale.items())
     history = (tmp_path / "both" / "history.jsonl").read_text().splitlines()
     for record in map(json.loads, history):
         files, view = record["val_files_FRCorr"], record["val_view_FRCorr"]
