@@ -85,7 +85,7 @@ def seen_by_default(landmarks: str, view_share: float = VIEW_SHARE) -> str:
     """The landmarks a model sees unless told: those it learnt from, except that a model
     that also learnt the files as they are sees those, which every dataset has (the view
     needs the train clips tracked)."""
-    return "landmarks" if landmarks == CAMERA_VIEW and view_share < 1.0 else landmarks
+    return "landmarks" if "landmarks" in learnt_to_see(landmarks, view_share) else landmarks
 
 
 class ReactDataset(Dataset):
