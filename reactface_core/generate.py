@@ -24,7 +24,7 @@ from reactface_core.data.dataset import (
     seen_by_default,
 )
 from reactface_core.face.models import FaceModel, get_face_model
-from reactface_core.model.config import ReactFaceConfig
+from reactface_core.model.config import LANDMARK_ENCODER, ReactFaceConfig
 from reactface_core.model.reactface import ReactFace
 from reactface_core.perception.audio import AUDIO_FEATURE_DIM, silence
 from reactface_core.perception.landmarks import VISUAL_FEATURE_DIM
@@ -92,7 +92,7 @@ def trained_model(checkpoint: Checkpoint, path: Path, device: str = "cpu") -> Tr
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint {path} has an unusable model config: {error}") from None
     for name, used, produced in (
-        ("visual_dim", config.visual_encoder == "landmarks", VISUAL_FEATURE_DIM),
+        ("visual_dim", config.visual_encoder == LANDMARK_ENCODER, VISUAL_FEATURE_DIM),
         ("audio_dim", config.audio_encoder == "logmel", AUDIO_FEATURE_DIM),
     ):
         if used and getattr(config, name) != produced:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from reactface_core.model.config import LANDMARK_ENCODER
 from reactface_core.model.encoders import SAMPLES_PER_AUDIO_STEP
 from reactface_core.model.reactface import ReactFace
 
@@ -45,7 +46,7 @@ class ReactionGenerator:
         per_step = SAMPLES_PER_AUDIO_STEP if config.audio_encoder == "wav2vec2" else 1
         self.audio_per_frame = config.audio_ratio * per_step
         self.device = next(model.parameters()).device
-        if config.visual_encoder == "landmarks":
+        if config.visual_encoder == LANDMARK_ENCODER:
             self._visual_shape: tuple[int, ...] = (config.visual_dim,)
         else:
             self._visual_shape = (3, config.image_size, config.image_size)

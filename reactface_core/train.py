@@ -65,7 +65,7 @@ class DataConfig:
     # "camera_landmarks" (MediaPipe on its renders: `reactface prepare --only camera`) or
     # "camera_view" (Landmark_files as MediaPipe would see them, learnt from the train clips
     # tracked with `reactface prepare --only camera --clips N`: `data/camera_view.py`)
-    landmarks: str = "landmarks"
+    landmarks: str = react.LANDMARK_FILES
     # with "camera_view": the share of windows seen through the view, the rest as the files
     # show them (below 1: a model for both the files and a camera)
     view_share: float = VIEW_SHARE

@@ -43,6 +43,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from reactface_core.bench.world import AGREEMENT_FRAMES, feature_agreement
+    from reactface_core.data import react
     from reactface_core.data.camera_view import camera_view
     from reactface_core.data.dataset import ReactDataset
     from reactface_core.perception.landmarks import COLUMN_GROUPS
@@ -54,15 +55,17 @@ def run(args) -> int:
         datasets = {
             name: ReactDataset(root, args.split, window=None, random_crop=False, landmarks=kind)
             for name, kind in (
-                ("camera", "camera_landmarks"),
-                ("files", "landmarks"),
-                ("view", "camera_view"),
+                ("camera", react.CAMERA_LANDMARK_FILES),
+                ("files", react.LANDMARK_FILES),
+                ("view", react.CAMERA_VIEW),
             )
         }
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"reactface bench view: {error}") from None
     camera = datasets["camera"]
-    clips = [c for c in camera.speaker_clips if camera.path("camera_landmarks", c).exists()]
+    clips = [
+        c for c in camera.speaker_clips if camera.path(react.CAMERA_LANDMARK_FILES, c).exists()
+    ]
     if not clips:
         raise SystemExit(
             f"reactface bench view: no {args.split} clip of {root} is tracked; run `reactface "

@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from reactface_core.cli import usage_error
+from reactface_core.data import react
 from reactface_core.metrics.baselines import (
     BASELINES,
     NEEDS_TRAINING,
@@ -29,9 +30,9 @@ from reactface_core.metrics.conventions import CONVENTIONS
 
 COMMAND = "reactface evaluate"  # names this command in its one-line errors
 PERCEPTIONS = {  # --perception -> the speaker landmarks the model and PerceivedMime see
-    "files": "landmarks",
-    "camera": "camera_landmarks",
-    "view": "camera_view",
+    "files": react.LANDMARK_FILES,
+    "camera": react.CAMERA_LANDMARK_FILES,
+    "view": react.CAMERA_VIEW,
 }
 VALIDATION_SPLIT = "val"  # where DelayedMime's delay and smoothing are chosen
 TRAINING_SPLIT = "train"  # where PerceivedMime's read-out of the speaker features is fitted
@@ -357,7 +358,6 @@ def _model_predictions(args, data, ablations: list[str], device: str):
 def _prepare_baselines(args, data, baselines: list[str], num_samples: int, device: str, notes):
     """Drop the baselines this dataset cannot make (with a warning and a note); fit
     DelayedMime on the val split and draw FreshOracle's reactions for the others."""
-    from reactface_core.data import react
     from reactface_core.data.world import fresh
     from reactface_core.metrics.evaluation import (
         fit_delayed_mime_on,

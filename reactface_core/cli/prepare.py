@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from reactface_core.data.react import SPLITS
+from reactface_core.perception.prepare import CAMERA, KINDS
 
 DESCRIPTION = """\
 Walk a REACT-layout dataset root and cache the model's speaker inputs:
@@ -48,7 +49,7 @@ def register(subparsers, common):
     )
     parser.add_argument(
         "--only",
-        choices=("landmarks", "logmel", "camera"),
+        choices=(*KINDS, CAMERA),
         help="extract only face landmarks, only the audio features (default: both) or, for a "
         "synthetic world, only the camera landmarks of its renders",
     )
@@ -80,12 +81,12 @@ def register(subparsers, common):
 
 
 def run(args) -> int:
-    from reactface_core.perception.prepare import KINDS, prepare
+    from reactface_core.perception.prepare import prepare
 
     if args.workers < 1:
         print(f"reactface prepare: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return 2
-    if args.clips is not None and (args.clips < 1 or args.only != "camera"):
+    if args.clips is not None and (args.clips < 1 or args.only != CAMERA):
         print("reactface prepare: --clips N needs N >= 1 and --only camera", file=sys.stderr)
         return 2
     kinds = (args.only,) if args.only else tuple(KINDS)

@@ -79,10 +79,12 @@ def fit_camera_view(root: str | Path) -> CameraView:
     base = react.split_root(root, FIT_SPLIT)
     tracked = []  # (clip, rig, rig_valid, camera, camera_valid), cut to the shorter source
     for clip in sorted({pair.speaker for pair in react.read_pairs(root, FIT_SPLIT)}):
-        camera_path = react.modality_path(base, "camera_landmarks", clip)
+        camera_path = react.modality_path(base, react.CAMERA_LANDMARK_FILES, clip)
         if not camera_path.exists():
             continue
-        rig, rig_valid = clip_visual_features(str(react.modality_path(base, "landmarks", clip)))
+        rig, rig_valid = clip_visual_features(
+            str(react.modality_path(base, react.LANDMARK_FILES, clip))
+        )
         if not rig_valid.any():  # a clip without a face (the world makes some) shows nothing
             continue
         camera, camera_valid = clip_visual_features(str(camera_path))

@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from reactface_core.checkpoint import Normalisation
 from reactface_core.data import camera_view, react
+from reactface_core.data.react import CAMERA_VIEW
 from reactface_core.face.models import get_face_model
 from reactface_core.metrics.motion import event_onsets
 from reactface_core.perception import audio as audio_features
@@ -54,21 +55,18 @@ from reactface_core.perception.landmarks import visual_features
 FRAME_SLACK = 2  # landmarks / audio may be this many frames shorter than the coefficients
 STEPS_PER_FRAME = 2  # audio steps per video frame (the paper's k)
 LANDMARK_MODALITIES = {  # speaker landmark files a dataset reads -> how to make them
-    "landmarks": "extract them from the videos with `reactface prepare --data {root}`",
-    "camera_landmarks": (
+    react.LANDMARK_FILES: "extract them from the videos with `reactface prepare --data {root}`",
+    react.CAMERA_LANDMARK_FILES: (
         "track the world's renders with `reactface prepare --data {root} --only camera`"
     ),
 }
-# The world's Landmark_files as the camera's view learnt from a few clips with both
-# (`data/camera_view.py`) would show them: read from "landmarks", standing for the camera's.
-CAMERA_VIEW = "camera_view"
 LANDMARK_SOURCES = (*LANDMARK_MODALITIES, CAMERA_VIEW)
 VIEW_SHARE = 1.0  # with CAMERA_VIEW, the share of windows through the view unless told: all
 
 
 def perceived_as(landmarks: str) -> str:
     """The landmarks a source stands for: the learnt camera view is the camera's."""
-    return "camera_landmarks" if landmarks == CAMERA_VIEW else landmarks
+    return react.CAMERA_LANDMARK_FILES if landmarks == CAMERA_VIEW else landmarks
 
 
 def learnt_to_see(landmarks: str, view_share: float = VIEW_SHARE) -> set[str]:
@@ -77,7 +75,7 @@ def learnt_to_see(landmarks: str, view_share: float = VIEW_SHARE) -> set[str]:
     if landmarks != CAMERA_VIEW:
         return {landmarks}
     through_view = {perceived_as(landmarks)} if view_share > 0.0 else set()
-    as_files = {"landmarks"} if view_share < 1.0 else set()
+    as_files = {react.LANDMARK_FILES} if view_share < 1.0 else set()
     return through_view | as_files
 
 
@@ -85,7 +83,8 @@ def seen_by_default(landmarks: str, view_share: float = VIEW_SHARE) -> str:
     """The landmarks a model sees unless told: those it learnt from, except that a model
     that also learnt the files as they are sees those, which every dataset has (the view
     needs the train clips tracked)."""
-    return "landmarks" if "landmarks" in learnt_to_see(landmarks, view_share) else landmarks
+    files = react.LANDMARK_FILES
+    return files if files in learnt_to_see(landmarks, view_share) else landmarks
 
 
 class ReactDataset(Dataset):
@@ -114,7 +113,7 @@ class ReactDataset(Dataset):
         normalisation: Normalisation | None = None,
         directions: str | None = None,
         seed: int = 0,
-        landmarks: str = "landmarks",
+        landmarks: str = react.LANDMARK_FILES,
         view_share: float = VIEW_SHARE,
     ):
         if landmarks not in LANDMARK_SOURCES:
@@ -246,7 +245,7 @@ class ReactDataset(Dataset):
         self, clip: str, start: int, stop: int, normalise: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         """(T, D_v) visual features and (T,) validity of a window."""
-        modality = "landmarks" if self.landmarks == CAMERA_VIEW else self.landmarks
+        modality = react.LANDMARK_FILES if self.landmarks == CAMERA_VIEW else self.landmarks
         path = self.path(modality, clip)
         if not path.exists():
             advice = LANDMARK_MODALITIES[modality].format(root=self.root)

@@ -74,14 +74,21 @@ REACT_CLIP_FRAMES = 751
 METADATA_FILE = "dataset.json"
 CSV_HEADER = ("", "speaker_path", "listener_path")
 
+# The speaker's face-mesh landmarks as the dataset holds them (extracted from its videos, or a
+# synthetic world's simulated detector), and a world's renders as MediaPipe tracks them.
+LANDMARK_FILES = "landmarks"
+CAMERA_LANDMARK_FILES = "camera_landmarks"
+# Not a folder: a world's Landmark_files as the camera's view learnt from a few clips with both
+# (`data/camera_view.py`) would show them; read from the files, standing for the camera's.
+CAMERA_VIEW = "camera_view"
 # Modality -> (folder, file suffix). Video may instead be a folder of numbered images.
 MODALITIES = {
     "video": ("Video_files", ".mp4"),
     "audio": ("Audio_files", ".wav"),
     "coefficients": ("3D_FV_files", ".npy"),
     "emotion": ("Emotion", ".csv"),
-    "landmarks": ("Landmark_files", ".npy"),
-    "camera_landmarks": ("Camera_landmark_files", ".npy"),  # a world's renders, tracked
+    LANDMARK_FILES: ("Landmark_files", ".npy"),
+    CAMERA_LANDMARK_FILES: ("Camera_landmark_files", ".npy"),
     "logmel": ("Logmel_files", ".npy"),
 }
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")

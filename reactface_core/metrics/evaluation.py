@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from reactface_core.contract import FPS
+from reactface_core.data.react import LANDMARK_FILES
 from reactface_core.face.models import get_face_model
 from reactface_core.metrics.baselines import (
     BaselineData,
@@ -296,7 +297,7 @@ def perceive(
     split: str,
     data: EvaluationSet,
     readout: SpeakerReadout,
-    landmarks: str = "landmarks",
+    landmarks: str = LANDMARK_FILES,
 ) -> np.ndarray:
     """(K, T, D) the speakers of `data` (split `split` of `root`) as `readout` perceives them
     in the `landmarks` they are seen through (`ReactDataset`'s)."""

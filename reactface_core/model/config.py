@@ -14,7 +14,8 @@ from reactface_core.face.models import DEFAULT_FACE_MODEL, get_face_model
 # What the weights of a ReactFace mean: bumped whenever the same weights would compute
 # something else, so checkpoints of the older code refuse to load (`checkpoint.py`).
 MODEL_VERSION = 1
-VISUAL_ENCODERS = ("landmarks", "pixels")
+LANDMARK_ENCODER = "landmarks"  # the speaker's face seen as per-frame landmark features
+VISUAL_ENCODERS = (LANDMARK_ENCODER, "pixels")
 AUDIO_ENCODERS = ("logmel", "wav2vec2")
 SD_POSITIONS = ("absolute", "window")
 
@@ -23,7 +24,7 @@ SD_POSITIONS = ("absolute", "window")
 class ReactFaceConfig:
     # what goes in and out
     face_model: str = DEFAULT_FACE_MODEL  # layout of listener/speaker coefficients (D columns)
-    visual_encoder: str = "landmarks"  # "landmarks": per-frame features (B, T, visual_dim)
+    visual_encoder: str = LANDMARK_ENCODER  # per-frame features (B, T, visual_dim)
     visual_dim: int = 426  # perception's VISUAL_FEATURE_DIM (not imported here)
     image_size: int = 224  # "pixels": RGB frames (B, T, 3, image_size, image_size)
     audio_encoder: str = "logmel"  # "logmel": (B, k*T, audio_dim) features at 50 Hz

@@ -22,7 +22,7 @@ from torch import nn
 
 from reactface_core.model.alignment_bias import AlignmentBias
 from reactface_core.model.attention import CausalEncoder, KeyValueCache
-from reactface_core.model.config import ReactFaceConfig
+from reactface_core.model.config import LANDMARK_ENCODER, ReactFaceConfig
 
 SAMPLES_PER_AUDIO_STEP = 320  # 20 ms at 16 kHz: the hop of log-mel and wav2vec 2.0
 WAV2VEC2_RECEPTIVE_FIELD = 400  # samples behind one wav2vec 2.0 output step
@@ -209,7 +209,11 @@ class Wav2Vec2Encoder(nn.Module):
 
 
 def build_visual_encoder(config: ReactFaceConfig) -> nn.Module:
-    return LandmarkEncoder(config) if config.visual_encoder == "landmarks" else PixelEncoder(config)
+    return (
+        LandmarkEncoder(config)
+        if config.visual_encoder == LANDMARK_ENCODER
+        else PixelEncoder(config)
+    )
 
 
 def build_audio_encoder(config: ReactFaceConfig) -> nn.Module:

@@ -30,7 +30,7 @@ from torch import nn
 
 from reactface_core.model.attention import KeyValueCache
 from reactface_core.model.cie import ConditionalInteractionEncoder
-from reactface_core.model.config import ReactFaceConfig
+from reactface_core.model.config import LANDMARK_ENCODER, ReactFaceConfig
 from reactface_core.model.encoders import SAMPLES_PER_AUDIO_STEP
 from reactface_core.model.events import EVENT_KINDS, EventHead, EventState
 from reactface_core.model.follow import FollowState, SpeakerFollower
@@ -362,7 +362,7 @@ class ReactFace(nn.Module):
     def _checked_inputs(self, visual, audio, visual_valid):
         config = self.config
         batch, frames = visual.shape[:2]
-        if config.visual_encoder == "landmarks" and (
+        if config.visual_encoder == LANDMARK_ENCODER and (
             visual.ndim != 3 or visual.shape[2] != config.visual_dim
         ):
             raise ValueError(

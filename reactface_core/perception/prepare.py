@@ -35,15 +35,21 @@ log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 AUDIO_SUFFIXES = (".wav", ".flac")
-KINDS = {  # kind: (input folder, output folder)
-    "landmarks": ("Video_files", "Landmark_files"),
-    "logmel": ("Audio_files", "Logmel_files"),
-}  # and "camera": a synthetic world's speaker clips, rendered -> Camera_landmark_files
+KINDS = {  # kind: (modality read, modality written), their folders in `react.MODALITIES`
+    react.LANDMARK_FILES: ("video", react.LANDMARK_FILES),
+    "logmel": ("audio", "logmel"),
+}
+CAMERA = "camera"  # the kind that renders a synthetic world's speaker clips and tracks them
+
+
+def _folders(kind: str) -> tuple[str, ...]:
+    """The (input, output) folder names of a kind of KINDS."""
+    return tuple(react.MODALITIES[modality][0] for modality in KINDS[kind])
 
 
 @dataclass(frozen=True)
 class Job:
-    kind: str  # a key of KINDS, or "camera"
+    kind: str  # a key of KINDS, or CAMERA
     source: Path  # video file, frame folder, audio file or (camera) the world's root
     target: Path  # .npy to write
     clip: str = ""  # camera: the speaker clip of the world to render
@@ -76,21 +82,21 @@ def find_jobs(
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"dataset root {root} is not a directory")
-    jobs = _camera_jobs(root, splits, camera_clips) if "camera" in kinds else []
-    kinds = tuple(kind for kind in kinds if kind != "camera")
+    jobs = _camera_jobs(root, splits, camera_clips) if CAMERA in kinds else []
+    kinds = tuple(kind for kind in kinds if kind != CAMERA)
     if not kinds:
         return jobs
     bases = ([root] if tuple(splits) == react.SPLITS else []) + [root / s for s in splits]
-    bases = [b for b in bases if any((b / KINDS[kind][0]).is_dir() for kind in kinds)]
+    bases = [b for b in bases if any((b / _folders(kind)[0]).is_dir() for kind in kinds)]
     if not bases:
-        expected = " or ".join(f"{KINDS[kind][0]}/" for kind in kinds)
+        expected = " or ".join(f"{_folders(kind)[0]}/" for kind in kinds)
         raise ValueError(
             f"dataset root {root} has no {expected}, in itself or in "
             f"{'/, '.join(splits)}/ (REACT layout expected)"
         )
     for base in bases:
         for kind in kinds:
-            source_root, target_root = (base / name for name in KINDS[kind])
+            source_root, target_root = (base / name for name in _folders(kind))
             for source in _sources(kind, source_root):
                 clip = source.relative_to(source_root)
                 clip = clip.with_suffix("") if source.is_file() else clip
@@ -110,8 +116,8 @@ def _camera_jobs(root: Path, splits: tuple[str, ...], per_split: int | None) -> 
             spread = np.linspace(0, len(clips) - 1, per_split).round().astype(int)
             clips = [clips[i] for i in spread]
         for clip in clips:
-            target = react.modality_path(root / split, "camera_landmarks", clip)
-            jobs.append(Job("camera", root, target, clip))
+            target = react.modality_path(root / split, react.CAMERA_LANDMARK_FILES, clip)
+            jobs.append(Job(CAMERA, root, target, clip))
     return jobs
 
 
@@ -175,7 +181,7 @@ def run_job(job: Job) -> tuple[Job, str | None]:
     """Extract one file; errors are returned (not raised) so one bad file stops nothing."""
     try:
         array = _extract(job)
-        if job.kind in ("landmarks", "camera"):
+        if job.kind in (react.LANDMARK_FILES, CAMERA):
             array, (height, width) = array
             react.write_frame_size(job.target, width, height)  # before the .npy that marks it done
         _save_atomic(job.target, array)
@@ -210,7 +216,7 @@ def _extract(job: Job):
 
 def _frames(job: Job):
     """The job's frames, (H, W, 3) uint8 RGB one by one: read, or (camera) rendered."""
-    if job.kind != "camera":
+    if job.kind != CAMERA:
         from reactface_core.perception.face_tracker import read_frames
 
         yield from read_frames(job.source)

@@ -326,7 +326,7 @@ def write_clip(root: Path, plan: WorldPlan, clip: ClipPlan) -> dict:
         return file
 
     np.save(target("coefficients", clip.speaker_path), side.coefficients)
-    landmarks = target("landmarks", clip.speaker_path)
+    landmarks = target(react.LANDMARK_FILES, clip.speaker_path)
     np.save(landmarks, side.landmarks.astype(np.float16))
     react.write_frame_size(landmarks, side.stage.width, side.stage.height)
     soundfile.write(target("audio", clip.speaker_path), side.audio, AUDIO_RATE, subtype="PCM_16")
