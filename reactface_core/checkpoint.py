@@ -11,6 +11,7 @@ checkpoint can never be silently used with the wrong layout, config, code or fea
 from __future__ import annotations
 
 import hashlib
+import io
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,11 +106,16 @@ class Checkpoint:
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
-    """Write atomically (temp file + rename), so an interrupted run never leaves half a file."""
+    """Write atomically (temp file + rename), so an interrupted run never leaves half a file.
+
+    Serialised in memory first: `torch.save` to a file names the zip's entries after that
+    file, so the same checkpoint would have other bytes (and md5) under another name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    serialised = io.BytesIO()
+    torch.save(checkpoint.to_dict(), serialised)
     temporary = path.with_name(path.name + ".tmp")
-    torch.save(checkpoint.to_dict(), temporary)
+    temporary.write_bytes(serialised.getvalue())
     temporary.replace(path)
     return path
 

@@ -40,6 +40,12 @@ def test_round_trip(tmp_path):
     assert not (tmp_path / "model.pt.tmp").exists()
 
 
+def test_the_same_checkpoint_has_the_same_bytes_under_any_name(tmp_path):
+    first = save_checkpoint(make_checkpoint(), tmp_path / "model.pt")
+    renamed = save_checkpoint(load_checkpoint(first), tmp_path / "other" / "shipped_model.pt")
+    assert renamed.read_bytes() == first.read_bytes()
+
+
 def test_truncated_file(tmp_path):
     path = save_checkpoint(make_checkpoint(), tmp_path / "model.pt")
     data = path.read_bytes()
