@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from reactface_core.contract import FPS
+from reactface_core.data.react import FRAME_SUFFIXES
 from reactface_core.native_logs import filter_native_stderr
 from reactface_core.perception.landmarks import NUM_LANDMARKS
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 class FaceLandmarker:
@@ -116,9 +115,9 @@ def read_frames(path: str | Path) -> Iterator[np.ndarray]:
 def _folder_frames(folder: Path) -> Iterator[np.ndarray]:
     import cv2
 
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
     if not files:
-        raise ValueError(f"frame folder {folder} holds no {'/'.join(IMAGE_SUFFIXES)} images")
+        raise ValueError(f"frame folder {folder} holds no {'/'.join(FRAME_SUFFIXES)} images")
 
     def frames():
         for file in files:

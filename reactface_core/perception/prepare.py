@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 from reactface_core.data import react
-from reactface_core.perception.face_tracker import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +129,7 @@ def _sources(kind: str, folder: Path) -> list[Path]:
     frame_folders = {
         image.parent
         for image in folder.rglob("*")
-        if image.suffix.lower() in IMAGE_SUFFIXES and image.is_file()
+        if image.suffix.lower() in react.FRAME_SUFFIXES and image.is_file()
     }
     return videos + sorted(frame_folders)
 
