@@ -146,6 +146,18 @@ def test_video_frame_rate_is_resampled_to_25_fps(tmp_path):
     assert [int(f.mean() / 10) for f in read_frames(folder)] == [0, 1, 2]
 
 
+def test_a_folder_of_unpadded_numbered_frames_is_read_in_frame_order(tmp_path):
+    """REACT's frame folders hold 1.png, 2.png, ..., 10.png: by number, not by name (by name
+    10.png would come second), as `react.load_video` reads the same folder."""
+    from reactface_core.data.react import load_video
+
+    for k in range(12):  # frame k has brightness 10 k
+        cv2.imwrite(str(tmp_path / f"{k + 1}.png"), np.full((64, 64, 3), 10 * k, np.uint8))
+    expected = list(range(12))
+    assert [int(f.mean() / 10) for f in read_frames(tmp_path)] == expected
+    assert [int(f.mean() / 10) for f in load_video(tmp_path)] == expected
+
+
 def test_unreadable_video_names_the_file(tmp_path):
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00" * 100)

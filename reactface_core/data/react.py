@@ -290,18 +290,26 @@ def video_source(base: str | Path, clip: str) -> Path:
     )
 
 
+def frame_files(folder: str | Path) -> list[Path]:
+    """The images of a frame folder in frame order: numbered ones (1.png, 2.png, ..., 10.png)
+    by their number, then any others by name."""
+    images = [f for f in Path(folder).iterdir() if f.suffix.lower() in FRAME_SUFFIXES]
+    return sorted(
+        images, key=lambda f: (0, int(f.stem), "") if f.stem.isdigit() else (1, 0, f.name)
+    )
+
+
 def load_video(source: str | Path) -> np.ndarray:
     """(T, H, W, 3) uint8 RGB frames of an mp4 file or a folder of numbered images."""
     import cv2
 
     source = Path(source)
     if source.is_dir():
-        files = [f for f in source.iterdir() if f.suffix.lower() in FRAME_SUFFIXES]
-        numbered = [f for f in files if f.stem.isdigit()]
+        numbered = [f for f in frame_files(source) if f.stem.isdigit()]
         if not numbered:
             raise ValueError(f"frame folder {source} has no numbered images (1.png, 2.png, ...)")
         frames = []
-        for file in sorted(numbered, key=lambda f: int(f.stem)):
+        for file in numbered:
             image = cv2.imread(str(file), cv2.IMREAD_COLOR)
             if image is None:
                 raise ValueError(f"cannot decode frame image {file}")

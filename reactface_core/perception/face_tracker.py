@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from reactface_core.contract import FPS
-from reactface_core.data.react import FRAME_SUFFIXES
+from reactface_core.data.react import FRAME_SUFFIXES, frame_files
 from reactface_core.native_logs import filter_native_stderr
 from reactface_core.perception.landmarks import NUM_LANDMARKS
 
@@ -105,7 +105,7 @@ def landmarks_from_video(path: str | Path, landmarker: FaceLandmarker | None = N
 
 
 def read_frames(path: str | Path) -> Iterator[np.ndarray]:
-    """RGB frames of a video file or of a folder of images (sorted by name), at 25 fps."""
+    """RGB frames of a video file or of a folder of images (`react.frame_files` order), at 25 fps."""
     path = Path(path)
     if path.is_dir():
         return _folder_frames(path)
@@ -115,7 +115,7 @@ def read_frames(path: str | Path) -> Iterator[np.ndarray]:
 def _folder_frames(folder: Path) -> Iterator[np.ndarray]:
     import cv2
 
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+    files = frame_files(folder)
     if not files:
         raise ValueError(f"frame folder {folder} holds no {'/'.join(FRAME_SUFFIXES)} images")
 
