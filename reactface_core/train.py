@@ -39,7 +39,9 @@ from reactface_core.data.dataset import (
     CAMERA_VIEW,
     VIEW_SHARE,
     ReactDataset,
+    adopt_clip_features,
     collate,
+    compute_clip_features,
     compute_normalisation,
     seen_by_default,
 )
@@ -253,12 +255,17 @@ class Distributed:
         torch.distributed.all_reduce(tensor)
         return float(tensor.item() / self.world_size)
 
-    def same_on_all_ranks(self, value: float) -> bool:
-        """True when every rank holds `value` (e.g. a parameter checksum: DDP keeps replicas equal)."""
+    def gather(self, value: Any) -> list:
+        """Every rank's `value` (any picklable object), in rank order, on every rank."""
         if self.world_size == 1:
-            return True
+            return [value]
         values = [None] * self.world_size
         torch.distributed.all_gather_object(values, value)
+        return values
+
+    def same_on_all_ranks(self, value: float) -> bool:
+        """True when every rank holds `value` (e.g. a parameter checksum: DDP keeps replicas equal)."""
+        values = self.gather(value)
         return all(v == values[0] for v in values)
 
     def barrier(self) -> None:
@@ -297,6 +304,7 @@ class Trainer:
         self.stage, self.epoch, self.step = STAGES[0], 0, 0
         self.best = math.inf
         checkpoint = None
+        self._share_clip_features(root)
         if resume:
             last = self.output / "last.pt"
             checkpoint = load_checkpoint(last, map_location=self.dist.device)
@@ -341,6 +349,25 @@ class Trainer:
             self.network = torch.nn.parallel.DistributedDataParallel(
                 self.model, find_unused_parameters=True
             )
+
+    def _share_clip_features(self, root: Path) -> None:
+        """Compute the whole-clip speaker features of the training and validation clips
+        once, each rank its share, and give every rank all of them: otherwise rank 0
+        computes most of them for the statistics while the others wait, and each rank
+        computes every clip again in the first epoch."""
+        if self.dist.world_size == 1:
+            return
+        data, keys = self.config.data, []
+        for split, clips in (("train", None), ("val", self.config.validation.speakers)):
+            dataset = ReactDataset(root, split, window=None, landmarks=data.landmarks)
+            keys += dataset.clip_feature_keys(dataset.speaker_clips[:clips])
+        keys = sorted(
+            key for key in set(keys) if Path(key[1]).exists()
+        )  # else: the dataset's error
+        mine = keys[self.dist.rank :: self.dist.world_size]
+        for rank, values in enumerate(self.dist.gather(compute_clip_features(mine))):
+            if rank != self.dist.rank:
+                adopt_clip_features(keys[rank :: self.dist.world_size], values)
 
     def _measure_normalisation(self, root: Path) -> Normalisation:
         """Statistics of the training split as the model sees it unless told, measured once
@@ -513,14 +540,12 @@ class Trainer:
 
     @torch.no_grad()
     def _validate(self) -> None:
-        """FRCorr, FRDist, S-MSE of N samples on the first validation items (rank 0); a
-        model for both sources is scored through each and selected on their mean."""
+        """FRCorr, FRDist, S-MSE of N samples on the first validation items; a model for
+        both sources is scored through each (on its own rank where there are two) and
+        selected on their mean; rank 0 records them and saves best.pt."""
         record = self.history[-1]
+        scored = self._score_validation()
         if self.dist.main:
-            scored = {
-                source: validation_metrics(self.model, dataset, self.config)
-                for source, dataset in self.val_sets.items()
-            }
             for source, metrics in scored.items():
                 if source:  # val_files_FRCorr, val_view_FRCorr, ...
                     record.update(
@@ -535,6 +560,18 @@ class Trainer:
                 self.best = score
                 self._save("best.pt")
         self.dist.barrier()
+
+    def _score_validation(self) -> dict[str, dict]:
+        """Each validation source's metrics, on rank 0; with several ranks each scores
+        its share of the sources (the same model and noise give the same figures)."""
+        sources = list(self.val_sets)
+        rank, world = self.dist.rank, self.dist.world_size
+        mine = {
+            source: validation_metrics(self.model, self.val_sets[source], self.config)
+            for source in sources[rank::world]
+        }
+        scored = {k: v for part in self.dist.gather(mine) for k, v in part.items()}
+        return {source: scored[source] for source in sources}
 
     def _save(self, name: str) -> None:
         if not self.dist.main:
@@ -603,6 +640,7 @@ def validation_sources(data: DataConfig) -> dict[str, float]:
     return {"": data.view_share}
 
 
+@torch.no_grad()
 def validation_metrics(model: ReactFace, dataset: ReactDataset, config: TrainConfig) -> dict:
     """Score N samples per validation item against its appropriate reactions, in physical
     units (de-normalised), with the REACT metrics."""

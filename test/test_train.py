@@ -93,14 +93,19 @@ def test_resume_continues_and_refuses_another_config(config, world, tmp_path):
         main(base + ["--resume", "--set", "model.dim=32"])  # the CheckpointError, in one line
 
 
-def test_torchrun_two_cpu_processes_keep_replicas_in_sync(config, world, tmp_path):
+def torchrun_train(config: Path, data: Path) -> None:
+    """`reactface train` in two CPU processes under torchrun, as `make model` runs it."""
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     command = [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
     command += ["--master_port", str(29500 + os.getpid() % 1000), "-m", "reactface_core.cli"]
-    command += ["train", "--config", str(config), "--data", str(world), "--device", "cpu"]
+    command += ["train", "--config", str(config), "--data", str(data), "--device", "cpu"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_torchrun_two_cpu_processes_keep_replicas_in_sync(config, world, tmp_path):
+    torchrun_train(config, world)
     records = history(tmp_path / "run")
     assert [r["world_size"] for r in records] == [2, 2]
     assert all(r["replicas_in_sync"] for r in records)
@@ -169,10 +174,12 @@ def test_a_few_tracked_clips_teach_every_clip_what_the_camera_does(world, tmp_pa
     from it sees the camera's landmarks as what it learnt from."""
     import shutil
 
+    from reactface_core.checkpoint import Normalisation
     from reactface_core.data.camera_view import camera_view, fit_camera_view, window_rng
     from reactface_core.data.dataset import compute_normalisation, learnt_to_see, seen_by_default
     from reactface_core.perception.landmarks import COLUMN_GROUPS, POSE_DIM
     from reactface_core.perception.prepare import find_jobs
+    from reactface_core.train import TrainConfig, validation_metrics, validation_sources
 
     every = [job.clip for job in find_jobs(world, ("camera",), ("train",))]
     spread = [job.clip for job in find_jobs(world, ("camera",), ("train",), camera_clips=2)]
@@ -283,6 +290,32 @@ def test_a_few_tracked_clips_teach_every_clip_what_the_camera_does(world, tmp_pa
         for landmarks, data in (("landmarks", copy), ("camera_landmarks", world)):
             both = tmp_path / "both" / "best.pt"
             generate_reactions(both, data, "test", 2, progress=False, landmarks=landmarks)
+
+    # in two processes each rank computes half the clips' features and scores one source:
+    # the statistics and the figures are those one process gets
+    tiny["output"] = str(tmp_path / "ranks")
+    config.write_text(yaml.safe_dump(tiny))
+    torchrun_train(config, copy)
+    last = load_checkpoint(tmp_path / "ranks" / "last.pt")
+    assert all(np.array_equal(last.normalization[k], v) for k, v in files_scale.items())
+    model = load_trained_model(tmp_path / "ranks" / "last.pt").model
+    trained = TrainConfig.from_dict(last.train_config)
+    record = json.loads((tmp_path / "ranks" / "history.jsonl").read_text().splitlines()[-1])
+    for source, share in validation_sources(trained.data).items():
+        data = ReactDataset(
+            copy,
+            "val",
+            window=trained.validation.frames,
+            random_crop=False,
+            max_appropriate=trained.data.max_appropriate,
+            normalisation=Normalisation.from_dict(last.normalization),
+            seed=trained.seed,
+            landmarks="camera_view",
+            view_share=share,
+        )
+        scored = validation_metrics(model, data, trained)
+        assert record[f"val_{source}_FRCorr"] == pytest.approx(scored["val_FRCorr"], rel=1e-5)
+        assert record[f"val_{source}_FRDist"] == pytest.approx(scored["val_FRDist"], rel=1e-5)
 
 
 def test_face_dropout_hides_one_contiguous_span_in_a_share_of_the_items():

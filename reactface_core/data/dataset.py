@@ -54,6 +54,7 @@ from reactface_core.perception.landmarks import visual_features
 
 FRAME_SLACK = 2  # landmarks / audio may be this many frames shorter than the coefficients
 STEPS_PER_FRAME = 2  # audio steps per video frame (the paper's k)
+VISUAL_CACHE, AUDIO_CACHE = "visual", "audio"  # the per-process whole-clip feature caches
 LANDMARK_MODALITIES = {  # speaker landmark files a dataset reads -> how to make them
     react.LANDMARK_FILES: "extract them from the videos with `reactface prepare --data {root}`",
     react.CAMERA_LANDMARK_FILES: (
@@ -241,11 +242,26 @@ class ReactDataset(Dataset):
             )
         return array[start:stop].copy()
 
+    def clip_feature_keys(self, clips) -> list[tuple[str, str]]:
+        """The (cache, path) keys under which the whole-clip speaker features of `clips` are
+        computed once per process (`compute_clip_features`, `adopt_clip_features`); audio
+        read from a Logmel_files cache needs no computing and has none."""
+        keys = []
+        for clip in clips:
+            keys.append((VISUAL_CACHE, str(self.path(self._landmark_modality(), clip))))
+            if not self.path("logmel", clip).exists():
+                keys.append((AUDIO_CACHE, str(self.path("audio", clip))))
+        return keys
+
+    def _landmark_modality(self) -> str:
+        """The landmark files read: the camera view is applied to the landmark files."""
+        return react.LANDMARK_FILES if self.landmarks == CAMERA_VIEW else self.landmarks
+
     def speaker_visual(
         self, clip: str, start: int, stop: int, normalise: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         """(T, D_v) visual features and (T,) validity of a window."""
-        modality = react.LANDMARK_FILES if self.landmarks == CAMERA_VIEW else self.landmarks
+        modality = self._landmark_modality()
         path = self.path(modality, clip)
         if not path.exists():
             advice = LANDMARK_MODALITIES[modality].format(root=self.root)
@@ -322,6 +338,9 @@ def _load_logmel(path: Path) -> np.ndarray:
     return array
 
 
+_ADOPTED: dict[tuple[str, str], object] = {}  # computed elsewhere, on their way into a cache
+
+
 @lru_cache(maxsize=1024)
 def clip_visual_features(path: str) -> tuple[np.ndarray, np.ndarray]:
     """Visual features (T, D_v) and validity (T,) of a whole clip, computed once per process.
@@ -330,6 +349,8 @@ def clip_visual_features(path: str) -> tuple[np.ndarray, np.ndarray]:
     the frames before the window, exactly as the online node has. Training revisits every
     clip each epoch, and this is most of an item's cost. The aspect ratio comes from the
     frame-size file beside the landmarks (`react.landmark_aspect`)."""
+    if (VISUAL_CACHE, path) in _ADOPTED:
+        return _ADOPTED.pop((VISUAL_CACHE, path))
     raw = np.asarray(react.open_landmarks(path), dtype=np.float32)
     features, valid = visual_features(raw, aspect=react.landmark_aspect(path))
     features.setflags(write=False)
@@ -340,11 +361,34 @@ def clip_visual_features(path: str) -> tuple[np.ndarray, np.ndarray]:
 @lru_cache(maxsize=1024)
 def _clip_audio_features(path: str) -> np.ndarray:
     """Causal audio features (2T, D_a) of a whole speaker wav, computed once per process."""
+    if (AUDIO_CACHE, path) in _ADOPTED:
+        return _ADOPTED.pop((AUDIO_CACHE, path))
     if not Path(path).exists():
         raise FileNotFoundError(f"audio file {path} not found (expected a wav of the speaker)")
     steps = audio_features.audio_features(audio_features.load_audio(path))
     steps.setflags(write=False)
     return steps
+
+
+_CACHES = {VISUAL_CACHE: clip_visual_features, AUDIO_CACHE: _clip_audio_features}
+
+
+def compute_clip_features(keys: list[tuple[str, str]]) -> list:
+    """The cached whole-clip features of `ReactDataset.clip_feature_keys` (computing those
+    this process has not), to hand to another process's `adopt_clip_features`."""
+    return [_CACHES[cache](path) for cache, path in keys]
+
+
+def adopt_clip_features(keys: list[tuple[str, str]], values: list) -> None:
+    """Put features another process computed (`compute_clip_features`) into this one's
+    caches, so the clips are not computed here again: the same code on the same files
+    gives the same arrays, so nothing downstream can tell where they were computed."""
+    for key, value in zip(keys, values, strict=True):
+        for array in value if isinstance(value, tuple) else (value,):
+            array.setflags(write=False)  # as computed here: read-only
+        _ADOPTED[key] = value
+        _CACHES[key[0]](key[1])
+        _ADOPTED.pop(key, None)  # already cached here: the cache kept its own
 
 
 # ---- batching ------------------------------------------------------------------------------
