@@ -18,7 +18,7 @@ demo: bootstrap  ## run the end-to-end demo on the embedded default model (write
 test: bootstrap lint  ## run the whole test suite (ROS, slow and all)
 	$(BIN)/python -m pytest
 
-model: bootstrap  ## retrain the shipped model from scratch: randomised synthetic world + 2-process training (~57 min on a quiet 2-core machine)
+model: bootstrap  ## retrain the shipped model from scratch: randomised synthetic world + 2-process training (57 min on a quiet fast 2-core machine, 95 min on a slower one)
 	rm -rf data/synth runs/synth
 	$(BIN)/reactface synth --out data/synth --clips 400 --listeners-per-speaker 15 --seed 0
 	$(BIN)/reactface prepare --data data/synth --only camera --split train --clips 20 --workers 2
