@@ -243,44 +243,13 @@ def generate_reactions(
     """
     if ablate is not None and ablate not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablate!r}; expected one of {', '.join(ABLATIONS)}")
-    if isinstance(checkpoint, TrainedModel):
-        trained = checkpoint
-    else:
-        trained = load_trained_model(checkpoint, device)
-    data_config = trained.data_config
-    learnt = data_config.landmarks
-    if landmarks is None:
-        landmarks = seen_by_default(learnt, data_config.view_share)
-    dataset = ReactDataset(
-        data_dir,
-        split,
-        window=None,
-        random_crop=False,
-        normalisation=trained.normalisation,
-        landmarks=landmarks,
-    )
-    if dataset.info.face_model != trained.checkpoint.face_model:
-        raise ValueError(
-            f"{data_dir} is in face model {dataset.info.face_model!r}, the checkpoint "
-            f"{trained.path} generates {trained.checkpoint.face_model!r}"
-        )
-    known = learnt_to_see(learnt, data_config.view_share)
-    if perceived_as(landmarks) not in known:  # the camera's gap: rarely meant
-        warnings.warn(
-            f"{trained.path} learnt from the speakers' {learnt}, here it sees their {landmarks}",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    clips = dataset.speaker_clips
-    frames = min(len(dataset.coefficients(clip)) for clip in clips)
+    trained = _loaded(checkpoint, device)
     generator = torch.Generator().manual_seed(seed)
     outputs = []
-    batches = range(0, len(clips), batch_size)
-    for first in tqdm(batches, desc=f"generating {split}", disable=not progress, unit="batch"):
-        group = clips[first : first + batch_size]
-        visual, valid = zip(*(dataset.speaker_visual(c, 0, frames) for c in group), strict=True)
-        visual, valid = np.stack(visual), np.stack(valid)
-        audio = np.stack([dataset.speaker_audio(c, 0, frames) for c in group])
+    batches = _SpeakerBatches(trained, data_dir, split, landmarks, batch_size)
+    for visual, valid, audio in tqdm(
+        batches, desc=f"generating {split}", disable=not progress, unit="batch"
+    ):
         if ablate == "audio":
             audio = np.stack([trained.normalisation.audio(silence(audio.shape[1]))] * len(audio))
         if ablate == "visual":
@@ -296,3 +265,82 @@ def generate_reactions(
         raw = trained.normalisation.raw_coefficients(output["listener"].cpu().numpy())
         outputs.append(trained.face_model.clip(raw))
     return np.concatenate(outputs)
+
+
+@torch.no_grad()
+def read_speakers(
+    checkpoint: str | Path | TrainedModel | None,
+    data_dir: str | Path,
+    split: str = "test",
+    device: str = "cpu",
+    batch_size: int = 8,
+    progress: bool = True,
+    landmarks: str | None = None,
+) -> np.ndarray:
+    """(num_speakers, T, D) the speakers' face coefficients as the model reads them from
+    what it sees (R^s, `ReactFace.read_speaker`), in `generate_reactions`' speaker order."""
+    trained = _loaded(checkpoint, device)
+    outputs = []
+    batches = _SpeakerBatches(trained, data_dir, split, landmarks, batch_size)
+    for visual, valid, audio in tqdm(
+        batches, desc=f"reading {split} speakers", disable=not progress, unit="batch"
+    ):
+        read = trained.model.read_speaker(
+            torch.from_numpy(visual).to(device),
+            torch.from_numpy(audio).to(device),
+            torch.from_numpy(valid).to(device),
+        )
+        outputs.append(trained.normalisation.raw_coefficients(read.cpu().numpy()))
+    return np.concatenate(outputs)
+
+
+def _loaded(checkpoint: str | Path | TrainedModel | None, device: str) -> TrainedModel:
+    if isinstance(checkpoint, TrainedModel):
+        return checkpoint
+    return load_trained_model(checkpoint, device)
+
+
+class _SpeakerBatches:
+    """Every distinct speaker clip of a split as the model's inputs, `batch_size` at a time:
+    (visual (B, T, F), valid (B, T), audio (B, k T, A)) normalised, T the shortest clip."""
+
+    def __init__(self, trained: TrainedModel, data_dir, split: str, landmarks, batch_size: int):
+        data_config = trained.data_config
+        learnt = data_config.landmarks
+        if landmarks is None:
+            landmarks = seen_by_default(learnt, data_config.view_share)
+        dataset = ReactDataset(
+            data_dir,
+            split,
+            window=None,
+            random_crop=False,
+            normalisation=trained.normalisation,
+            landmarks=landmarks,
+        )
+        if dataset.info.face_model != trained.checkpoint.face_model:
+            raise ValueError(
+                f"{data_dir} is in face model {dataset.info.face_model!r}, the checkpoint "
+                f"{trained.path} generates {trained.checkpoint.face_model!r}"
+            )
+        known = learnt_to_see(learnt, data_config.view_share)
+        if perceived_as(landmarks) not in known:  # the camera's gap: rarely meant
+            warnings.warn(
+                f"{trained.path} learnt from the speakers' {learnt}, here it sees their "
+                f"{landmarks}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        self.dataset, self.batch_size = dataset, batch_size
+        self.clips = dataset.speaker_clips
+        self.frames = min(len(dataset.coefficients(clip)) for clip in self.clips)
+
+    def __len__(self) -> int:
+        return -(-len(self.clips) // self.batch_size)
+
+    def __iter__(self):
+        dataset, frames = self.dataset, self.frames
+        for first in range(0, len(self.clips), self.batch_size):
+            group = self.clips[first : first + self.batch_size]
+            visual, valid = zip(*(dataset.speaker_visual(c, 0, frames) for c in group), strict=True)
+            audio = np.stack([dataset.speaker_audio(c, 0, frames) for c in group])
+            yield np.stack(visual), np.stack(valid), audio

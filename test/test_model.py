@@ -102,6 +102,19 @@ def test_forward_shapes_and_padding_to_whole_windows():
     assert torch.allclose(single["listener"][0], both["listener"][1], atol=1e-5)
 
 
+def test_reading_the_speaker_alone_gives_the_reconstruction_generation_reports():
+    model = tiny_model()
+    visual, audio = inputs(2, 23)
+    valid = torch.ones(2, 23, dtype=torch.bool)
+    valid[1, 5:12] = False  # a span with no face
+    with torch.no_grad():
+        read = model.read_speaker(visual, audio, valid)
+    assert read.shape == (2, 23, 58)
+    torch.testing.assert_close(read, run(model, visual, audio, visual_valid=valid)["speaker"])
+    with torch.no_grad():  # what it reads depends on what it sees
+        assert (read - model.read_speaker(visual, audio)).abs().max() > 1e-4
+
+
 def test_deterministic_variant_is_the_mean_for_every_sample():
     model = tiny_model()
     out = run(model, *inputs(1, 16), samples=4, deterministic=True)

@@ -239,6 +239,43 @@ class ReactFace(nn.Module):
         state.latent, state.frames = latent, start + w
         return Window(reactions, prior, posterior, event_logits)
 
+    def encode_speaker(
+        self, visual: torch.Tensor, audio: torch.Tensor, visual_valid: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Whole speaker sequences (as `forward` takes them) -> aligned face F- (B, T', d) and
+        speech A (B, k T', d), T' = T padded to whole windows; causal, in chunks."""
+        config = self.config
+        frames = visual.shape[1]
+        visual, valid, audio = self._checked_inputs(visual, audio, visual_valid)
+        w, k = config.window, config.audio_ratio
+        padded = -(-frames // w) * w
+        visual = _pad_time(visual, padded)
+        valid = _pad_time(valid, padded)
+        units = k * (SAMPLES_PER_AUDIO_STEP if config.audio_encoder == "wav2vec2" else 1)
+        audio = _pad_time(audio, padded * units)
+
+        chunk = -(-OFFLINE_CHUNK_FRAMES // w) * w
+        speaker_state = self.speaker.new_state(chunk)
+        faces, speeches = [], []
+        for start in range(0, padded, chunk):
+            face, speech = self.speaker(
+                visual[:, start : start + chunk],
+                valid[:, start : start + chunk],
+                audio[:, start * units : (start + chunk) * units],
+                speaker_state,
+            )
+            faces.append(face)
+            speeches.append(speech)
+        return torch.cat(faces, 1), torch.cat(speeches, 1)
+
+    def read_speaker(
+        self, visual: torch.Tensor, audio: torch.Tensor, visual_valid: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The speaker's face coefficients as this model reads them: R^s (B, T, D) (Eq. 12's
+        second term), without generating any listener."""
+        face, _ = self.encode_speaker(visual, audio, visual_valid)
+        return self.speaker.reconstruct(face[:, : visual.shape[1]])
+
     # -- whole sequences (training, evaluation) ----------------------------------------
 
     def forward(
@@ -279,27 +316,9 @@ class ReactFace(nn.Module):
         if target is not None and not config.posterior:
             raise ValueError("a target needs a model with posterior=True (recognition networks)")
         batch, frames = visual.shape[:2]
-        visual, valid, audio = self._checked_inputs(visual, audio, visual_valid)
-        w, k = config.window, config.audio_ratio
+        w = config.window
         padded = -(-frames // w) * w
-        visual = _pad_time(visual, padded)
-        valid = _pad_time(valid, padded)
-        units = k * (SAMPLES_PER_AUDIO_STEP if config.audio_encoder == "wav2vec2" else 1)
-        audio = _pad_time(audio, padded * units)
-
-        chunk = -(-OFFLINE_CHUNK_FRAMES // w) * w
-        speaker_state = self.speaker.new_state(chunk)
-        faces, speeches = [], []
-        for start in range(0, padded, chunk):
-            face, speech = self.speaker(
-                visual[:, start : start + chunk],
-                valid[:, start : start + chunk],
-                audio[:, start * units : (start + chunk) * units],
-                speaker_state,
-            )
-            faces.append(face)
-            speeches.append(speech)
-        face, speech = torch.cat(faces, 1), torch.cat(speeches, 1)
+        face, speech = self.encode_speaker(visual, audio, visual_valid)
 
         state = self.new_listener_state(online=False)
         self.remember_speaker(state, face, speech)
