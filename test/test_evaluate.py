@@ -60,6 +60,8 @@ def data() -> EvaluationSet:
         deaf=smooth(rng, speakers * 4).reshape(speakers, 4, FRAMES, DIMS),
         perceived_speakers=smooth(rng, speakers),
         perceived_mime=DelayedMime(delay=1, window=2),
+        read_speakers=smooth(rng, speakers),
+        read_mime=DelayedMime(delay=3, window=1),
     )
 
 
@@ -315,11 +317,12 @@ def test_evaluate_command_writes_table_csv_markdown_and_plot(tmp_path, capsys):
     assert "pred" in printed and "Retrieval" in printed and "FRCorr" in printed
     results = read_csv(out / "metrics.csv")
     # the oracles need a world of `reactface synth`, PerceivedMime speaker features (this
-    # folder has coefficients only); DelayedMime is fitted on the val split
-    skipped = ("FreshOracle", "DeafOracle", "PerceivedMime")
+    # folder has coefficients only), ReadMime a checkpoint; DelayedMime is fitted on val
+    skipped = ("FreshOracle", "DeafOracle", "PerceivedMime", "ReadMime")
     assert list(results) == ["pred", *(b for b in BASELINES if b not in skipped)]
     markdown = (out / "metrics.md").read_text()
     assert "PerceivedMime skipped: " in markdown and "has no speaker features" in markdown
+    assert "ReadMime skipped: it reads the speakers through a model: give --checkpoint" in markdown
     assert "FreshOracle, DeafOracle skipped: " in markdown
     assert "is not a world of `reactface synth`" in markdown
     assert "chosen by FRCorr on the val split" in markdown

@@ -17,7 +17,12 @@ from reactface_core.cli import main
 from reactface_core.data import react
 from reactface_core.data.world import fresh
 from reactface_core.face.models import get_face_model
-from reactface_core.generate import DEFAULT_CHECKPOINT, generate_reactions, load_trained_model
+from reactface_core.generate import (
+    DEFAULT_CHECKPOINT,
+    generate_reactions,
+    load_trained_model,
+    read_speakers,
+)
 from reactface_core.metrics import frcorr
 from reactface_core.metrics.evaluation import load_react_split, scored_columns
 from reactface_core.metrics.motion import reference_std, temporal_std
@@ -242,6 +247,26 @@ def test_ablations_regenerate_without_an_input_and_report_the_change(world, tmp_
     assert results["shipped (face masked)"]["FRCorr"] != full  # the face is really masked
     markdown = (tmp_path / "ablate" / "metrics.md").read_text()
     assert "- shipped (face masked): " in markdown and "%" in markdown
+
+
+def test_read_mime_mirrors_the_speaker_as_the_model_reads_it(world, tmp_path):
+    read = read_speakers(DEFAULT_CHECKPOINT, world, "test", progress=False)
+    data = load_react_split(world, "test")
+    assert read.shape == data.speakers.shape
+    # the speakers in the evaluation's order, read from their landmarks: close to the truth
+    moving = data.speakers.reshape(-1, 58).std(0) > 1e-3
+    truth, seen = data.speakers.reshape(-1, 58)[:, moving], read.reshape(-1, 58)[:, moving]
+    correlation = [np.corrcoef(truth[:, c], seen[:, c])[0, 1] for c in range(truth.shape[1])]
+    assert np.median(correlation) > 0.3
+    results = evaluate(world, tmp_path / "read", "--checkpoint", DEFAULT_CHECKPOINT,
+                       "--num-samples", 2, "--baselines", "DelayedMime,ReadMime")  # fmt: skip
+    assert list(results)[1:] == ["DelayedMime", "ReadMime"]
+    assert results["ReadMime"]["FRDiv"] == 0.0  # one mirror, repeated
+    assert results["ReadMime"]["FRCorr"] != results["DelayedMime"]["FRCorr"]
+    markdown = (tmp_path / "read" / "metrics.md").read_text()
+    assert (
+        "ReadMime: DelayedMime (" in markdown and "on val) on the speaker coefficients" in markdown
+    )
 
 
 def test_front_plots_frcorr_against_frdiv_of_several_evaluations(world, predictions, tmp_path):

@@ -22,6 +22,7 @@ from reactface_core.cli import usage_error
 from reactface_core.data import react
 from reactface_core.metrics.baselines import (
     BASELINES,
+    NEEDS_CHECKPOINT,
     NEEDS_TRAINING,
     NEEDS_VALIDATION,
     NEEDS_WORLD,
@@ -55,7 +56,9 @@ DelayedMime's delay and moving-average length are chosen by FRCorr on the val sp
 on the evaluated one; PerceivedMime is DelayedMime on the speaker coefficients that a
 linear read-out of the speaker features (fitted on the train split) recovers: the mirror
 a robot could play from its camera, where Mime and DelayedMime read the dataset's exact
-speaker coefficients. FreshOracle (fresh reactions of the world's own listener policies)
+speaker coefficients; ReadMime (with --checkpoint) is DelayedMime on the speaker as that
+model reads it (its speaker reconstruction R^s): a model below DelayedMime but above
+ReadMime is held back by what it sees of the speaker more than by how it listens. FreshOracle (fresh reactions of the world's own listener policies)
 and DeafOracle (the same listeners as if they could not hear: the most FRCorr the audio is
 worth, beside --ablate audio) exist only for worlds of `reactface synth`. Each is skipped
 with a note otherwise.
@@ -379,6 +382,8 @@ def _prepare_baselines(args, data, baselines: list[str], num_samples: int, devic
         skip(NEEDS_VALIDATION, f"{args.data} has no {VALIDATION_SPLIT} split to fit it on")
     if not fresh.is_synthetic_world(args.data):
         skip(NEEDS_WORLD, f"{args.data} is not a world of `{fresh.GENERATOR}`")
+    if args.checkpoint is None:
+        skip(NEEDS_CHECKPOINT, "it reads the speakers through a model: give --checkpoint")
     try:
         if "DelayedMime" in baselines:
             fitted, score = fit_delayed_mime_on(
@@ -414,6 +419,8 @@ def _prepare_baselines(args, data, baselines: list[str], num_samples: int, devic
                 f"speaker coefficients a linear read-out of the speaker features recovers "
                 f"(ridge, fitted on {TRAINING_SPLIT})."
             )
+        if "ReadMime" in baselines:
+            data = _fit_read_mime(args, data, device, notes)
         oracles = [name for name in ("FreshOracle", "DeafOracle") if name in baselines]
         if oracles:  # one regeneration of the speakers for both
             reactions = fresh.fresh_reactions(
@@ -436,6 +443,30 @@ def _prepare_baselines(args, data, baselines: list[str], num_samples: int, devic
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
     return baselines, data
+
+
+def _fit_read_mime(args, data, device: str, notes):
+    """ReadMime: DelayedMime on the speakers as --checkpoint reads them, its delay and
+    window fitted on the val split seen through the files, as PerceivedMime's."""
+    from reactface_core.generate import load_trained_model, read_speakers
+    from reactface_core.metrics.evaluation import fit_delayed_mime_on
+
+    trained = load_trained_model(args.checkpoint, device)
+
+    def read(split: str, landmarks: str = PERCEPTIONS["files"]):
+        return read_speakers(trained, args.data, split, device, landmarks=landmarks)
+
+    fitted, score = fit_delayed_mime_on(
+        args.data, VALIDATION_SPLIT, args.part, args.keep_constant, args.set_size, device,
+        read=read,
+    )  # fmt: skip
+    seen = read(args.split, PERCEPTIONS[args.perception])
+    notes.append(
+        f"ReadMime: DelayedMime ({fitted.delay} frames late, moving average of "
+        f"{fitted.window} frames; FRCorr {score:.4f} on {VALIDATION_SPLIT}) on the speaker "
+        f"coefficients {args.checkpoint} reads from what it sees (its reconstruction R^s)."
+    )
+    return replace(data, read_speakers=seen, read_mime=fitted)
 
 
 def _front_only(args: argparse.Namespace) -> int:

@@ -15,6 +15,11 @@ predictions of shape (num_speakers, num_samples, T, D) for the evaluated speaker
 - PerceivedMime: DelayedMime on the speaker as a camera sees it: coefficients a linear
              read-out of the speaker features recovers (`metrics.perceived`), the mirror a
              robot could really play; delay and window fitted on the validation split;
+- ReadMime:  DelayedMime on the speaker as the evaluated model itself reads it (its speaker
+             reconstruction R^s, `generate.read_speakers`; needs a checkpoint): how much of
+             the mirrors' score is within reach of what the model sees, so a model that
+             loses to DelayedMime but not to ReadMime is short of perception, not of
+             listening; delay and window fitted on the validation split;
 - MeanSeq:   the frame-by-frame mean over all training sequences, speakers' and listeners'
              alike (as the REACT script), the same for every speaker;
 - MeanFr:    that mean averaged over frames too: one constant frame;
@@ -47,6 +52,7 @@ BASELINES = (
     "Mime",
     "DelayedMime",
     "PerceivedMime",
+    "ReadMime",
     "MeanSeq",
     "MeanFr",
     "Retrieval",
@@ -54,7 +60,8 @@ BASELINES = (
 # Real or oracle reactions: references to read a table by, not competitors.
 REFERENCES = ("GT", "GTSet", "FreshOracle", "DeafOracle")
 NEEDS_TRAINING = ("Random", "MeanSeq", "MeanFr", "Retrieval", "PerceivedMime")
-NEEDS_VALIDATION = ("DelayedMime", "PerceivedMime")
+NEEDS_VALIDATION = ("DelayedMime", "PerceivedMime", "ReadMime")
+NEEDS_CHECKPOINT = ("ReadMime",)
 NEEDS_WORLD = ("FreshOracle", "DeafOracle")
 DELAYS = tuple(range(0, 31, 2))  # frames tried by fit_delayed_mime (0 to 1.2 s at 25 fps)
 WINDOWS = (1, 3, 5, 9, 15, 25, 37, 50)  # moving-average lengths tried (1: no smoothing)
@@ -115,6 +122,8 @@ class BaselineData:
     deaf: np.ndarray | None = None  # (K, N', T' >= T, D) the same listeners, unhearing
     perceived_speakers: np.ndarray | None = None  # (K, T, D) read out of speaker features
     perceived_mime: DelayedMime | None = None  # fitted on the validation split's perceived
+    read_speakers: np.ndarray | None = None  # (K, T, D) as the evaluated model reads them
+    read_mime: DelayedMime | None = None  # fitted on the validation split's read speakers
 
     @property
     def frames(self) -> int:
@@ -147,13 +156,17 @@ def baseline_predictions(name: str, data: BaselineData, num_samples: int, seed: 
                 "baseline DelayedMime needs its delay and window fitted on a val split"
             )
         return _repeat(data.delayed_mime(data.speakers), num_samples)
-    if name == "PerceivedMime":
-        if data.perceived_speakers is None or data.perceived_mime is None:
+    if name in ("PerceivedMime", "ReadMime"):
+        perceived = name == "PerceivedMime"
+        seen = data.perceived_speakers if perceived else data.read_speakers
+        mime = data.perceived_mime if perceived else data.read_mime
+        if seen is None or mime is None:
+            reading = "read out of their features" if perceived else "as the model reads them"
             raise ValueError(
-                "baseline PerceivedMime needs the speakers read out of their features and its "
-                "delay and window fitted on a val split"
+                f"baseline {name} needs the speakers {reading} and its delay and window "
+                "fitted on a val split"
             )
-        return _repeat(data.perceived_mime(data.perceived_speakers), num_samples)
+        return _repeat(mime(seen), num_samples)
     if name in ("FreshOracle", "DeafOracle"):
         reactions = data.fresh if name == "FreshOracle" else data.deaf
         if reactions is None:

@@ -19,7 +19,7 @@ A (num_speakers, T, D) array is read as a single sample per speaker.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -66,6 +66,8 @@ class EvaluationSet:
     deaf: np.ndarray | None = None  # (K, N, T, D) the same listeners, unhearing (synthetic)
     perceived_speakers: np.ndarray | None = None  # (K, T, D) `metrics.perceived`
     perceived_mime: DelayedMime | None = None  # fitted on the validation split's perceived
+    read_speakers: np.ndarray | None = None  # (K, T, D) `generate.read_speakers`
+    read_mime: DelayedMime | None = None  # fitted on the validation split's read speakers
 
     @property
     def frames(self) -> int:
@@ -73,12 +75,13 @@ class EvaluationSet:
 
     def cut(self, frames: int) -> EvaluationSet:
         """The first `frames` frames of every evaluated sequence."""
-        perceived = self.perceived_speakers
+        perceived, read = self.perceived_speakers, self.read_speakers
         return replace(
             self,
             speakers=self.speakers[:, :frames],
             listeners=self.listeners[:, :frames],
             perceived_speakers=None if perceived is None else perceived[:, :frames],
+            read_speakers=None if read is None else read[:, :frames],
         )
 
     def with_set_size(self, size: int | None) -> EvaluationSet:
@@ -105,6 +108,8 @@ class EvaluationSet:
             deaf=self.deaf,
             perceived_speakers=self.perceived_speakers,
             perceived_mime=self.perceived_mime,
+            read_speakers=self.read_speakers,
+            read_mime=self.read_mime,
         )
 
 
@@ -266,13 +271,19 @@ def fit_delayed_mime_on(
     set_size: int | None = None,
     device: str = "cpu",
     readout: SpeakerReadout | None = None,
+    read: Callable[[str], np.ndarray] | None = None,
 ) -> tuple[DelayedMime, float]:
     """DelayedMime's delay and window fitted by FRCorr on `split` (the validation split),
     with the columns and appropriate sets the evaluation uses; and that FRCorr. With a
-    `readout`, on the speakers it perceives there (PerceivedMime)."""
+    `readout`, on the speakers it perceives there (PerceivedMime); with `read` (split ->
+    its speakers (K, T', D) as a model reads them), on those (ReadMime)."""
     fit = load_react_split(root, split, training_split=None).with_set_size(set_size)
     columns = scored_columns(fit, part, keep_constant)
     speakers = fit.speakers if readout is None else perceive(root, split, fit, readout)
+    if read is not None:
+        speakers = read(split)
+        fit = fit.cut(min(fit.frames, speakers.shape[1]))
+        speakers = speakers[:, : fit.frames]
     return fit_delayed_mime(
         speakers[..., columns], fit.listeners[..., columns], fit.appropriate, device
     )
