@@ -58,10 +58,11 @@ linear read-out of the speaker features (fitted on the train split) recovers: th
 a robot could play from its camera, where Mime and DelayedMime read the dataset's exact
 speaker coefficients; ReadMime (with --checkpoint) is DelayedMime on the speaker as that
 model reads it (its speaker reconstruction R^s): a model below DelayedMime but above
-ReadMime is held back by what it sees of the speaker more than by how it listens. FreshOracle (fresh reactions of the world's own listener policies)
-and DeafOracle (the same listeners as if they could not hear: the most FRCorr the audio is
-worth, beside --ablate audio) exist only for worlds of `reactface synth`. Each is skipped
-with a note otherwise.
+ReadMime is held back by what it sees of the speaker more than by how it listens.
+FreshOracle (fresh reactions of the world's own listener policies) and DeafOracle (the
+same listeners as if they could not hear: the most FRCorr the audio is worth, beside
+--ablate audio) exist only for worlds of `reactface synth`. Each is skipped with a note
+otherwise.
 
 examples:
   reactface evaluate --data data/synth --split test --pred runs/test_pred.npy
@@ -232,10 +233,10 @@ def _evaluate(args: argparse.Namespace, ablations: list[str]) -> int:
         data = data.with_set_size(args.set_size)
     except ValueError as error:
         _fail(error)
-    name, predictions, runs = _model_predictions(args, data, ablations, device)
+    name, predictions, runs, trained = _model_predictions(args, data, ablations, device)
     num_samples = predictions.shape[1]
     notes = [""]
-    baselines, data = _prepare_baselines(args, data, baselines, num_samples, device, notes)
+    baselines, data = _prepare_baselines(args, data, baselines, num_samples, device, notes, trained)
 
     max_lag = default_max_lag(data.fps) if args.max_lag is None else args.max_lag
     settings = MetricSettings(
@@ -324,7 +325,8 @@ def _evaluate(args: argparse.Namespace, ablations: list[str]) -> int:
 
 
 def _model_predictions(args, data, ablations: list[str], device: str):
-    """The model's row name, its predictions and every run to score (name -> predictions)."""
+    """The model's row name, its predictions, every run to score (name -> predictions) and
+    the model loaded from --checkpoint (None with --pred)."""
     from reactface_core.metrics.evaluation import check_predictions_against, load_predictions
 
     if args.pred is not None:
@@ -333,16 +335,20 @@ def _model_predictions(args, data, ablations: list[str], device: str):
         except (FileNotFoundError, ValueError) as error:
             _fail(error)
         name = args.name or args.pred.stem
-        return name, predictions, {name: predictions}
+        return name, predictions, {name: predictions}, None
 
-    from reactface_core.generate import ablation_label, generate_reactions
+    from reactface_core.generate import ablation_label, generate_reactions, load_trained_model
 
+    try:
+        trained = load_trained_model(args.checkpoint, device)
+    except (FileNotFoundError, ValueError) as error:  # CheckpointError is a ValueError
+        _fail(error)
     name = args.name or args.checkpoint.stem
     runs = {}
     for ablate in [None, *ablations]:
         try:
             reactions = generate_reactions(
-                args.checkpoint,
+                trained,
                 args.data,
                 args.split,
                 args.num_samples,
@@ -353,12 +359,14 @@ def _model_predictions(args, data, ablations: list[str], device: str):
             )
             what = f"reactions generated from {args.checkpoint}"
             runs[ablation_label(name, ablate)] = check_predictions_against(reactions, data, what)
-        except (FileNotFoundError, ValueError) as error:  # CheckpointError is a ValueError
+        except (FileNotFoundError, ValueError) as error:
             _fail(error)
-    return name, runs[name], runs
+    return name, runs[name], runs, trained
 
 
-def _prepare_baselines(args, data, baselines: list[str], num_samples: int, device: str, notes):
+def _prepare_baselines(
+    args, data, baselines: list[str], num_samples: int, device: str, notes, trained
+):
     """Drop the baselines this dataset cannot make (with a warning and a note); fit
     DelayedMime on the val split and draw FreshOracle's reactions for the others."""
     from reactface_core.data.world import fresh
@@ -382,7 +390,7 @@ def _prepare_baselines(args, data, baselines: list[str], num_samples: int, devic
         skip(NEEDS_VALIDATION, f"{args.data} has no {VALIDATION_SPLIT} split to fit it on")
     if not fresh.is_synthetic_world(args.data):
         skip(NEEDS_WORLD, f"{args.data} is not a world of `{fresh.GENERATOR}`")
-    if args.checkpoint is None:
+    if trained is None:
         skip(NEEDS_CHECKPOINT, "it reads the speakers through a model: give --checkpoint")
     try:
         if "DelayedMime" in baselines:
@@ -420,7 +428,7 @@ def _prepare_baselines(args, data, baselines: list[str], num_samples: int, devic
                 f"(ridge, fitted on {TRAINING_SPLIT})."
             )
         if "ReadMime" in baselines:
-            data = _fit_read_mime(args, data, device, notes)
+            data = _fit_read_mime(args, data, trained, device, notes)
         oracles = [name for name in ("FreshOracle", "DeafOracle") if name in baselines]
         if oracles:  # one regeneration of the speakers for both
             reactions = fresh.fresh_reactions(
@@ -445,13 +453,11 @@ def _prepare_baselines(args, data, baselines: list[str], num_samples: int, devic
     return baselines, data
 
 
-def _fit_read_mime(args, data, device: str, notes):
-    """ReadMime: DelayedMime on the speakers as --checkpoint reads them, its delay and
-    window fitted on the val split seen through the files, as PerceivedMime's."""
-    from reactface_core.generate import load_trained_model, read_speakers
+def _fit_read_mime(args, data, trained, device: str, notes):
+    """ReadMime: DelayedMime on the speakers as --checkpoint (loaded: `trained`) reads them,
+    its delay and window fitted on the val split seen through the files, as PerceivedMime's."""
+    from reactface_core.generate import read_speakers
     from reactface_core.metrics.evaluation import fit_delayed_mime_on
-
-    trained = load_trained_model(args.checkpoint, device)
 
     def read(split: str, landmarks: str = PERCEPTIONS["files"]):
         return read_speakers(trained, args.data, split, device, landmarks=landmarks)

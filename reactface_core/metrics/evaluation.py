@@ -279,11 +279,14 @@ def fit_delayed_mime_on(
     its speakers (K, T', D) as a model reads them), on those (ReadMime)."""
     fit = load_react_split(root, split, training_split=None).with_set_size(set_size)
     columns = scored_columns(fit, part, keep_constant)
-    speakers = fit.speakers if readout is None else perceive(root, split, fit, readout)
     if read is not None:
         speakers = read(split)
         fit = fit.cut(min(fit.frames, speakers.shape[1]))
         speakers = speakers[:, : fit.frames]
+    elif readout is not None:
+        speakers = perceive(root, split, fit, readout)
+    else:
+        speakers = fit.speakers
     return fit_delayed_mime(
         speakers[..., columns], fit.listeners[..., columns], fit.appropriate, device
     )
