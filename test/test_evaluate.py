@@ -376,6 +376,29 @@ def test_front_plot_labels_models_and_draws_each_baseline_once(tmp_path):
     assert Image.open(tmp_path / "front.png").size[0] > 600
 
 
+def test_front_plot_zooms_on_the_models_when_there_are_several(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from reactface_core.metrics.plot import plot_front
+
+    baselines = {
+        "DelayedMime": {"FRCorr": 0.32, "FRDiv": 0.0},
+        "Random": {"FRCorr": 0.0, "FRDiv": 0.06},
+    }
+    one = {"a": {"model": {"FRCorr": 0.26, "FRDiv": 0.0045}, **baselines}}
+    two = {"a": {**one["a"], "other": {"FRCorr": 0.28, "FRDiv": 0.0030}}}
+
+    def panel_ink(tables):  # dark pixels where the close-up goes (under the key)
+        plot_front(tmp_path / "front.png", tables)
+        image = np.asarray(Image.open(tmp_path / "front.png").convert("L"))
+        height, width = image.shape
+        return (image[int(0.5 * height) : int(0.88 * height), int(0.73 * width) :] < 128).sum()
+
+    assert panel_ink(one) == 0
+    assert panel_ink(two) > 100
+
+
 def test_ablation_rows_are_told_from_model_names():
     from reactface_core.generate import ABLATIONS, ablation_label, is_ablation_label
 

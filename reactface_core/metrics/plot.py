@@ -99,7 +99,8 @@ def plot_front(
 ) -> list[str]:
     """FRCorr against FRDiv (S-MSE) of every model in `tables` (label -> evaluate's results),
     with the baselines and references on the same axes; returns the labels of the points.
-    Models are numbered at their points (highest FRCorr first) and named in a key.
+    Models are numbered at their points (highest FRCorr first) and named in a key; with
+    several models, a linear close-up of the box around them sits under the key.
 
     A baseline evaluated in several tables is drawn once (the first); a model name that
     appears in several tables is prefixed with its table's name. The dashed line joins
@@ -137,13 +138,14 @@ def plot_front(
         ax.set_xscale("symlog", linthresh=min(diversities), linscale=0.5)
     # Models crowd together: each is numbered at its point and named in a key beside the
     # axes; the baselines and references, far apart, are named at their points.
+    ranked = sorted(points.items(), key=lambda item: -item[1][1])
+    models_ranked = [label for label, (_, _, kind) in ranked if kind == "model"]
+    numbers = {label: str(n + 1) for n, label in enumerate(models_ranked)}
     placed: list[tuple[float, float]] = []  # label anchors so far, to stack close ones
-    key = []
-    for label, (x, y, kind) in sorted(points.items(), key=lambda item: -item[1][1]):
+    for label, (x, y, kind) in ranked:
         ax.scatter([x], [y], **style[kind], zorder=3)
         if kind == "model":
-            key.append(f"{len(key) + 1:>2}  {label}")
-            text, offset = str(len(key)), (4, 3)
+            text, offset = numbers[label], (4, 3)
         else:
             close = sum(
                 abs(x - px) <= 0.1 * max(abs(x), 1e-9) and abs(y - py) < 0.03 for px, py in placed
@@ -151,20 +153,15 @@ def plot_front(
             placed.append((x, y))
             text, offset = label, (5, 4 - 9 * close)
         ax.annotate(text, (x, y), textcoords="offset points", xytext=offset, fontsize=7)
+    key = [f"{numbers[label]:>2}  {label}" for label in models_ranked]
     if key:
         ax.text(1.02, 1.0, "models\n" + "\n".join(key), transform=ax.transAxes, va="top",
                 fontsize=7, family="monospace")  # fmt: skip
-    competitors = sorted(
-        ((x, y) for x, y, kind in points.values() if kind != "reference"),
-        key=lambda p: (-p[0], -p[1]),
-    )
-    front, best = [], -np.inf
-    for x, y in competitors:  # most diverse first: keep those more appropriate than all before
-        if y > best:
-            front.append((x, y))
-            best = y
+    front = _pareto_front([(x, y) for x, y, kind in points.values() if kind != "reference"])
     if len(front) > 1:
         ax.plot(*zip(*front, strict=True), linestyle="--", color="tab:blue", alpha=0.5)
+    if len(numbers) > 1:
+        _zoom_on_models(figure, ax, points, numbers, style, front)
     ax.set_xlabel("FRDiv (S-MSE) → more diverse")
     ax.set_ylabel("FRCorr → more appropriate")
     ax.grid(alpha=0.3)
@@ -184,6 +181,43 @@ def plot_front(
     plt.close(figure)
     temporary.replace(path)
     return list(points)
+
+
+def _pareto_front(competitors: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(FRDiv, FRCorr) points no other beats on both axes, most diverse first."""
+    front, best = [], -np.inf
+    for x, y in sorted(competitors, key=lambda p: (-p[0], -p[1])):
+        if y > best:  # more appropriate than every more diverse one
+            front.append((x, y))
+            best = y
+    return front
+
+
+def _zoom_on_models(figure, ax, points, numbers, style, front) -> None:
+    """A linear close-up of the box around the models, under the key: on the overview
+    they sit within a few hundredths of FRCorr of each other and their numbers overlap."""
+    import matplotlib
+
+    xs = [points[label][0] for label in numbers]
+    ys = [points[label][1] for label in numbers]
+    pad_x, pad_y = 0.15 * (max(xs) - min(xs)) + 1e-5, 0.15 * (max(ys) - min(ys)) + 1e-3
+    box = (min(xs) - pad_x, max(xs) + pad_x, min(ys) - pad_y, max(ys) + pad_y)
+    ax.add_patch(matplotlib.patches.Rectangle(
+        (box[0], box[2]), box[1] - box[0], box[3] - box[2], fill=False, color="0.3", lw=0.8
+    ))  # fmt: skip
+    zoom = figure.add_axes((0.72, 0.1, 0.26, 0.42))
+    for label, (x, y, kind) in points.items():
+        if box[0] <= x <= box[1] and box[2] <= y <= box[3]:
+            zoom.scatter([x], [y], **{**style[kind], "s": 18}, zorder=3)
+            text = numbers.get(label, label)
+            zoom.annotate(text, (x, y), textcoords="offset points", xytext=(3, 2), fontsize=7)
+    if len(front) > 1:
+        zoom.plot(*zip(*front, strict=True), linestyle="--", color="tab:blue", alpha=0.5)
+    zoom.set_xlim(box[0], box[1])
+    zoom.set_ylim(box[2], box[3])
+    zoom.tick_params(labelsize=6)
+    zoom.set_title("the models, closer", fontsize=7)
+    zoom.grid(alpha=0.3)
 
 
 def plot_events(
