@@ -317,8 +317,8 @@ class ReactFace(nn.Module):
             raise ValueError("a target needs a model with posterior=True (recognition networks)")
         batch, frames = visual.shape[:2]
         w = config.window
-        padded = -(-frames // w) * w
         face, speech = self.encode_speaker(visual, audio, visual_valid)
+        padded = face.shape[1]  # T padded to whole windows, as encode_speaker pads it
 
         state = self.new_listener_state(online=False)
         self.remember_speaker(state, face, speech)
