@@ -59,6 +59,11 @@ def _setting(default, description: str, limits=None, choices=None, unit: str = "
     return field(default=default, metadata=meta)
 
 
+def described(kind, name: str) -> str:
+    """What setting `name` of `kind` (`ModelSettings`, `ReactorSettings`) means."""
+    return next(f.metadata["description"] for f in fields(kind) if f.name == name)
+
+
 class _Checked:
     """Settings whose fields carry their rules (`_setting`): checked on creation."""
 
@@ -92,6 +97,13 @@ class ModelSettings(_Checked):
         (1, 250),
     )
     threads: int = _setting(0, "torch CPU threads; 0: torch's default", (0, 64))
+    far_faces: bool = _setting(
+        True,
+        "look for faces too small for the face mesh's own detector (under about an eighth of "
+        "the image's longer side: a person beyond ~2 m of a webcam) with MediaPipe's "
+        "full-range detector, and read them on an enlarged crop; costs a few ms on frames "
+        "without a face",
+    )
 
 
 @dataclass(frozen=True)
@@ -755,7 +767,8 @@ def open_reactor(model: ModelSettings, settings: ReactorSettings) -> LoadedReact
         model.checkpoint, settings.samples, settings.seed, settings.deterministic, device,
         model.window,
     )  # fmt: skip
-    reactor = OnlineReactor(generator, FaceLandmarker(mode="video"), settings)
+    landmarker = FaceLandmarker(mode="video", far_faces=model.far_faces)
+    reactor = OnlineReactor(generator, landmarker, settings)
     reactor.warm_up()
     return LoadedReactor(reactor, face_model, name, device, random=not model.checkpoint)
 

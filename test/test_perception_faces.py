@@ -102,6 +102,50 @@ def test_input_formats_and_bad_shapes(static):
         FaceLandmarker(mode="fast")
 
 
+def far_frame(portrait: np.ndarray, scale: float, shift=(0.0, 0.0)):
+    """The portrait scaled by `scale` onto a 1280x720 gray frame at (500, 300) + shift:
+    (frame, the 2x3 map from portrait to frame pixels)."""
+    paste = np.float32([[scale, 0, 500 + shift[0]], [0, scale, 300 + shift[1]]])
+    frame = cv2.warpAffine(portrait, paste, (1280, 720), borderValue=(110, 110, 110))
+    return frame, paste
+
+
+def test_far_faces_are_found_on_a_crop_and_mapped_back_to_the_frame(static):
+    hopper = grace_hopper()  # 600 x 512 (H x W)
+    near = static(hopper)
+    height = np.ptp(near[:, 1]) * 600  # the face's landmark box height, pixels
+    # the face 0.075 of the frame's longer side: below what the mesh's detector finds
+    frame, paste = far_frame(hopper, 0.075 * 1280 / height)
+    assert np.isnan(static(frame)).all()
+    with FaceLandmarker(mode="image", far_faces=True) as far:
+        raw = far(frame)
+    assert raw.shape == (468, 3) and np.isfinite(raw).all()
+    # where the full-size face's landmarks land in the frame, pixels (z in x's pixels)
+    expected = np.c_[near[:, :2] * [512, 600], np.ones(468)] @ paste.T
+    found = raw[:, :2] * [1280, 720]
+    assert np.abs(found - expected).mean() < 0.05 * 0.075 * 1280  # within 5 % of the face
+    depth_near = (near[:, 2] - near[:, 2].mean()) * 512 * paste[0, 0]
+    depth_far = (raw[:, 2] - raw[:, 2].mean()) * 1280
+    assert np.corrcoef(depth_near, depth_far)[0, 1] > 0.9
+    assert np.abs(depth_far).max() == pytest.approx(np.abs(depth_near).max(), rel=0.3)
+
+
+def test_a_far_face_is_tracked_across_frames_and_a_near_one_is_left_alone():
+    hopper = grace_hopper()
+    scale = 0.075 * 1280 / (0.45 * 600)  # about as far as above
+    shifts = [(8.0 * k, 3.0 * k) for k in range(12)]
+    frames = [far_frame(hopper, scale, shift)[0] for shift in shifts]
+    blank = np.full((720, 1280, 3), 110, np.uint8)
+    with FaceLandmarker(mode="video", far_faces=True) as far:
+        raw = far.track(frames + [blank])
+    assert np.isfinite(raw[:-1]).all() and np.isnan(raw[-1]).all()
+    moved = (raw[:-1, :, :2].mean(axis=1) - raw[0, :, :2].mean(axis=0)) * [1280, 720]
+    assert np.abs(moved - np.array(shifts)).max() < 2.0  # pixels
+    near = cv2.resize(skimage_data.astronaut(), (640, 640))
+    with FaceLandmarker(mode="image", far_faces=True) as far, FaceLandmarker(mode="image") as plain:
+        assert np.array_equal(far(near), plain(near))
+
+
 def write_video(path, frames, fps=25.0):
     height, width = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))

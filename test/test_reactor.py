@@ -371,6 +371,35 @@ def test_model_settings_refuse_bad_values_naming_the_rule():
         ModelSettings(checkpoint=3)
 
 
+def test_the_robot_reactor_sees_a_far_face_unless_told_not_to():
+    """A person beyond the face mesh's own detector (face box 0.075 of the longer side)."""
+    from pathlib import Path
+
+    import cv2
+    import matplotlib
+    from PIL import Image
+
+    hopper = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
+    small = cv2.resize(np.asarray(hopper.convert("RGB")), None, fx=0.35, fy=0.35)
+    frame = np.full((720, 1280, 3), 110, np.uint8)
+    frame[300 : 300 + small.shape[0], 500 : 500 + small.shape[1]] = small
+    seen = {}
+    for far in (True, False):
+        settings = (
+            ModelSettings(checkpoint="", window=4)
+            if far
+            else ModelSettings(checkpoint="", window=4, far_faces=False)
+        )
+        loaded = open_reactor(settings, ReactorSettings(samples=2))
+        try:
+            work, _ = feed(loaded.reactor, [frame], 8, process=False)
+            frames = [f for item in work if isinstance(item, FrameBatch) for f in item.frames]
+            seen[far] = loaded.reactor._visual_features(frames)[1].mean()
+        finally:
+            loaded.close()
+    assert ModelSettings().far_faces and seen == {True: 1.0, False: 0.0}
+
+
 def test_a_loaded_reactor_runs_its_worker_times_windows_and_reports_itself(faces):
     loaded = open_reactor(ModelSettings(checkpoint="", window=4), ReactorSettings(samples=2))
     published, done = [], threading.Event()

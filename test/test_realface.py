@@ -93,12 +93,40 @@ def test_mediapipe_finds_the_face_where_the_truth_says(clip):
     assert result["audio_z"]["prosody"][1] < 3
 
 
+def test_far_face_search_leaves_a_webcam_framed_clip_as_the_mesh_sees_it(clip):
+    """Its covered and cut faces are large: the mesh's to find, not taken as far faces."""
+    unit = Normalisation(
+        visual_mean=np.zeros(VISUAL_FEATURE_DIM), visual_std=np.ones(VISUAL_FEATURE_DIM)
+    )
+    alone, searched = (
+        evaluate_clip(clip["mp4"], clip["json"], unit, far_faces=f) for f in (False, True)
+    )
+    assert alone == searched
+
+
+def test_a_far_speaker_is_found_by_the_far_face_search_only(tmp_path):
+    spec = realface.far_clips(seconds=8.0, seed=3)[1]  # astronaut, 640x480: a 45 px face
+    far = realface.write_clip(tmp_path, spec)
+    unit = Normalisation(
+        visual_mean=np.zeros(VISUAL_FEATURE_DIM), visual_std=np.ones(VISUAL_FEATURE_DIM)
+    )
+    alone, searched = (
+        evaluate_clip(far["mp4"], far["json"], unit, far_faces=f) for f in (False, True)
+    )
+    assert alone["found"] <= 0.05 and searched["found"] >= 0.9
+    assert searched["false"] <= 0.01 and searched["speaker_of_two"] >= 0.9
+    widths = [box[2] - box[0] for box in json.loads(far["json"].read_text())["speaker_box"] if box]
+    assert 0.05 < np.median(widths) / spec.width < 0.09
+
+
 def test_bench_realism_prints_detection_and_z_per_clip(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "w"), "--clips", "15", "--seconds", "3"]) == 0
     args = ["bench", "realism", "--data", str(tmp_path / "w"), "--clips", str(tmp_path / "c")]
-    assert main(args + ["--seconds", "8", "--count", "1"]) == 0
+    assert main(args + ["--seconds", "8", "--count", "1", "--far-count", "1"]) == 0
     out = capsys.readouterr().out
     assert "hopper_640x480: face found in" in out and "no-face frames" in out
+    assert "hopper_far_1280x720 (far, no target): face found in" in out
+    assert "the face mesh alone found the face in" in out
     assert "lips" in out and "targets (found >= 98%" in out
     assert "voice (no target)" in out and "prosody" in out
     assert json.loads((tmp_path / "c" / "hopper_640x480.json").read_text())["seconds"] == 8.0

@@ -2,7 +2,9 @@
 
 Landmarks: MediaPipe face mesh on a moving 256x256 face (scikit-image's astronaut, shifted
 and rotated a little every frame) in tracking ("video") and detect-every-frame ("image")
-mode, plus `visual_features`. Audio: offline `audio_features` (log-mel and prosody) against
+mode, plus `visual_features`; then, at webcam sizes, what the reaction node's far-face
+search (`FaceLandmarker(far_faces=True)`) costs beside the mesh alone, on frames without a
+face (the detector runs on each) and on the same face a few metres away. Audio: offline `audio_features` (log-mel and prosody) against
 `StreamingAudioFeatures` fed 20 ms and 100 ms chunks, on the same speech-like noise.
 Targets: <= 15 ms per frame, <= 5 ms per second of audio.
 """
@@ -31,6 +33,9 @@ def run(args) -> int:
 
     rng = seed_everything(args.seed)
     frames = moving_face(args.frames)
+    from reactface_core.bench import machine_load
+
+    print(machine_load())
     print(f"face landmarks, {len(frames)} frames of 256x256 (ms per frame):")
     tracked, ms_video = time_landmarks(frames, "video")
     _, ms_image = time_landmarks(frames, "image")
@@ -41,6 +46,19 @@ def run(args) -> int:
     print(f"  visual_features          {ms_features:8.3f}")
     total_frame = ms_video + ms_features
     print(f"  tracking + features      {total_frame:8.3f}  target <= {LANDMARK_TARGET_MS} ms")
+    print("far-face search at webcam sizes (ms per frame; mesh alone / with the search):")
+    for width, height in ((640, 480), (1280, 720)):
+        scenes = {"no face": [np.full((height, width, 3), 110, np.uint8)] * len(frames)}
+        scenes["far face"] = far_away(frames, width, height)
+        for scene, shown in scenes.items():
+            alone, ms_alone = time_landmarks(shown, "video")
+            searched, ms_far = time_landmarks(shown, "video", far_faces=True)
+            print(
+                f"  {width}x{height} {scene:8s} {ms_alone:8.3f} / {ms_far:8.3f} "
+                f"({ms_far / ms_alone:.2f}x), faces found "
+                f"{np.isfinite(alone).all(axis=(1, 2)).mean():.0%} / "
+                f"{np.isfinite(searched).all(axis=(1, 2)).mean():.0%}"
+            )
 
     from reactface_core.perception.audio import (
         SAMPLE_RATE,
@@ -85,10 +103,27 @@ def moving_face(count: int) -> list[np.ndarray]:
     return frames
 
 
-def time_landmarks(frames: list[np.ndarray], mode: str) -> tuple[np.ndarray, float]:
+def far_away(frames: list[np.ndarray], width: int, height: int) -> list[np.ndarray]:
+    """`moving_face` frames shrunk onto a gray width x height frame, the face 1/13 of the
+    longer side: a person a few metres from the camera, beyond the mesh's own detector."""
+    import cv2
+
+    side = round(256 * max(width, height) / 13 / 60)  # the astronaut's face: ~60 of 256 px
+    out = []
+    for frame in frames:
+        canvas = np.full((height, width, 3), 110, np.uint8)
+        y, x = (height - side) // 2, (width - side) // 2
+        canvas[y : y + side, x : x + side] = cv2.resize(frame, (side, side))
+        out.append(canvas)
+    return out
+
+
+def time_landmarks(
+    frames: list[np.ndarray], mode: str, far_faces: bool = False
+) -> tuple[np.ndarray, float]:
     from reactface_core.perception.face_tracker import FaceLandmarker
 
-    with FaceLandmarker(mode=mode) as landmarker:
+    with FaceLandmarker(mode=mode, far_faces=far_faces) as landmarker:
         for frame in frames[:5]:  # warm-up: graph start and first detection
             landmarker(frame)
         landmarker.reset()

@@ -9,7 +9,10 @@ speaker features' distance from the training distribution as median and p99 |z| 
 group (rotation, motion, each face region), with the training mean/std from a
 checkpoint's normalisation (--checkpoint) or measured on a world's train split (--data).
 Targets: face found in >= 98 % of one-face frames and <= 1 % of no-face frames; median
-|z| <= 1.0 and p99 |z| <= 4 for every column group. The voice's features (log-mel and
+|z| <= 1.0 and p99 |z| <= 4 for every column group. The face tracker is the reaction
+node's (`ModelSettings.far_faces`). Then, without a target, the far clips (the speaker a
+few metres away, `realface.far_clips`): how often the face mesh alone finds the face and
+how often the node's tracker does with its far-face search. The voice's features (log-mel and
 prosody, `perception.audio`) are reported the same way, without a target: log-mel moves
 with the microphone's gain and the room, which the prosody columns measure against the
 speaker's own voice.
@@ -47,6 +50,9 @@ def add_arguments(parser) -> None:
         "--count", type=int, default=4, help="how many of the four clips to score (default: 4)"
     )
     parser.add_argument(
+        "--far-count", type=int, default=2, help="how many of the two far clips (default: 2)"
+    )
+    parser.add_argument(
         "--max-clips", type=int, default=None, help="statistics from at most N train clips"
     )
 
@@ -73,6 +79,12 @@ def run(args) -> int:
         f"targets (found >= {FOUND_TARGET:.0%}, false <= {FALSE_TARGET:.0%}, median |z| <= "
         f"{MEDIAN_Z_TARGET}, p99 |z| <= {P99_Z_TARGET}): {'met' if met else 'missed'}"
     )
+    far = realface.ensure_clips(args.clips, realface.far_clips(args.seconds, args.seed))
+    for paths in far[: args.far_count]:
+        alone = evaluate_clip(paths["mp4"], paths["json"], normalisation, far_faces=False)
+        result = evaluate_clip(paths["mp4"], paths["json"], normalisation, paths["wav"])
+        print(format_result(paths["mp4"].stem + " (far, no target)", result))
+        print(f"  the face mesh alone found the face in {alone['found']:.1%} of one-face frames")
     return 0
 
 
@@ -95,14 +107,25 @@ def training_statistics(args):
     return norm, f"{args.data} train split ({clips} speaker clips)"
 
 
-def evaluate_clip(video: Path, truth_file: Path, normalisation, wav: Path | None = None) -> dict:
+def evaluate_clip(
+    video: Path,
+    truth_file: Path,
+    normalisation,
+    wav: Path | None = None,
+    far_faces: bool | None = None,
+) -> dict:
     """Detection rates against the ground truth, |z| statistics per column group of the
-    speaker features and, with `wav` and audio statistics, of the voice's features."""
+    speaker features and, with `wav` and audio statistics, of the voice's features; the
+    face tracker looks for far faces as the reaction node does unless `far_faces` says."""
     from reactface_core.perception.face_tracker import FaceLandmarker, read_frames
     from reactface_core.perception.landmarks import COLUMN_GROUPS, SpeakerFeatures
+    from reactface_core.reactor import ModelSettings
+
+    if far_faces is None:
+        far_faces = ModelSettings.far_faces
 
     truth = json.loads(Path(truth_file).read_text())
-    with FaceLandmarker(mode="video") as landmarker:
+    with FaceLandmarker(mode="video", far_faces=far_faces) as landmarker:
         raw = np.stack([landmarker(frame) for frame in read_frames(video)])
     faces = np.array(truth["faces"])[: len(raw)]
     found = np.isfinite(raw).all(axis=(1, 2))
@@ -128,7 +151,10 @@ def evaluate_clip(video: Path, truth_file: Path, normalisation, wav: Path | None
 
 
 def _z_by_group(z: np.ndarray, groups: dict[str, slice]) -> dict[str, tuple[float, float]]:
-    """|z| (n, D) -> group name -> (median, p99) over its columns."""
+    """|z| (n, D) -> group name -> (median, p99) over its columns (NaN with no rows: no
+    face was found)."""
+    if not len(z):
+        return {group: (np.nan, np.nan) for group in groups}
     return {
         group: (float(np.median(z[:, columns])), float(np.percentile(z[:, columns], 99)))
         for group, columns in groups.items()

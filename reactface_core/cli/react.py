@@ -44,6 +44,15 @@ def register(subparsers, common):
     parser.add_argument("--show", type=int, default=3, help="reactions shown in the video (3)")
     parser.add_argument("--size", type=int, default=256, help="height of the video (256)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    from reactface_core.reactor import ModelSettings, described
+
+    parser.add_argument(
+        "--far-faces",
+        action=argparse.BooleanOptionalAction,
+        default=ModelSettings.far_faces,
+        help=described(ModelSettings, "far_faces")
+        + " (default: on, as the reaction node's far_faces parameter)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -88,7 +97,9 @@ def react(args, device: str) -> tuple[np.ndarray, Path]:
             f"{args.video} has {frames} frame(s), fewer than one reaction window "
             f"({trained.window} frames)"
         )
-    reactions, found = generate(trained, args.video, speech, rate, frames, args.samples, args.seed)
+    reactions, found = generate(
+        trained, args.video, speech, rate, frames, args.samples, args.seed, args.far_faces
+    )
     if not found:
         raise ValueError(f"no face was found in any frame of {args.video}")
     coefficients_path = args.out.with_suffix(".npy")
@@ -115,7 +126,14 @@ def read_speech(video: Path, audio: Path | None) -> tuple[np.ndarray, int]:
 
 
 def generate(
-    trained, video: Path, speech: np.ndarray, rate: int, frames: int, samples: int, seed: int
+    trained,
+    video: Path,
+    speech: np.ndarray,
+    rate: int,
+    frames: int,
+    samples: int,
+    seed: int,
+    far_faces: bool,
 ) -> tuple[np.ndarray, int]:
     """(N, T, D) reactions in face-model units and how many frames showed a face.
 
@@ -136,7 +154,7 @@ def generate(
         for start in range(0, len(speech), chunk)
     ]
     windows = []
-    with FaceLandmarker(mode="video") as landmarker:
+    with FaceLandmarker(mode="video", far_faces=far_faces) as landmarker:
         settings = ReactorSettings(samples=samples, seed=seed)
         reactor = OnlineReactor(trained.stream(samples, seed), landmarker, settings)
         next_audio = 0

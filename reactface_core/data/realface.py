@@ -7,7 +7,8 @@ animates one portrait at webcam framing (the face about 30 % of the frame width)
 smooth head motion (in-plane rotation, scale, translation) over a textured background,
 and has spans where no face is visible (the face slides out of frame, or a hand-like
 shape covers it) and spans with a second, smaller face (the other portrait). The audio is
-espeak-ng speech (`data.espeak`) placed phrase by phrase with pauses.
+espeak-ng speech (`data.espeak`) placed phrase by phrase with pauses. `far_clips` puts the
+speaker a few metres away instead (the face 7 % of the frame width).
 
 `write_clip` writes `NAME.mp4` (H.264 with the speech as an AAC track), `NAME.wav` (16 kHz
 mono) and `NAME.json`, the ground truth per frame: `faces` is 1 or 2 where that many whole
@@ -33,6 +34,7 @@ import numpy as np
 from reactface_core.contract import AUDIO_RATE, FPS
 
 FACE_WIDTH = 0.30  # of the frame width: webcam framing
+FAR_FACE_WIDTH = 0.07  # a person a few metres away: beyond the face mesh's own detector
 SECOND_FACE = 0.55  # the second face's size relative to the speaker's
 PHRASES = (
     "so I was thinking about what you said yesterday",
@@ -56,6 +58,7 @@ class ClipSpec:
     height: int
     seconds: float = 12.0
     seed: int = 0
+    face_width: float = FACE_WIDTH  # the speaker's face box over the frame width
 
     @property
     def frames(self) -> int:
@@ -74,6 +77,15 @@ def default_clips(seconds: float = 12.0, seed: int = 0) -> list[ClipSpec]:
                 ("hopper", (1280, 720)),
             ]
         )
+    ]
+
+
+def far_clips(seconds: float = 12.0, seed: int = 0) -> list[ClipSpec]:
+    """Each portrait a few metres away (face FAR_FACE_WIDTH of the frame width), at 1280x720
+    and 640x480: faces the mesh's own detector misses (`FaceLandmarker(far_faces=...)`)."""
+    return [
+        ClipSpec(f"{portrait}_far_{w}x{h}", portrait, w, h, seconds, seed + 4 + k, FAR_FACE_WIDTH)
+        for k, (portrait, (w, h)) in enumerate([("hopper", (1280, 720)), ("astronaut", (640, 480))])
     ]
 
 
@@ -109,10 +121,11 @@ class _Motion:
     second: np.ndarray  # (T,) bool: the second face is in the frame
 
 
-def _plan(spec: ClipSpec, face_width: float, rng: np.random.Generator) -> _Motion:
+def _plan(spec: ClipSpec, portrait_face: float, rng: np.random.Generator) -> _Motion:
     """Head motion and the spans: out of frame, covered, a second face (one each)."""
     t = spec.frames
-    scale = FACE_WIDTH * spec.width / face_width * (1 + 0.1 * _smooth_path(rng, t, 40, -1, 1)[:, 0])
+    wobble = 1 + 0.1 * _smooth_path(rng, t, 40, -1, 1)[:, 0]
+    scale = spec.face_width * spec.width / portrait_face * wobble
     centre = np.array([spec.width / 2, spec.height * 0.45]) + _smooth_path(
         rng,
         t,
@@ -212,7 +225,7 @@ def render_clip(spec: ClipSpec):
     skin = rng.uniform([150, 100, 80], [230, 180, 150])
     other, other_box = _head(other, other_box)  # only the head, pasted beside the speaker
     other_centre = (spec.width * 0.12, spec.height * 0.3)
-    other_scale = SECOND_FACE * FACE_WIDTH * spec.width / (other_box[2] - other_box[0])
+    other_scale = SECOND_FACE * spec.face_width * spec.width / (other_box[2] - other_box[0])
     frames = np.empty((spec.frames, spec.height, spec.width, 3), np.uint8)
     counts, boxes = [], []
     for t in range(spec.frames):

@@ -11,6 +11,17 @@ the detector when tracking is lost (faster and temporally stable); "image" mode 
 every frame (for unrelated single images). When several faces are seen the largest
 (bounding-box area in pixels) is the speaker. A frame without a face gives a row of NaN,
 never an exception.
+
+**Far faces** (`far_faces=True`). The mesh's own detector is MediaPipe's short-range one:
+it finds no face whose box is under about an eighth of the image's longer side (a person
+beyond ~2 m of a webcam). When the mesh finds no face, the full-range detector (also in
+the wheel) looks at the whole frame, and the mesh runs again on a square crop around the
+largest face it finds (`FAR_FACE_CROP` times the face box, resized to `FAR_FACE_PIXELS`),
+where that face is large; the next frame crops around those landmarks without detecting
+again. The landmarks are mapped back to the whole frame, so nothing downstream can tell
+how the face was found; a face that grows back into the mesh's range is tracked as before.
+Only small faces are taken this way (`MESH_MIN_FACE`): a face large enough for the mesh
+that the mesh did not take is partly covered or cut by the frame's edge, and stays unseen.
 """
 
 from __future__ import annotations
@@ -25,6 +36,12 @@ from reactface_core.data.react import FRAME_SUFFIXES, frame_files
 from reactface_core.native_logs import filter_native_stderr
 from reactface_core.perception.landmarks import NUM_LANDMARKS
 
+FAR_FACE_CROP = 3.0  # side of the crop around a far face, in face-box sides
+FAR_FACE_PIXELS = 256  # the crop's side once resized: the face fills a third of it
+# The mesh's own detector finds every face whose landmark box is this tall over the image's
+# longer side (measured on renders of the synthetic world, `world.config.DetectorNoise`).
+MESH_MIN_FACE = 0.14
+
 
 class FaceLandmarker:
     """RGB frames -> (468, 3) raw landmarks (x, y in [0, 1] of width/height, z in x units)."""
@@ -35,6 +52,7 @@ class FaceLandmarker:
         max_faces: int = 4,
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
+        far_faces: bool = False,
     ) -> None:
         if mode not in ("video", "image"):
             raise ValueError(f"mode must be 'video' (tracking) or 'image' (static), got {mode!r}")
@@ -49,20 +67,20 @@ class FaceLandmarker:
             min_tracking_confidence=min_tracking_confidence,
         )
         self._mesh = _face_mesh(**self._options)
+        self._far = _FarFaces(min_detection_confidence) if far_faces else None
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """One RGB frame (H, W, 3) uint8 (gray and RGBA accepted) -> (468, 3) float32."""
         image = _as_rgb_uint8(frame)
-        result = self._mesh.process(image)
-        if not result.multi_face_landmarks:
+        face = _largest_face(self._mesh.process(image), image.shape)
+        if self._far is not None:
+            if face is None:
+                face = self._far.find(image)
+            else:
+                self._far.forget()  # the mesh has it: a far face lost later is searched anew
+        if face is None:
             return np.full((NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
-        height, width = image.shape[:2]
-        faces = [
-            np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float32)
-            for face in result.multi_face_landmarks
-        ]
-        areas = [np.ptp(f[:, 0]) * width * np.ptp(f[:, 1]) * height for f in faces]
-        return faces[int(np.argmax(areas))]
+        return face
 
     def track(self, frames: Iterable[np.ndarray]) -> np.ndarray:
         """A sequence of frames -> (T, 468, 3) float32, NaN rows where no face was found."""
@@ -75,15 +93,104 @@ class FaceLandmarker:
         """Forget the tracked face (call between unrelated videos)."""
         self._mesh.close()
         self._mesh = _face_mesh(**self._options)
+        if self._far is not None:
+            self._far.close()
+            self._far = _FarFaces(self._options["min_detection_confidence"])
 
     def close(self) -> None:
         self._mesh.close()
+        if self._far is not None:
+            self._far.close()
 
     def __enter__(self) -> FaceLandmarker:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _largest_face(result, shape) -> np.ndarray | None:
+    """The largest face (bounding-box area in pixels) of a mesh result, (468, 3), or None."""
+    if not result.multi_face_landmarks:
+        return None
+    height, width = shape[:2]
+    faces = [
+        np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float32)
+        for face in result.multi_face_landmarks
+    ]
+    areas = [np.ptp(f[:, 0]) * width * np.ptp(f[:, 1]) * height for f in faces]
+    return faces[int(np.argmax(areas))]
+
+
+class _FarFaces:
+    """Faces too small for the mesh's detector: the full-range detector finds them, the
+    mesh reads them on an enlarged crop (module docstring)."""
+
+    def __init__(self, min_detection_confidence: float) -> None:
+        from mediapipe.python.solutions.face_detection import FaceDetection
+
+        self._detector = FaceDetection(
+            model_selection=1, min_detection_confidence=min_detection_confidence
+        )
+        self._mesh = _face_mesh(
+            static_image_mode=True,
+            max_num_faces=1,
+            refine_landmarks=False,
+            min_detection_confidence=min_detection_confidence,
+        )
+        self._box = None  # (x0, y0, side) pixels of the face to crop around next frame
+
+    def find(self, image: np.ndarray) -> np.ndarray | None:
+        """(468, 3) landmarks of the whole frame, or None: no far face either."""
+        import cv2
+
+        height, width = image.shape[:2]
+        box = self._box if self._box is not None else self._detect(image)
+        self._box = None
+        if box is None or box[2] < 1.0:
+            return None
+        x0, y0, side = box
+        scale = FAR_FACE_PIXELS / side  # crop pixels per frame pixel
+        warp = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]])
+        crop = cv2.warpAffine(
+            image, warp, (FAR_FACE_PIXELS, FAR_FACE_PIXELS), flags=cv2.INTER_LINEAR
+        )
+        face = _largest_face(self._mesh.process(crop), crop.shape)
+        if face is None:
+            return None
+        # crop units (x, y of the crop's side, z in x units) -> the whole frame's
+        face = face * np.float32(side) + np.array([x0, y0, 0.0], np.float32)
+        if np.ptp(face[:, 1]) >= MESH_MIN_FACE * max(width, height):
+            return None  # the mesh's to find: covered or cut, not far
+        self._box = _crop_box(face[:, :2])
+        return face / np.array([width, height, width], np.float32)
+
+    def forget(self) -> None:
+        """Drop the face followed so far (the next `find` detects afresh)."""
+        self._box = None
+
+    def _detect(self, image: np.ndarray):
+        result = self._detector.process(image)
+        if not result.detections:
+            return None
+        height, width = image.shape[:2]
+        boxes = [d.location_data.relative_bounding_box for d in result.detections]
+        box = max(boxes, key=lambda b: b.width * b.height)
+        x0, y0 = box.xmin * width, box.ymin * height
+        corners = np.array([[x0, y0], [x0 + box.width * width, y0 + box.height * height]])
+        return _crop_box(corners)
+
+    def close(self) -> None:
+        self._detector.close()
+        self._mesh.close()
+
+
+def _crop_box(points: np.ndarray) -> tuple[float, float, float]:
+    """(x0, y0, side): the square FAR_FACE_CROP times the points' box, on its centre."""
+    low, high = points.min(axis=0), points.max(axis=0)
+    side = FAR_FACE_CROP * float(max(high - low))
+    centre = (low + high) / 2
+    return float(centre[0] - side / 2), float(centre[1] - side / 2), side
 
 
 def landmarks_from_video(path: str | Path, landmarker: FaceLandmarker | None = None) -> np.ndarray:
