@@ -18,10 +18,13 @@ beyond ~2 m of a webcam). When the mesh finds no face, the full-range detector (
 the wheel) looks at the whole frame, and the mesh runs again on a square crop around the
 largest face it finds (`FAR_FACE_CROP` times the face box, resized to `FAR_FACE_PIXELS`),
 where that face is large; the next frame crops around those landmarks without detecting
-again. The landmarks are mapped back to the whole frame, so nothing downstream can tell
-how the face was found; a face that grows back into the mesh's range is tracked as before.
-Only small faces are taken this way (`MESH_MIN_FACE`): a face large enough for the mesh
-that the mesh did not take is partly covered or cut by the frame's edge, and stays unseen.
+again. A small face the mesh does find in the whole frame (near its limit) is read on the
+crop too: there the mesh's own landmarks of it moved several times more from frame to
+frame than the crop's (README, "Far faces"). The landmarks are mapped back
+to the whole frame, so nothing downstream can tell how the face was found. Only small
+faces are read this way (`MESH_MIN_FACE`): a near face is the mesh's, and one large enough
+for the mesh that the mesh did not take is partly covered or cut by the frame's edge, and
+stays unseen.
 """
 
 from __future__ import annotations
@@ -74,10 +77,7 @@ class FaceLandmarker:
         image = _as_rgb_uint8(frame)
         face = _largest_face(self._mesh.process(image), image.shape)
         if self._far is not None:
-            if face is None:
-                face = self._far.find(image)
-            else:
-                self._far.forget()  # the mesh has it: a far face lost later is searched anew
+            face = self._far.read(image, face)
         if face is None:
             return np.full((NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
         return face
@@ -165,9 +165,18 @@ class _FarFaces:
         self._box = _crop_box(face[:, :2])
         return face / np.array([width, height, width], np.float32)
 
-    def forget(self) -> None:
-        """Drop the face followed so far (the next `find` detects afresh)."""
-        self._box = None
+    def read(self, image: np.ndarray, found: np.ndarray | None) -> np.ndarray | None:
+        """The speaker's (468, 3) landmarks given the mesh's on the whole frame (`found`, or
+        None): a near face as the mesh found it, a small one as read on a crop."""
+        height, width = image.shape[:2]
+        if found is not None:
+            pixels = found[:, :2] * np.array([width, height], np.float32)
+            if np.ptp(pixels[:, 1]) >= MESH_MIN_FACE * max(width, height):
+                self._box = None  # a near face: a far one lost later is searched anew
+                return found
+            self._box = _crop_box(pixels)
+        face = self.find(image)
+        return found if face is None else face
 
     def _detect(self, image: np.ndarray):
         result = self._detector.process(image)
