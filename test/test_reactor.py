@@ -373,23 +373,17 @@ def test_model_settings_refuse_bad_values_naming_the_rule():
 
 def test_the_robot_reactor_sees_a_far_face_unless_told_not_to():
     """A person beyond the face mesh's own detector (face box 0.075 of the longer side)."""
-    from pathlib import Path
-
     import cv2
-    import matplotlib
-    from PIL import Image
 
-    hopper = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
-    small = cv2.resize(np.asarray(hopper.convert("RGB")), None, fx=0.35, fy=0.35)
+    from reactface_core.face.mesh import sample_portraits
+
+    hopper = next(image for name, image in sample_portraits() if "hopper" in name)
+    small = cv2.resize(hopper, None, fx=0.35, fy=0.35)
     frame = np.full((720, 1280, 3), 110, np.uint8)
     frame[300 : 300 + small.shape[0], 500 : 500 + small.shape[1]] = small
     seen = {}
     for far in (True, False):
-        settings = (
-            ModelSettings(checkpoint="", window=4)
-            if far
-            else ModelSettings(checkpoint="", window=4, far_faces=False)
-        )
+        settings = ModelSettings(checkpoint="", window=4, far_faces=far)
         loaded = open_reactor(settings, ReactorSettings(samples=2))
         try:
             work, _ = feed(loaded.reactor, [frame], 8, process=False)

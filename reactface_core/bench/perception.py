@@ -4,8 +4,9 @@ Landmarks: MediaPipe face mesh on a moving 256x256 face (scikit-image's astronau
 and rotated a little every frame) in tracking ("video") and detect-every-frame ("image")
 mode, plus `visual_features`; then, at webcam sizes, what the reaction node's far-face
 search (`FaceLandmarker(far_faces=True)`) costs beside the mesh alone, on frames without a
-face (the detector runs on each) and on the same face a few metres away. Audio: offline `audio_features` (log-mel and prosody) against
-`StreamingAudioFeatures` fed 20 ms and 100 ms chunks, on the same speech-like noise.
+face (the detector runs on each) and on the same face a few metres away. Audio: offline
+`audio_features` (log-mel and prosody) against `StreamingAudioFeatures` fed 20 ms and
+100 ms chunks, on the same speech-like noise.
 Targets: <= 15 ms per frame, <= 5 ms per second of audio.
 """
 

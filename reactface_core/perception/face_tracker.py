@@ -94,8 +94,7 @@ class FaceLandmarker:
         self._mesh.close()
         self._mesh = _face_mesh(**self._options)
         if self._far is not None:
-            self._far.close()
-            self._far = _FarFaces(self._options["min_detection_confidence"])
+            self._far.forget()
 
     def close(self) -> None:
         self._mesh.close()
@@ -160,7 +159,7 @@ class _FarFaces:
             return None
         # crop units (x, y of the crop's side, z in x units) -> the whole frame's
         face = face * np.float32(side) + np.array([x0, y0, 0.0], np.float32)
-        if np.ptp(face[:, 1]) >= MESH_MIN_FACE * max(width, height):
+        if not _small(face, image.shape):
             return None  # the mesh's to find: covered or cut, not far
         self._box = _crop_box(face[:, :2])
         return face / np.array([width, height, width], np.float32)
@@ -171,12 +170,17 @@ class _FarFaces:
         height, width = image.shape[:2]
         if found is not None:
             pixels = found[:, :2] * np.array([width, height], np.float32)
-            if np.ptp(pixels[:, 1]) >= MESH_MIN_FACE * max(width, height):
-                self._box = None  # a near face: a far one lost later is searched anew
+            if not _small(pixels, image.shape):
+                self.forget()  # a near face: a far one lost later is searched anew
                 return found
             self._box = _crop_box(pixels)
         face = self.find(image)
         return found if face is None else face
+
+    def forget(self) -> None:
+        """Drop the face followed so far: the next far face is detected afresh (neither
+        the detector nor the crop's mesh, in image mode, keeps anything between frames)."""
+        self._box = None
 
     def _detect(self, image: np.ndarray):
         result = self._detector.process(image)
@@ -192,6 +196,12 @@ class _FarFaces:
     def close(self) -> None:
         self._detector.close()
         self._mesh.close()
+
+
+def _small(points: np.ndarray, shape) -> bool:
+    """Whether a face's points (pixels, (468, >= 2)) are too small for the mesh's own
+    detector in an image of `shape` (`MESH_MIN_FACE`)."""
+    return bool(np.ptp(points[:, 1]) < MESH_MIN_FACE * max(shape[:2]))
 
 
 def _crop_box(points: np.ndarray) -> tuple[float, float, float]:
