@@ -96,7 +96,14 @@ class ModelSettings(_Checked):
         "brings its own",
         (1, 250),
     )
-    threads: int = _setting(0, "torch CPU threads; 0: torch's default", (0, 64))
+    threads: int = _setting(
+        1,
+        "torch CPU threads; 0: torch's default (one per core). One, because a window's small "
+        "matrices gain little from a second thread, which then waits for a core that the "
+        "face mesh, the transport and the robot's other nodes need (README, 'Nothing lost "
+        "on the way in')",
+        (0, 64),
+    )
     far_faces: bool = _setting(
         True,
         "look for faces too small for the face mesh's own detector (under about an eighth of "

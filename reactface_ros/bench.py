@@ -49,9 +49,6 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--bag", type=Path, default=None, help="replay this bag instead of a synthetic speaker"
     )
-    parser.add_argument(
-        "--threads", type=int, default=0, help="torch threads in the node (0: default)"
-    )
     add_stream_arguments(parser)
     parser.add_argument(
         "--load",
@@ -63,6 +60,16 @@ def add_arguments(parser) -> None:
 
 
 def add_stream_arguments(parser) -> None:
+    """What the replayed speaker looks like, and the node's thread count."""
+    from reactface_core.reactor import ModelSettings
+
+    threads = ModelSettings().threads
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=threads,
+        help=f"the node's torch CPU threads (default: {threads}, the node's own; 0: torch's)",
+    )
     parser.add_argument(
         "--size",
         type=parse_size,

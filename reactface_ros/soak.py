@@ -34,7 +34,6 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--samples", type=int, default=10, help="N per window (default: 10)")
     parser.add_argument("--window", type=int, default=8, help="w of a random model (default: 8)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     add_stream_arguments(parser)
     parser.set_defaults(size=(640, 480))
 

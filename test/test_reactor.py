@@ -45,6 +45,16 @@ def reactor():
     reactor.landmarker.close()
 
 
+@pytest.fixture
+def torch_threads():
+    """open_reactor sets torch's thread count for the process: put it back afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield torch
+    torch.set_num_threads(before)
+
+
 def feed(reactor, faces, frames, start=T0, process=True):
     """Frames at 25 fps with 20 ms audio chunks, interleaved by stamp; the work it made."""
     work, reactions = [], []
@@ -371,7 +381,7 @@ def test_model_settings_refuse_bad_values_naming_the_rule():
         ModelSettings(checkpoint=3)
 
 
-def test_the_robot_reactor_sees_a_far_face_unless_told_not_to():
+def test_the_robot_reactor_sees_a_far_face_unless_told_not_to(torch_threads):
     """A person beyond the face mesh's own detector (face box 0.075 of the longer side)."""
     import cv2
 
@@ -394,8 +404,10 @@ def test_the_robot_reactor_sees_a_far_face_unless_told_not_to():
     assert ModelSettings().far_faces and seen == {True: 1.0, False: 0.0}
 
 
-def test_a_loaded_reactor_runs_its_worker_times_windows_and_reports_itself(faces):
+def test_a_loaded_reactor_runs_its_worker_times_windows_and_reports_itself(faces, torch_threads):
+    torch_threads.set_num_threads(2)
     loaded = open_reactor(ModelSettings(checkpoint="", window=4), ReactorSettings(samples=2))
+    assert torch_threads.get_num_threads() == ModelSettings().threads == 1  # the node's default
     published, done = [], threading.Event()
 
     def on_reaction(reaction):
