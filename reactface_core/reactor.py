@@ -722,6 +722,7 @@ class LoadedReactor:
     model_name: str
     device: str
     random: bool  # a randomly initialised model (no checkpoint)
+    threads: int  # torch's CPU threads in this process
     worker: ReactorWorker | None = None
 
     def start(self, on_reaction, on_error) -> None:
@@ -731,7 +732,8 @@ class LoadedReactor:
         settings = self.reactor.settings
         return (
             f"model {self.model_name} ({self.face_model}, w={self.reactor.window}, "
-            f"N={settings.samples}) on {self.device}, selection {settings.selection}"
+            f"N={settings.samples}) on {self.device} ({self.threads} torch CPU "
+            f"thread{'s' if self.threads > 1 else ''}), selection {settings.selection}"
         )
 
     def status(self) -> tuple[list[str], list[str], dict]:
@@ -744,6 +746,7 @@ class LoadedReactor:
         values.update(
             model=self.model_name,
             device=self.device,
+            torch_threads=self.threads,
             window_frames=self.reactor.window,
             samples=self.reactor.settings.samples,
         )
@@ -777,7 +780,9 @@ def open_reactor(model: ModelSettings, settings: ReactorSettings) -> LoadedReact
     landmarker = FaceLandmarker(mode="video", far_faces=model.far_faces)
     reactor = OnlineReactor(generator, landmarker, settings)
     reactor.warm_up()
-    return LoadedReactor(reactor, face_model, name, device, random=not model.checkpoint)
+    return LoadedReactor(
+        reactor, face_model, name, device, not model.checkpoint, torch.get_num_threads()
+    )
 
 
 class ReactorWorker:

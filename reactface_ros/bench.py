@@ -359,7 +359,8 @@ def _print(result: Result, args) -> bool:
         print(
             f"  node: compute p50 {node.get('compute_ms_p50')} ms, skipped "
             f"{node.get('frames_skipped')}+{node.get('audio_chunks_skipped')}, tracker skipped "
-            f"{node.get('frames_tracker_skipped')}, device {node.get('device')}"
+            f"{node.get('frames_tracker_skipped')}, device {node.get('device')}, torch threads "
+            f"{node.get('torch_threads')}"
         )
     print(f"  replay: worst delay behind schedule {result.late_ms_max:.1f} ms")
     before, after = result.load

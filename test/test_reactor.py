@@ -417,7 +417,8 @@ def test_a_loaded_reactor_runs_its_worker_times_windows_and_reports_itself(faces
 
     errors, warnings, values = loaded.status()
     assert warnings[0] == "random model" and values["window_frames"] == 4
-    assert "w=4, N=2" in loaded.describe()
+    assert "w=4, N=2) on cpu (1 torch CPU thread)" in loaded.describe()
+    assert values["torch_threads"] == 1
     loaded.start(on_reaction, on_error=lambda error: pytest.fail(f"worker failed: {error!r}"))
     try:
         work, _ = feed(loaded.reactor, faces, 16, process=False)
