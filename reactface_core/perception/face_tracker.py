@@ -18,13 +18,12 @@ beyond ~2 m of a webcam). When the mesh finds no face, the full-range detector (
 the wheel) looks at the whole frame, and the mesh runs again on a square crop around the
 largest face it finds (`FAR_FACE_CROP` times the face box, resized to `FAR_FACE_PIXELS`),
 where that face is large; the next frame crops around those landmarks without detecting
-again. A small face the mesh does find in the whole frame (near its limit) is read on the
-crop too: there the mesh's own landmarks of it moved several times more from frame to
-frame than the crop's (README, "Far faces"). The landmarks are mapped back
-to the whole frame, so nothing downstream can tell how the face was found. Only small
-faces are read this way (`MESH_MIN_FACE`): a near face is the mesh's, and one large enough
-for the mesh that the mesh did not take is partly covered or cut by the frame's edge, and
-stays unseen.
+again. The landmarks are mapped back to the whole frame, so nothing downstream can tell
+how the face was found. A face the mesh finds in the whole frame, however small, stays the
+mesh's: the model learnt from the mesh's readings, and read on the crop the small faces it
+finds scored lower (README, "Far faces"). Only small faces are taken from the crop
+(`MESH_MIN_FACE`): one large enough for the mesh that the mesh did not take is partly
+covered or cut by the frame's edge, and stays unseen.
 """
 
 from __future__ import annotations
@@ -77,7 +76,10 @@ class FaceLandmarker:
         image = _as_rgb_uint8(frame)
         face = _largest_face(self._mesh.process(image), image.shape)
         if self._far is not None:
-            face = self._far.read(image, face)
+            if face is None:
+                face = self._far.find(image)
+            else:
+                self._far.forget()  # the mesh has it: a far face lost later is searched anew
         if face is None:
             return np.full((NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
         return face
@@ -163,19 +165,6 @@ class _FarFaces:
             return None  # the mesh's to find: covered or cut, not far
         self._box = _crop_box(face[:, :2])
         return face / np.array([width, height, width], np.float32)
-
-    def read(self, image: np.ndarray, found: np.ndarray | None) -> np.ndarray | None:
-        """The speaker's (468, 3) landmarks given the mesh's on the whole frame (`found`, or
-        None): a near face as the mesh found it, a small one as read on a crop."""
-        height, width = image.shape[:2]
-        if found is not None:
-            pixels = found[:, :2] * np.array([width, height], np.float32)
-            if not _small(pixels, image.shape):
-                self.forget()  # a near face: a far one lost later is searched anew
-                return found
-            self._box = _crop_box(pixels)
-        face = self.find(image)
-        return found if face is None else face
 
     def forget(self) -> None:
         """Drop the face followed so far: the next far face is detected afresh (neither
