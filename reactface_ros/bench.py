@@ -63,7 +63,7 @@ def add_stream_arguments(parser) -> None:
     """What the replayed speaker looks like, and the node's thread count."""
     from reactface_core.reactor import ModelSettings
 
-    threads = ModelSettings().threads
+    threads = ModelSettings.threads
     parser.add_argument(
         "--threads",
         type=int,

@@ -407,7 +407,7 @@ def test_the_robot_reactor_sees_a_far_face_unless_told_not_to(torch_threads):
 def test_a_loaded_reactor_runs_its_worker_times_windows_and_reports_itself(faces, torch_threads):
     torch_threads.set_num_threads(2)
     loaded = open_reactor(ModelSettings(checkpoint="", window=4), ReactorSettings(samples=2))
-    assert torch_threads.get_num_threads() == ModelSettings().threads == 1  # the node's default
+    assert torch_threads.get_num_threads() == ModelSettings.threads == 1  # the node's default
     published, done = [], threading.Event()
 
     def on_reaction(reaction):
