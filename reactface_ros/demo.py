@@ -5,7 +5,8 @@
 2. the reaction and render nodes as real processes (`reactface run`), a recorder
    (`reactface bag record`) and the bag replayed in real time (`reactface bag replay`);
 3. the recorded ReactionWindows scored against the bag (`reactface bag evaluate`), and
-   `reaction.mp4`: the speaker beside several sampled listener reactions.
+   `reaction.mp4`: the speaker beside several sampled listener reactions, with the
+   speaker's voice.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from reactface_core.contract import FPS
 
 SHOWN_SAMPLES = 3  # listener reactions side by side in reaction.mp4
 DEMO_DOMAINS = range(60, 100)  # ROS_DOMAIN_ID by process id: not the default 0, inside 0-101
@@ -132,28 +135,33 @@ def run(args) -> int:
 
     windows, reference = load_recorded(recorded), load_reference(bag)
     report = evaluate_recording(windows, reference)
-    video, frames = write_side_by_side(windows, reference, bag, out / "reaction.mp4")
+    video, frames, voiced = write_side_by_side(windows, reference, bag, out / "reaction.mp4")
     (out / "summary.json").write_text(json.dumps(report, indent=2))
     summary = format_report(report)
     (out / "summary.txt").write_text(summary + "\n")
     print()
     print(summary)
-    print(f"\nwrote {video} ({frames} frames: speaker | {SHOWN_SAMPLES} sampled reactions)")
+    sound = "with the speaker's voice" if voiced else "silent: the bag has no audio"
+    print(
+        f"\nwrote {video} ({frames} frames: speaker | {SHOWN_SAMPLES} sampled reactions, {sound})"
+    )
     print(f"      {out / 'summary.txt'}, {out / 'summary.json'}, {bag}, {recorded}, logs in {logs}")
     print(f"demo took {time.perf_counter() - started:.0f} s")
     return 0
 
 
-def write_side_by_side(windows, reference, bag: Path, path: Path) -> tuple[Path, int]:
+def write_side_by_side(windows, reference, bag: Path, path: Path) -> tuple[Path, int, bool]:
     """Speaker camera frames (from `bag`) beside the first sampled reactions of the
-    recorded `windows`, rendered and labelled; `reference` is the bag's frame grid."""
+    recorded `windows`, rendered and labelled, with the speaker's voice from `bag` (H.264
+    and AAC); `reference` is the bag's frame grid. Returns the path, the frame count and
+    whether the bag had a voice to add."""
     import cv2
 
     from reactface_core.face.render import RenderConfig, make_renderer
     from reactface_core.face.scene import Appearance
-    from reactface_core.face.video import FrameWriter
+    from reactface_core.perception.media import write_video
     from reactface_ros.bag.evaluate import reactions_on_grid
-    from reactface_ros.bag.interaction import INPUT_TOPICS
+    from reactface_ros.bag.interaction import INPUT_TOPICS, read_speech
     from reactface_ros.bag.store import read_messages
     from reactface_ros.image import to_rgb
 
@@ -165,20 +173,22 @@ def write_side_by_side(windows, reference, bag: Path, path: Path) -> tuple[Path,
         face_model, config=RenderConfig(appearance=Appearance(**LISTENER_LOOK))
     )
     camera = [to_rgb(msg) for topic, _, msg in read_messages(bag, INPUT_TOPICS) if "image" in topic]
-    writer = FrameWriter(path)
-    for start in range(0, len(camera), 64):
-        stop = min(start + 64, len(camera))
-        tiles = [np.stack(camera[start:stop])]
-        tiles += [renderer.render(reactions[n, start:stop]) for n in range(shown)]
-        size = tiles[1].shape[1:3]
-        tiles[0] = np.stack([cv2.resize(frame, size[::-1]) for frame in tiles[0]])
-        labels = ["speaker"] + [f"reaction {n + 1}" for n in range(shown)]
-        for tile, label in zip(tiles, labels, strict=True):
-            for frame in tile:
-                cv2.putText(frame, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255,) * 3, 1)
-        writer.write(np.concatenate(tiles, axis=2))
-    writer.close()
-    return path, writer.count
+    speech = read_speech(bag, int(reference.frame_stamps[0]), len(camera))
+    labels = ["speaker"] + [f"reaction {n + 1}" for n in range(shown)]
+
+    def composed():
+        for start in range(0, len(camera), 64):
+            stop = min(start + 64, len(camera))
+            tiles = [renderer.render(reactions[n, start:stop]) for n in range(shown)]
+            size = tiles[0].shape[1:3]
+            tiles.insert(0, np.stack([cv2.resize(f, size[::-1]) for f in camera[start:stop]]))
+            for tile, label in zip(tiles, labels, strict=True):
+                for frame in tile:
+                    cv2.putText(frame, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255,) * 3, 1)
+            yield from np.concatenate(tiles, axis=2)
+
+    audio, rate = speech if speech is not None else (None, None)
+    return path, write_video(path, composed(), FPS, audio, rate), speech is not None
 
 
 def step(number: int, what: str) -> None:

@@ -22,6 +22,7 @@ from reactface_ros.bag.interaction import (  # noqa: E402
     LISTENER_TOPIC,
     SPEAKER_TOPIC,
     Interaction,
+    read_speech,
     write_interaction_bag,
 )
 from reactface_ros.bag.replay import scheduled  # noqa: E402
@@ -115,6 +116,34 @@ def test_stereo_48k_audio_and_compressed_frames(tmp_path):
     assert (chunks[0].sample_rate, chunks[0].channels, len(chunks[0].samples)) == (48_000, 2, 1920)
     samples = np.concatenate([message_to_audio(c)[0] for c in chunks])
     np.testing.assert_array_equal(samples, interaction.audio)
+
+
+def test_the_speakers_voice_reads_back_as_one_mono_track_on_the_frame_grid(tmp_path):
+    """`read_speech` (the demo's sound track): chunks at their stamps, channels averaged,
+    what lies before the first frame or after the last left out, silence where no chunk
+    is; a bag of two rates or without audio says so."""
+    from reactface_ros.convert import audio_to_message
+
+    interaction = small_interaction(frames=10, rate=48_000, channels=2)
+    write_interaction_bag(tmp_path / "b.mcap", interaction)
+    mono, per_frame = interaction.audio.mean(axis=1), 48_000 // 25
+    track, rate = read_speech(tmp_path / "b.mcap", DEFAULT_START_NS + 3 * FRAME_NS, 5)
+    assert rate == 48_000 and track.shape == (5 * per_frame,)
+    np.testing.assert_allclose(track, mono[3 * per_frame : 8 * per_frame], atol=1e-6)
+    track, _ = read_speech(tmp_path / "b.mcap", DEFAULT_START_NS - FRAME_NS, 12)
+    np.testing.assert_array_equal(track[:per_frame], 0)  # before the first chunk
+    np.testing.assert_array_equal(track[11 * per_frame :], 0)  # after the last
+    np.testing.assert_allclose(track[per_frame : 11 * per_frame], mono, atol=1e-6)
+
+    with BagWriter(tmp_path / "two.mcap") as writer:
+        for stamp, rate in ((10**9, 16_000), (10**9 + 20_000_000, 48_000)):
+            writer.write(AUDIO_TOPIC, audio_to_message(np.zeros(320), rate, stamp), stamp)
+    with pytest.raises(BagError, match="16000 Hz and at 48000 Hz"):
+        read_speech(tmp_path / "two.mcap", 10**9, 2)
+    with BagWriter(tmp_path / "mute.mcap") as writer:
+        writer.write("/w", window_to_message(np.zeros((1, 1, 58)), "arkit58", 10**9), 10**9)
+    assert read_speech(tmp_path / "mute.mcap", 10**9, 2) is None
+    assert list(read_messages(tmp_path / "mute.mcap", [AUDIO_TOPIC])) == []  # not every topic
 
 
 def test_replay_order_follows_header_stamps_not_log_times(tmp_path):

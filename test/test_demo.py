@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import cv2
+import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]
@@ -35,3 +36,13 @@ def test_demo_publishes_one_window_per_w_frames_and_writes_the_video(tmp_path, r
     frames = int(video.get(cv2.CAP_PROP_FRAME_COUNT))
     width = int(video.get(cv2.CAP_PROP_FRAME_WIDTH))
     assert frames == report["frames"] and width == 4 * 256  # speaker + 3 reactions
+
+    from reactface_core.perception.media import read_audio_track
+    from reactface_ros.bag.evaluate import load_reference
+    from reactface_ros.bag.interaction import read_speech
+
+    sound, rate = read_audio_track(out / "reaction.mp4")  # the speaker's voice, in step
+    first_frame = int(load_reference(out / "interaction.mcap").frame_stamps[0])
+    voice, voice_rate = read_speech(out / "interaction.mcap", first_frame, frames)
+    assert rate == voice_rate and len(voice) <= len(sound) < len(voice) + 1024  # AAC frames
+    assert np.corrcoef(sound[: len(voice)], voice)[0, 1] > 0.99

@@ -27,12 +27,14 @@ import numpy as np
 from reactface_core import contract
 from reactface_core.contract import FPS, FRAME_NS
 from reactface_core.face.models import get_face_model
-from reactface_ros.bag.store import BagWriter
+from reactface_ros.bag.store import BagError, BagWriter, read_messages
 from reactface_ros.convert import (
     NANOSECONDS,
     audio_to_message,
     coefficients_to_message,
+    message_to_audio,
     ns_to_stamp,
+    stamp_to_ns,
     window_to_message,
 )
 from reactface_ros.image import rgb_to_compressed, rgb_to_image
@@ -136,6 +138,28 @@ def _audio_events(interaction: Interaction, start_ns: int, chunk_ms: float):
         msg.header.frame_id = "microphone"
         ready = start_ns + round((first + len(samples)) * NANOSECONDS / rate)
         yield (ready, (1, order), AUDIO_TOPIC, msg)
+
+
+def read_speech(path: str | Path, start_ns: int, frames: int) -> tuple[np.ndarray, int] | None:
+    """The speaker's audio in bag `path` as one mono track of `frames` frames from `start_ns`
+    (each chunk placed at its stamp, silence where none covers), and its rate; None when the
+    bag has no audio chunks."""
+    track, rate = None, None
+    for _, _, msg in read_messages(path, [AUDIO_TOPIC]):
+        samples, chunk_rate = message_to_audio(msg)
+        if track is None:
+            rate = chunk_rate
+            track = np.zeros(round(frames * rate / FPS), np.float32)
+        elif chunk_rate != rate:
+            raise BagError(
+                f"{path}: audio chunks at {rate} Hz and at {chunk_rate} Hz; one rate expected"
+            )
+        first = round((stamp_to_ns(msg.header.stamp) - start_ns) * rate / NANOSECONDS)
+        mono = samples.mean(axis=1)[max(0, -first) :]
+        first = max(0, first)
+        mono = mono[: max(0, len(track) - first)]
+        track[first : first + len(mono)] = mono
+    return None if track is None else (track, rate)
 
 
 def _reference_events(interaction: Interaction, model, start_ns: int) -> list:

@@ -243,6 +243,8 @@ def read_raw(
     reader = open_reader(path)
     try:
         connections = [c for c in reader.connections if topics is None or c.topic in topics]
+        if not connections:  # rosbags reads every topic when given none
+            return
         try:
             for connection, log_time, data in reader.messages(connections=connections):
                 yield connection.topic, connection.msgtype, log_time, bytes(data)
