@@ -180,8 +180,13 @@ def write_side_by_side(windows, reference, bag: Path, path: Path) -> tuple[Path,
         for start in range(0, len(camera), 64):
             stop = min(start + 64, len(camera))
             tiles = [renderer.render(reactions[n, start:stop]) for n in range(shown)]
-            size = tiles[0].shape[1:3]
-            tiles.insert(0, np.stack([cv2.resize(f, size[::-1]) for f in camera[start:stop]]))
+            height = tiles[0].shape[1]  # the speaker as high as a reaction, its aspect kept
+            width = max(2, round(camera[0].shape[1] * height / camera[0].shape[0]))
+            speaker = [
+                cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA)
+                for f in camera[start:stop]
+            ]
+            tiles.insert(0, np.stack(speaker))
             for tile, label in zip(tiles, labels, strict=True):
                 for frame in tile:
                     cv2.putText(frame, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255,) * 3, 1)

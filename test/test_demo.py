@@ -32,14 +32,19 @@ def test_demo_publishes_one_window_per_w_frames_and_writes_the_video(tmp_path, r
     assert 0 < report["FRDist"] < 10 * report["FRDist_neutral"] and -1 <= report["FRCorr"] <= 1
     assert "latency" in result.stdout and "FRCorr" in result.stdout
 
+    from reactface_core.perception.media import read_audio_track
+    from reactface_ros.bag.evaluate import load_reference
+    from reactface_ros.bag.interaction import CAMERA_TOPIC, read_speech
+    from reactface_ros.bag.store import read_messages
+
     video = cv2.VideoCapture(str(out / "reaction.mp4"))
     frames = int(video.get(cv2.CAP_PROP_FRAME_COUNT))
     width = int(video.get(cv2.CAP_PROP_FRAME_WIDTH))
-    assert frames == report["frames"] and width == 4 * 256  # speaker + 3 reactions
-
-    from reactface_core.perception.media import read_audio_track
-    from reactface_ros.bag.evaluate import load_reference
-    from reactface_ros.bag.interaction import read_speech
+    height = int(video.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    assert frames == report["frames"] and height == 256
+    _, _, image = next(read_messages(out / "interaction.mcap", [CAMERA_TOPIC]))
+    speaker_width = round(image.width * 256 / image.height)  # the speaker, its aspect kept
+    assert width == (speaker_width + 3 * 256) // 2 * 2  # beside 3 reactions, cut to even
 
     sound, rate = read_audio_track(out / "reaction.mp4")  # the speaker's voice, in step
     first_frame = int(load_reference(out / "interaction.mcap").frame_stamps[0])
