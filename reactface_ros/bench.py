@@ -101,6 +101,9 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def run(args) -> int:
+    from reactface_core.bench import reference_ms
+
+    reference = reference_ms()  # before any load starts: the machine's own speed today
     with tempfile.TemporaryDirectory(prefix="reactface-bench-ros-") as scratch:
         bag = args.bag or synthetic_bag(
             Path(scratch), args.seconds, args.seed, args.image_format, args.size
@@ -109,7 +112,12 @@ def run(args) -> int:
             load_before = os.getloadavg()[0]
             result = _measure(args, bag)
             result.load = (load_before, os.getloadavg()[0])
+            result.reference_ms = reference
     return 0 if _print(result, args) else 1
+
+
+def _ratio(value, reference: float) -> str:
+    return f"{float(value) / reference:.2f}" if value is not None and reference > 0 else "n/a"
 
 
 def synthetic_bag(
@@ -226,6 +234,7 @@ class Result:
     from_input: np.ndarray
     late_ms_max: float
     load: tuple[float, float] = (0.0, 0.0)
+    reference_ms: float = 0.0  # `bench.reference_ms` before the run
 
     @property
     def expected(self) -> int:
@@ -364,7 +373,11 @@ def _print(result: Result, args) -> bool:
         )
     print(f"  replay: worst delay behind schedule {result.late_ms_max:.1f} ms")
     before, after = result.load
-    print(f"  machine: {os.cpu_count()} CPUs, load average {before:.2f} before, {after:.2f} after")
+    print(
+        f"  machine: {os.cpu_count()} CPUs, load average {before:.2f} before, {after:.2f} after, "
+        f"reference work {result.reference_ms:.1f} ms before (node compute p50 / reference "
+        f"{_ratio(node.get('compute_ms_p50'), result.reference_ms)})"
+    )
     met = (
         len(frame) > 0
         and np.percentile(frame, 95) <= TARGET_MS

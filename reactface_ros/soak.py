@@ -127,6 +127,8 @@ def run(args) -> int:
 
 
 def _report(args, observer, published, camera_topic, audio_topic, rss) -> bool:
+    from reactface_core.bench import machine_load
+
     frames, audio = published[camera_topic], published[audio_topic]
     w = observer.window_frames[0] if observer.window_frames else args.window
     expected, received = frames // w, len(observer.arrivals)
@@ -154,7 +156,7 @@ def _report(args, observer, published, camera_topic, audio_topic, rss) -> bool:
             f"  {name:<9} RSS    start {first:.0f} MiB, after 1 min {after_minute:.0f} MiB, "
             f"end {last:.0f} MiB (growth after the first minute {100 * grown[name]:+.1f} %)"
         )
-    print(f"  machine: {os.cpu_count()} CPUs, load average now {os.getloadavg()[0]:.2f}")
+    print(f"  machine: {machine_load()} now")
     met = (
         expected == received
         and frames_lost == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -216,7 +218,27 @@ def test_bench_streaming_prints_both_times_and_the_ratios(capsys):
     }  # fmt: skip
     # recomputing 200 frames is far slower than one cached window, whatever the load
     assert times["naive recompute of the history, t=200"] > 3 * ours
-    assert lines[-1].startswith("naive / streaming at t=200:")
+    assert lines[-2].startswith("naive / streaming at t=200:")
+    # the machine's speed today, and the window's time over it (as printed, rounded)
+    reference = float(re.search(r"reference work ([\d.]+) ms", lines[0]).group(1))
+    ratio = float(
+        re.match(r"streaming at t=200 / reference work \(one thread\): ([\d.]+)", lines[-1])[1]
+    )
+    assert abs(ratio - ours / reference) <= 0.006 + 0.05 * ratio / reference
+
+
+def test_reference_work_is_timed_on_one_thread_and_restores_torchs_threads():
+    import torch
+
+    from reactface_core.bench import reference_ms
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert 0 < reference_ms(rounds=1) < 60_000
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_cache_buffer_matches_concatenation_and_rarely_reallocates():

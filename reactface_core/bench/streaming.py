@@ -17,7 +17,7 @@ import statistics
 import time
 from dataclasses import replace
 
-from reactface_core.bench import machine_load
+from reactface_core.bench import machine_load, reference_ms
 from reactface_core.cli import usage_error
 
 
@@ -95,13 +95,14 @@ def run(args: argparse.Namespace) -> int:
     naive = statistics.median(naive[1:])
 
     params = sum(p.numel() for p in model.parameters())
+    reference = reference_ms()
     print(
         f"ReactFace as shipped (style latent {config.style_dim}-d, events: {config.events}, "
         f"follow: {config.follow}, idle motion: {config.idle}) "
         f"d={config.dim} heads={config.heads} params={params / 1e6:.2f}M (with the "
         f"recognition networks, which do not run online), "
         f"w={w} N={args.samples} context={config.context} frames, device={device}, "
-        f"threads={torch.get_num_threads()}, {machine_load()} "
+        f"threads={torch.get_num_threads()}, {machine_load(reference)} "
         f"(other work on the machine inflates and scatters every time below)"
     )
     print(f"{'step':<44}{'median ms':>14}")
@@ -110,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"{f'naive recompute of the history, t={late}':<44}{1000 * naive:>14.2f}")
     print(f"ratio t={late} / t={early} (streaming): {ours[late] / ours[early]:.2f}")
     print(f"naive / streaming at t={late}: {naive / ours[late]:.1f}x")
+    print(
+        f"streaming at t={late} / reference work (one thread): "
+        f"{1000 * ours[late] / reference:.2f} (divides out how fast the machine runs today)"
+    )
     return 0
 
 
