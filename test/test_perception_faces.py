@@ -158,6 +158,38 @@ def test_a_far_face_is_tracked_across_frames():
     assert np.abs(moved - np.array(shifts)).max() < 2.0  # pixels
 
 
+def test_a_far_face_the_mesh_reads_too_large_is_read_on_the_crop():
+    """Right after the mesh finds a far face it reads it too large (1.5-1.7 times): a face
+    that seems to grow by more than FAR_FACE_GROWTH from one frame to the next, whether the
+    crop or the mesh read it last, is read on the crop; one that grows less, or a larger
+    face elsewhere (the speaker is the largest), is the mesh's, bit for bit."""
+    from reactface_core.perception.face_tracker import FAR_FACE_GROWTH
+
+    hopper = grace_hopper()
+    frame, _ = far_frame(hopper, 0.075 * 1280 / (0.45 * 600))
+    pixels = np.array([1280, 720, 1280], np.float32)
+
+    def grown(face, factor, shift=(0.0, 0.0)):  # (468, 3) scaled about the box centre
+        points = face * pixels
+        centre = (points.min(axis=0) + points.max(axis=0)) / 2
+        moved = centre + (points - centre) * factor + np.array([*shift, 0.0], np.float32)
+        return (moved / pixels).astype(np.float32)
+
+    with FaceLandmarker(mode="video", far_faces=True) as far:
+        followed = far(frame)  # the mesh finds no face this small: the crop reads it
+        assert np.isfinite(followed).all()
+        too_large = grown(followed, 1.5)
+        read = far._far.read(frame, too_large)
+        assert np.abs(read - followed)[:, :2].max() * 1280 < 2.0  # the crop's, pixels
+        slightly = grown(read, 0.98 * FAR_FACE_GROWTH)
+        assert np.array_equal(far._far.read(frame, slightly), slightly)  # the mesh's
+        jump = far._far.read(frame, grown(slightly, 1.5))  # the mesh's own last face, grown
+        assert np.abs(jump - followed)[:, :2].max() * 1280 < 2.0  # read on the crop
+        assert np.isfinite(far(frame)).all()  # the far face is searched for afresh
+        elsewhere = grown(far._far.read(frame, None), 1.5, shift=(-300.0, 0.0))
+        assert np.array_equal(far._far.read(frame, elsewhere), elsewhere)
+
+
 def write_video(path, frames, fps=25.0):
     height, width = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))

@@ -21,7 +21,9 @@ where that face is large; the next frame crops around those landmarks without de
 again. The landmarks are mapped back to the whole frame, so nothing downstream can tell
 how the face was found. A face the mesh finds in the whole frame, however small, stays the
 mesh's: the model learnt from the mesh's readings, and read on the crop the small faces it
-finds scored lower (README, "Far faces"). Only small faces are taken from the crop
+finds scored lower (README, "Far faces"). The one exception is a small face that the
+mesh, having just found it, reads more than `FAR_FACE_GROWTH` times larger than it was a
+frame before: no face grows that fast, so the crop reads it until the two agree. Only small faces are taken from the crop
 (`MESH_MIN_FACE`): one large enough for the mesh that the mesh did not take is partly
 covered or cut by the frame's edge, and stays unseen.
 """
@@ -43,6 +45,7 @@ FAR_FACE_PIXELS = 256  # the crop's side once resized: the face fills a third of
 # The mesh's own detector finds every face whose landmark box is this tall over the image's
 # longer side (measured on renders of the synthetic world, `world.config.DetectorNoise`).
 MESH_MIN_FACE = 0.14
+FAR_FACE_GROWTH = 1.25  # a face grows less than this from one frame to the next
 
 
 class FaceLandmarker:
@@ -76,10 +79,7 @@ class FaceLandmarker:
         image = _as_rgb_uint8(frame)
         face = _largest_face(self._mesh.process(image), image.shape)
         if self._far is not None:
-            if face is None:
-                face = self._far.find(image)
-            else:
-                self._far.forget()  # the mesh has it: a far face lost later is searched anew
+            face = self._far.read(image, face)
         if face is None:
             return np.full((NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
         return face
@@ -140,6 +140,7 @@ class _FarFaces:
             min_detection_confidence=min_detection_confidence,
         )
         self._box = None  # (x0, y0, side) pixels of the face to crop around next frame
+        self._previous = None  # the last frame's face, (x0, y0, x1, y1) pixels, or None
 
     def find(self, image: np.ndarray) -> np.ndarray | None:
         """(468, 3) landmarks of the whole frame, or None: no far face either."""
@@ -166,10 +167,33 @@ class _FarFaces:
         self._box = _crop_box(face[:, :2])
         return face / np.array([width, height, width], np.float32)
 
+    def read(self, image: np.ndarray, found: np.ndarray | None) -> np.ndarray | None:
+        """The speaker's (468, 3) landmarks given the mesh's on the whole frame (`found`, or
+        None, then a far face is searched for). The mesh's, unless they are the face of the
+        last frame grown by more than `FAR_FACE_GROWTH`: no face grows that fast, but the
+        mesh reads a small face it has just found too large at first (1.5-1.7 times on a
+        real face 56 px high); then the crop reads it, until the two agree."""
+        face = self._read(image, found)
+        self._previous = None if face is None else _pixel_box(face, image.shape)
+        return face
+
+    def _read(self, image: np.ndarray, found: np.ndarray | None) -> np.ndarray | None:
+        if found is None:
+            return self.find(image)
+        if self._previous is not None and _grown(_pixel_box(found, image.shape), self._previous):
+            if self._box is None:  # the mesh read the last frame: crop around its face
+                self._box = _crop_box(self._previous.reshape(2, 2))
+            face = self.find(image)
+            if face is not None:
+                return face
+        self._box = None  # the mesh has it: a far face lost later is searched anew
+        return found
+
     def forget(self) -> None:
         """Drop the face followed so far: the next far face is detected afresh (neither
         the detector nor the crop's mesh, in image mode, keeps anything between frames)."""
         self._box = None
+        self._previous = None
 
     def _detect(self, image: np.ndarray):
         result = self._detector.process(image)
@@ -191,6 +215,20 @@ def _small(points: np.ndarray, shape) -> bool:
     """Whether a face's points (pixels, (468, >= 2)) are too small for the mesh's own
     detector in an image of `shape` (`MESH_MIN_FACE`)."""
     return bool(np.ptp(points[:, 1]) < MESH_MIN_FACE * max(shape[:2]))
+
+
+def _pixel_box(face: np.ndarray, shape) -> np.ndarray:
+    """(x0, y0, x1, y1) pixels of a face's (468, 3) landmarks in an image of `shape`."""
+    pixels = face[:, :2] * np.array([shape[1], shape[0]], np.float32)
+    return np.concatenate([pixels.min(axis=0), pixels.max(axis=0)])
+
+
+def _grown(box: np.ndarray, previous: np.ndarray) -> bool:
+    """Whether face `box` is the `previous` face (its centre within half that face's
+    size of the previous one's) grown by more than `FAR_FACE_GROWTH` (longer sides)."""
+    size, before = (box[2:] - box[:2]).max(), (previous[2:] - previous[:2]).max()
+    shift = (box[:2] + box[2:]) / 2 - (previous[:2] + previous[2:]) / 2
+    return bool(np.abs(shift).max() < before / 2 and size > FAR_FACE_GROWTH * before)
 
 
 def _crop_box(points: np.ndarray) -> tuple[float, float, float]:
