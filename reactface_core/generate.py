@@ -190,6 +190,9 @@ class NormalisedReactionGenerator:
     def reconfigure(self, samples: int, seed: int, deterministic: bool) -> None:
         self.generator.reconfigure(samples, seed, deterministic)
 
+    def settle(self) -> None:
+        self.generator.settle()
+
     def push(
         self,
         visual: np.ndarray | None = None,

@@ -459,6 +459,17 @@ class OnlineReactor:
         with self._processing:
             return self._process(work)
 
+    def settle(self) -> None:
+        """Make the last window history (`streaming.ReactionGenerator.settle`): after its
+        reactions are out, so that work is not between a window's last frame and its
+        publication. A failure restarts the interaction, as in `process`."""
+        with self._processing:
+            try:
+                self.generator.settle()
+            except Exception:
+                self._reset_models()
+                raise
+
     def _process(self, work: Work) -> list[Reaction]:
         if isinstance(work, NewSession):
             self._reset_models()
@@ -790,7 +801,8 @@ class ReactorWorker:
 
     put(work) from the intake side; each finished `Reaction` goes to on_reaction(reaction)
     on the worker thread, which then times it: from the capture of the window's last frame
-    to the end of on_reaction (latency), and its perception + generation (compute). A
+    to the end of on_reaction (latency), and its perception + generation (compute); then
+    the window joins the generator's history (`OnlineReactor.settle`, timed as settle). A
     failing window is reported to on_error(line), a log line naming the error, and the
     worker goes on (the reactor has restarted the interaction).
     """
@@ -798,6 +810,7 @@ class ReactorWorker:
     def __init__(self, reactor: OnlineReactor, on_reaction, on_error):
         self.reactor, self.on_reaction, self.on_error = reactor, on_reaction, on_error
         self.latency, self.compute = RollingStats(), RollingStats()  # seconds
+        self.settling = RollingStats()  # the history update after a window is out, seconds
         self.queue: queue.Queue = queue.Queue()
         self.running = True
         self.thread = threading.Thread(target=self._loop, name="reactor-worker", daemon=True)
@@ -811,6 +824,7 @@ class ReactorWorker:
             "latency_ms_p50": 1000 * self.latency.percentile(50),
             "latency_ms_p95": 1000 * self.latency.percentile(95),
             "compute_ms_p50": 1000 * self.compute.percentile(50),
+            "settle_ms_p50": 1000 * self.settling.percentile(50),
         }
 
     def _loop(self) -> None:
@@ -828,6 +842,14 @@ class ReactorWorker:
                 self.on_reaction(reaction)
                 self.latency.add(time.perf_counter() - reaction.captured)
                 self.compute.add(reaction.compute_s)
+            if reactions:
+                start = time.perf_counter()
+                try:
+                    self.reactor.settle()  # once the window is out, not before
+                except Exception as error:  # noqa: BLE001
+                    self.on_error(f"processing failed, interaction restarted: {error!r}")
+                    continue
+                self.settling.add(time.perf_counter() - start)
 
     def close(self) -> None:
         """Stop the thread (the work still queued is dropped)."""

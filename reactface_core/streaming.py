@@ -136,8 +136,15 @@ class ReactionGenerator:
                 style = torch.randn(n, model.config.style_dim, generator=self.generator)
             model.start_session(self.listener_state, style.to(self.device))
         noise = None if self.deterministic else model.window_noise(n, self.generator, self.device)
-        reactions = model.generate_window(self.listener_state, n, noise).reactions
+        reactions = model.generate_window(self.listener_state, n, noise, settle=False).reactions
         return ReactionWindow(start, reactions)
+
+    @torch.no_grad()
+    def settle(self) -> None:
+        """Add the last window to the history now (`ReactFace.settle_window`) rather than
+        when the next one starts: call it once the window is shown, while the next one's
+        frames are still coming in."""
+        self.model.settle_window(self.listener_state)
 
 
 def _check(name: str, chunk: torch.Tensor, per_row: tuple[int, ...]) -> None:

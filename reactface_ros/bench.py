@@ -366,7 +366,8 @@ def _print(result: Result, args) -> bool:
     node = result.observer.nodes.get("reaction", {})
     if node:
         print(
-            f"  node: compute p50 {node.get('compute_ms_p50')} ms, skipped "
+            f"  node: compute p50 {node.get('compute_ms_p50')} ms (then, once the window is "
+            f"out, the history update p50 {node.get('settle_ms_p50')} ms), skipped "
             f"{node.get('frames_skipped')}+{node.get('audio_chunks_skipped')}, tracker skipped "
             f"{node.get('frames_tracker_skipped')}, device {node.get('device')}, torch threads "
             f"{node.get('torch_threads')}"

@@ -90,6 +90,27 @@ def test_windows_are_stamped_on_speaker_frames_and_paced_frame_by_frame(reactor,
     assert reactor.counts["frames_tracker_skipped"] == 0
 
 
+def test_a_window_joins_the_history_after_it_is_out_with_the_same_result(reactor, faces):
+    """settle() does after publication what the next window would otherwise do first:
+    the windows that follow are the same either way."""
+    history = reactor.generator.generator.listener_state.cie
+    _, first = feed(reactor, faces, 8)
+    assert len(first) == 2 and [c.end for c in history] == [4] * len(history)
+    reactor.settle()
+    assert [c.end for c in history] == [8] * len(history)
+    _, settled = feed(reactor, faces, 8, start=T0 + 8 * FRAME_NS)
+
+    generator, _, _ = load_online_generator("", samples=3, seed=0, window=4)
+    other = OnlineReactor(generator, FaceLandmarker(mode="video"), ReactorSettings(samples=3))
+    try:
+        feed(other, faces, 8)
+        _, unsettled = feed(other, faces, 8, start=T0 + 8 * FRAME_NS)
+    finally:
+        other.landmarker.close()
+    for a, b in zip(settled, unsettled, strict=True):
+        np.testing.assert_array_equal(a.reactions, b.reactions)
+
+
 def test_the_face_is_found_in_rendered_frames(reactor, faces):
     batch = FrameBatch([], 0.0)
     work, _ = feed(reactor, faces, 8, process=False)
@@ -427,6 +448,7 @@ def test_a_loaded_reactor_runs_its_worker_times_windows_and_reports_itself(faces
         assert done.wait(timeout=120), f"{len(published)} windows published"
         _, _, values = loaded.status()
         assert values["latency_ms_p50"] > 0 and values["compute_ms_p50"] > 0
+        assert values["settle_ms_p50"] > 0  # each window joins the history once it is out
         assert values["samples"] == 2 and values["device"] == "cpu"
     finally:
         loaded.close()

@@ -166,6 +166,9 @@ def test_state_stays_bounded_by_the_context():
     generator = ReactionGenerator(model, samples=2)
     visual, audio = inputs(200)
     generator.push(visual, audio)
+    history = generator.listener_state.cie  # the reactions' history, one cache per layer
+    assert [c.end for c in history] == [200 - 4] * 2  # the last window joins once it is out
+    generator.settle()
     caches = _caches(generator.speaker_state) + _caches(generator.listener_state)
     assert len(caches) == 2 + 2 + 2 + 4 + 4 + 2  # encoders, alignment, synchroniser, CIE
     assert all(c.end >= 200 for c in caches)

@@ -61,6 +61,7 @@ class ListenerState:
     events: EventState | None = None  # event shapes still playing, time since onsets
     follow: FollowState | None = None  # speaker frames the follow filter still reads
     idle: torch.Tensor | None = None  # the idle motion filter's state (B r, 2, D)
+    unsettled: torch.Tensor | None = None  # the last window's reactions, not yet history
 
 
 class Window(NamedTuple):
@@ -126,6 +127,7 @@ class ReactFace(nn.Module):
 
     def remember_speaker(self, state: ListenerState, face, speech) -> None:
         """Give the listener side new aligned face F- (B, n, d) and speech A (B, k n, d)."""
+        self.settle_window(state)  # the last window joins the history first, as it would have
         self.synchroniser.remember(face, speech, state.memory)
         if self.config.follow:
             state.follow = self.follower.remember(face, speech, state.follow)
@@ -175,6 +177,7 @@ class ReactFace(nn.Module):
         target: torch.Tensor | None = None,
         recognised: torch.Tensor | None = None,
         onsets: torch.Tensor | None = None,
+        settle: bool = True,
     ) -> Window:
         """Next w reaction frames (batch, w, D) with mu_t, log sigma_t^2 (batch, d).
 
@@ -184,8 +187,11 @@ class ReactFace(nn.Module):
         posterior it implies, in the rows where `recognised` (batch,) is True (default all)
         and is the prior's mean elsewhere. `onsets` (batch, w, E), training only: the real
         listener's event onsets, played instead of sampled ones. The speaker must be
-        remembered up to the window end.
+        remembered up to the window end. settle=False leaves the window's reactions out of
+        the history until `settle_window` (or the next speaker frames or window) adds
+        them: the same operations, later, so a robot can show the window first.
         """
+        self.settle_window(state)
         noise = noise or WindowNoise()
         w = self.config.window
         start = state.frames
@@ -229,15 +235,24 @@ class ReactFace(nn.Module):
             if onsets is None:
                 onsets = self.events.sample(event_logits, noise.events, state.events)
             reactions = reactions + self.events.play(onsets, state.events)
-        past = self.reaction_embedding(reactions)  # H_{t-w+1:t}, now history (Eq. 8-9)
-        past = self.synchroniser(past, state.synchroniser, state.memory, True)
-        self.cie.remember(past, state.cie)
+        state.unsettled = reactions
+        if settle:
+            self.settle_window(state)
         if noise.idle is not None:  # after the history: the model was trained without it
             if state.idle is None:
                 state.idle = self.idle.new_state(batch, reactions)
             reactions = reactions + self.idle(noise.idle, state.idle)
         state.latent, state.frames = latent, start + w
         return Window(reactions, prior, posterior, event_logits)
+
+    def settle_window(self, state: ListenerState) -> None:
+        """Make the last window's reactions history (Eq. 8-9), if not yet done."""
+        if state.unsettled is None:
+            return
+        past = self.reaction_embedding(state.unsettled)  # H_{t-w+1:t}
+        state.unsettled = None
+        past = self.synchroniser(past, state.synchroniser, state.memory, True)
+        self.cie.remember(past, state.cie)
 
     def encode_speaker(
         self, visual: torch.Tensor, audio: torch.Tensor, visual_valid: torch.Tensor | None = None
