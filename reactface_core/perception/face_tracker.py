@@ -23,9 +23,9 @@ how the face was found. A face the mesh finds in the whole frame, however small,
 mesh's: the model learnt from the mesh's readings, and read on the crop the small faces it
 finds scored lower (README, "Far faces"). The one exception is a small face that the
 mesh, having just found it, reads more than `FAR_FACE_GROWTH` times larger than it was a
-frame before: no face grows that fast, so the crop reads it until the two agree. Only small faces are taken from the crop
-(`MESH_MIN_FACE`): one large enough for the mesh that the mesh did not take is partly
-covered or cut by the frame's edge, and stays unseen.
+frame before: no face grows that fast, so the crop reads it until the two agree. Only
+small faces are taken from the crop (`MESH_MIN_FACE`): one large enough for the mesh that
+the mesh did not take is partly covered or cut by the frame's edge, and stays unseen.
 """
 
 from __future__ import annotations
