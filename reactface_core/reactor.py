@@ -35,6 +35,7 @@ import queue
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
@@ -456,16 +457,23 @@ class OnlineReactor:
         A failure resets the models' state (the interaction restarts) and is raised again
         for the caller to log.
         """
-        with self._processing:
+        with self._restarting_on_failure():
             return self._process(work)
 
     def settle(self) -> None:
         """Make the last window history (`streaming.ReactionGenerator.settle`): after its
         reactions are out, so that work is not between a window's last frame and its
         publication. A failure restarts the interaction, as in `process`."""
+        with self._restarting_on_failure():
+            self.generator.settle()
+
+    @contextmanager
+    def _restarting_on_failure(self):
+        """Hold the processing lock; a failure inside restarts the interaction (the models'
+        state is reset) and is raised again for the caller to log."""
         with self._processing:
             try:
-                self.generator.settle()
+                yield
             except Exception:
                 self._reset_models()
                 raise
@@ -482,9 +490,6 @@ class OnlineReactor:
             visual, valid = self._visual_features(work.frames)
             audio = self.audio_features(np.concatenate([frame.audio for frame in work.frames]))
             windows = self.generator.push(visual, audio, valid)
-        except Exception:
-            self._reset_models()
-            raise
         finally:
             with self._backlog_lock:
                 self.backlog -= len(work.frames)
@@ -836,7 +841,7 @@ class ReactorWorker:
             try:
                 reactions = self.reactor.process(work)
             except Exception as error:  # noqa: BLE001  (a worker must not die silently)
-                self.on_error(f"processing failed, interaction restarted: {error!r}")
+                self._report(error)
                 continue
             for reaction in reactions:
                 self.on_reaction(reaction)
@@ -847,9 +852,12 @@ class ReactorWorker:
                 try:
                     self.reactor.settle()  # once the window is out, not before
                 except Exception as error:  # noqa: BLE001
-                    self.on_error(f"processing failed, interaction restarted: {error!r}")
+                    self._report(error)
                     continue
                 self.settling.add(time.perf_counter() - start)
+
+    def _report(self, error: Exception) -> None:
+        self.on_error(f"processing failed, interaction restarted: {error!r}")
 
     def close(self) -> None:
         """Stop the thread (the work still queued is dropped)."""

@@ -425,6 +425,46 @@ def test_the_robot_reactor_sees_a_far_face_unless_told_not_to(torch_threads):
     assert ModelSettings().far_faces and seen == {True: 1.0, False: 0.0}
 
 
+def test_a_failing_step_restarts_the_interaction_and_the_worker_goes_on(
+    reactor, faces, monkeypatch
+):
+    """A failure in generation and one in the history update after publication are each
+    reported as one line naming the error; the interaction restarts and windows go on."""
+    from reactface_core.reactor import ReactorWorker
+
+    generator = reactor.generator
+    failures = {"push": RuntimeError("generation failed"), "settle": OSError("update failed")}
+    for step, error in failures.items():
+        real = getattr(generator, step)
+
+        def failing_once(*args, _real=real, _step=step, _error=error):
+            if failures.pop(_step, None):
+                raise _error
+            return _real(*args)
+
+        monkeypatch.setattr(generator, step, failing_once)
+    published, errors, done = [], [], threading.Event()
+
+    def on_reaction(reaction):
+        published.append(reaction)
+        if len(published) >= 3:
+            done.set()
+
+    worker = ReactorWorker(reactor, on_reaction, errors.append)
+    try:
+        work, _ = feed(reactor, faces, 24, process=False)
+        for item in work:
+            worker.put(item)
+        assert done.wait(timeout=120), f"{len(published)} windows published, errors {errors}"
+    finally:
+        worker.close()
+    assert errors == [
+        "processing failed, interaction restarted: RuntimeError('generation failed')",
+        "processing failed, interaction restarted: OSError('update failed')",
+    ]
+    assert not failures  # both faults were met
+
+
 def test_a_loaded_reactor_runs_its_worker_times_windows_and_reports_itself(faces, torch_threads):
     torch_threads.set_num_threads(2)
     loaded = open_reactor(ModelSettings(checkpoint="", window=4), ReactorSettings(samples=2))
